@@ -1,0 +1,78 @@
+// Cryptography through OpenSSL 3 EVP (Ed25519, SHA-256, HMAC-SHA-256, AES-256-GCM) and
+// libargon2 (Argon2id). Every OpenSSL handle is owned by an RAII type inside crypto.cc; no
+// OpenSSL header leaks out of this file. OpenSSL failures become Errors carrying the first
+// reason from OpenSSL's error queue (the queue is drained so it never leaks into a later call).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "mpp/sync/bytes.h"
+#include "mpp/sync/result.h"
+
+namespace mpp::crypto {
+
+inline constexpr size_t kSha256Bytes = 32;
+inline constexpr size_t kEd25519PublicKeyBytes = 32;
+inline constexpr size_t kEd25519PrivateKeyBytes = 32;  // the RFC 8032 seed
+inline constexpr size_t kEd25519SignatureBytes = 64;
+inline constexpr size_t kAesKeyBytes = 32;
+inline constexpr size_t kAesNonceBytes = 12;
+inline constexpr size_t kAesTagBytes = 16;
+
+using Sha256Digest = std::array<uint8_t, kSha256Bytes>;
+
+Sha256Digest Sha256(ByteView data);
+Sha256Digest HmacSha256(ByteView key, ByteView data);
+
+// Fills out with bytes from OpenSSL's CSPRNG. Aborts the process if the CSPRNG fails: no caller
+// could do anything safe with predictable key material.
+void RandomBytes(std::span<uint8_t> out);
+Bytes RandomBytes(size_t n);
+
+struct Ed25519KeyPair {
+  Bytes public_key;   // 32 bytes
+  Bytes private_key;  // 32-byte seed; keep encrypted at rest
+};
+
+Result<Ed25519KeyPair> GenerateEd25519KeyPair();
+// Recomputes the public key of a 32-byte private seed.
+Result<Bytes> Ed25519PublicKeyOf(ByteView private_key);
+Result<Bytes> Ed25519Sign(ByteView private_key, ByteView message);
+// True only for a valid signature of message under public_key. Malformed keys or signatures
+// (wrong length, non-canonical encodings OpenSSL rejects) verify as false, never crash.
+bool Ed25519Verify(ByteView public_key, ByteView message, ByteView signature);
+
+// Short human fingerprint of a public key: "SHA256:" + first 16 bytes of SHA-256, hex in groups
+// of four ("SHA256:1a2b-3c4d-...") so an administrator can read it out over a phone.
+std::string KeyFingerprint(ByteView public_key);
+
+// AES-256-GCM. Seal returns nonce || ciphertext || tag with a fresh random 96-bit nonce.
+// aad is authenticated but not encrypted (bind a ciphertext to its row id with it).
+Result<Bytes> AesGcmSeal(ByteView key, ByteView plaintext, ByteView aad);
+// Open fails with kUnauthenticated when the key is wrong or the bytes were changed.
+Result<Bytes> AesGcmOpen(ByteView key, ByteView sealed, ByteView aad);
+// Explicit-nonce forms, for test vectors: ciphertext || tag.
+Result<Bytes> AesGcmEncrypt(ByteView key, ByteView nonce, ByteView plaintext, ByteView aad,
+                            size_t tag_bytes = kAesTagBytes);
+Result<Bytes> AesGcmDecrypt(ByteView key, ByteView nonce, ByteView ciphertext_and_tag,
+                            ByteView aad, size_t tag_bytes = kAesTagBytes);
+
+// Argon2id parameters; stored beside each wrapped key so they can be raised later.
+struct Argon2Params {
+  uint32_t time_cost = 3;
+  uint32_t memory_kib = 64 * 1024;
+  uint32_t parallelism = 1;
+};
+
+inline constexpr size_t kArgon2SaltBytes = 16;
+
+// Derives a 32-byte key from a passphrase (Argon2id, RFC 9106).
+Result<Bytes> Argon2idDeriveKey(std::string_view passphrase, ByteView salt,
+                                const Argon2Params& params);
+// The PHC-string form for stored password hashes (staff accounts) and its check.
+Result<std::string> Argon2idHashPassword(std::string_view password, const Argon2Params& params);
+bool Argon2idVerifyPassword(std::string_view password, const std::string& encoded);
+
+}  // namespace mpp::crypto
