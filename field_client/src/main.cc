@@ -1,1 +1,396 @@
-int main() { return 0; }
+// mpp-field: the officer's command-line program on the van. Every command works offline.
+// Errors print one line on stderr ("mpp-field: <reason>") and exit non-zero.
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "mpp/field/use_cases.h"
+#include "mpp/store/van_store.h"
+#include "mpp/sync/json_format.h"
+
+namespace {
+
+using mpp::Error;
+using mpp::Result;
+using nlohmann::json;
+
+struct Options {
+  std::string data_dir;
+  bool json_output = false;
+  // init
+  std::string van_code, officer, catalog_file;
+  uint32_t kdf_memory_kib = mpp::crypto::Argon2Params{}.memory_kib;
+  // catalog / list
+  std::string agency, status, service, nik;
+  // request commands
+  std::vector<std::string> assignments;
+  std::string id, reason, import_file;
+};
+
+int Fail(const Error& error) {
+  std::cerr << "mpp-field: " << error.message() << "\n";
+  return 1;
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::NotFound("cannot read " + path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// The passphrase: MPP_PASSPHRASE, or asked on the terminal with echo off.
+Result<std::string> Passphrase(bool confirm) {
+  if (const char* env = std::getenv("MPP_PASSPHRASE")) return std::string(env);
+  if (!isatty(STDIN_FILENO)) {
+    return Error::InvalidInput("no passphrase: set MPP_PASSPHRASE or run on a terminal");
+  }
+  auto ask = [](const char* prompt) {
+    std::cerr << prompt << std::flush;
+    termios old_mode{};
+    tcgetattr(STDIN_FILENO, &old_mode);
+    termios quiet = old_mode;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    std::string line;
+    std::getline(std::cin, line);
+    tcsetattr(STDIN_FILENO, TCSANOW, &old_mode);
+    std::cerr << "\n";
+    return line;
+  };
+  std::string first = ask("Passphrase: ");
+  if (confirm && ask("Repeat passphrase: ") != first) {
+    return Error::InvalidInput("the passphrases do not match");
+  }
+  return first;
+}
+
+Result<std::string> DataDir(const Options& o) {
+  if (!o.data_dir.empty()) return o.data_dir;
+  return Error::InvalidInput("no data directory: give --data DIR or set MPP_FIELD_DATA");
+}
+
+Result<std::unique_ptr<mpp::store::VanStore>> OpenStore(const Options& o, bool unlock,
+                                                        mpp::sync::Clock& clock,
+                                                        mpp::sync::Rng& rng) {
+  MPP_ASSIGN_OR_RETURN(std::string dir, DataDir(o));
+  MPP_ASSIGN_OR_RETURN(auto store, mpp::store::VanStore::Open(dir, clock, rng));
+  if (unlock) {
+    MPP_ASSIGN_OR_RETURN(std::string passphrase, Passphrase(false));
+    MPP_RETURN_IF_ERROR(store->Unlock(passphrase));
+  }
+  return store;
+}
+
+void PrintRequest(const mpp::sync::Request& r, bool pending, bool with_history) {
+  std::cout << r.receipt << "  " << mpp::sync::StatusName(r.status) << (pending ? "*" : "") << "  "
+            << r.service_id << "  " << r.id << "\n";
+  for (const auto& [name, value] : r.fields) {
+    std::cout << "    " << name << ": " << value.value << "\n";
+  }
+  if (with_history) {
+    for (const auto& h : r.history) {
+      std::cout << "    [" << h.at.wall_ms << "] " << h.actor << ": " << h.text << "\n";
+    }
+  }
+}
+
+json RowJson(const mpp::store::RequestRow& row, bool with_history) {
+  json j = mpp::sync::RequestToJson(row.view, with_history);
+  j["pending"] = row.pending;
+  return j;
+}
+
+int RunInit(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto dir = DataDir(o);
+  if (!dir) return Fail(dir.error());
+  std::string catalog_path = o.catalog_file.empty() ? MPP_DEFAULT_CATALOG : o.catalog_file;
+  auto catalog = ReadFile(catalog_path);
+  if (!catalog) return Fail(catalog.error());
+  auto passphrase = Passphrase(true);
+  if (!passphrase) return Fail(passphrase.error());
+  mpp::store::InitOptions init{o.van_code, o.officer, *catalog, {}};
+  init.kdf.memory_kib = o.kdf_memory_kib;
+  auto store = mpp::store::VanStore::Create(*dir, *passphrase, init, clock, rng);
+  if (!store) return Fail(store.error());
+  auto device = (*store)->Device();
+  if (!device) return Fail(device.error());
+  if (o.json_output) {
+    std::cout << json{{"device_id", device->device_id}, {"fingerprint", device->fingerprint}}.dump()
+              << "\n";
+  } else {
+    std::cout << "Store created in " << *dir << " for van " << device->van_code << ".\n"
+              << "Device key fingerprint:\n"
+              << device->fingerprint << "\n";
+  }
+  return 0;
+}
+
+int RunCatalog(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, false, clock, rng);
+  if (!store) return Fail(store.error());
+  auto catalog = (*store)->Catalog();
+  if (!catalog) return Fail(catalog.error());
+  if (!o.agency.empty() && catalog->FindAgency(o.agency) == nullptr) {
+    return Fail(Error::InvalidInput("unknown agency \"" + o.agency + "\""));
+  }
+  json j = mpp::sync::CatalogToJson(*catalog, o.agency);
+  if (o.json_output) {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  for (const auto& a : j["agencies"]) {
+    std::cout << a["id"].get<std::string>() << "  " << a["name"].get<std::string>() << "\n";
+    for (const auto& s : j["services"]) {
+      if (s["agency"] != a["id"]) continue;
+      std::cout << "    " << s["id"].get<std::string>() << "  " << s["name"].get<std::string>()
+                << "\n";
+    }
+  }
+  return 0;
+}
+
+int RunNew(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto fields = mpp::field::ParseAssignments(o.assignments);
+  if (!fields) return Fail(fields.error());
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  auto request = mpp::field::RegisterRequest(**store, o.service, *fields);
+  if (!request) return Fail(request.error());
+  if (o.json_output) {
+    std::cout << json{{"id", request->id}, {"receipt", request->receipt}}.dump() << "\n";
+  } else {
+    std::cout << "Registered " << request->receipt << " (" << request->id << ")\n";
+  }
+  return 0;
+}
+
+int RunImport(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  std::error_code ec;
+  const auto total_bytes = std::filesystem::file_size(o.import_file, ec);
+  const bool show_progress = isatty(STDERR_FILENO) && !ec && total_bytes > 0;
+  auto progress = [&](size_t lines, size_t bytes) {
+    if (!show_progress) return;
+    const int percent = static_cast<int>(100.0 * static_cast<double>(bytes) / total_bytes);
+    const int filled = percent / 5;
+    std::cerr << "\r[" << std::string(filled, '#') << std::string(20 - filled, ' ') << "] "
+              << percent << "%  " << lines << " lines" << std::flush;
+  };
+  auto report = mpp::field::ImportFile(**store, o.import_file, progress);
+  if (show_progress) std::cerr << "\n";
+  if (!report) return Fail(report.error());
+  if (o.json_output) {
+    json refused = json::array();
+    for (const auto& r : report->refused) refused.push_back({{"line", r.line}, {"reason", r.reason}});
+    std::cout << json{{"imported", report->imported}, {"refused", refused}}.dump() << "\n";
+  } else {
+    std::cout << "Imported " << report->imported << " requests, refused "
+              << report->refused.size() << " lines.\n";
+    for (const auto& r : report->refused) {
+      std::cout << "  line " << r.line << ": " << r.reason << "\n";
+    }
+  }
+  return 0;
+}
+
+int RunList(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  mpp::store::RequestFilter filter;
+  if (!o.status.empty()) {
+    filter.status = mpp::sync::ParseStatus(o.status);
+    if (!filter.status) return Fail(Error::InvalidInput("unknown status \"" + o.status + "\""));
+  }
+  if (!o.service.empty()) filter.service_id = o.service;
+  if (!o.nik.empty()) filter.nik = o.nik;
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  auto rows = (*store)->List(filter);
+  if (!rows) return Fail(rows.error());
+  if (o.json_output) {
+    json out = json::array();
+    for (const auto& row : *rows) out.push_back(RowJson(row, false));
+    std::cout << out.dump() << "\n";
+  } else {
+    for (const auto& row : *rows) PrintRequest(row.view, row.pending, false);
+    std::cout << rows->size() << " requests (* = not yet synced)\n";
+  }
+  return 0;
+}
+
+int RunShow(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  auto row = (*store)->Find(o.id);
+  if (!row) return Fail(row.error());
+  if (o.json_output) {
+    std::cout << RowJson(*row, true).dump() << "\n";
+  } else {
+    PrintRequest(row->view, row->pending, true);
+  }
+  return 0;
+}
+
+int RunChange(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng,
+              const std::string& what) {
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  Result<mpp::sync::Request> result = Error::Internal("unknown change " + what);
+  if (what == "update" || what == "answer") {
+    auto fields = mpp::field::ParseAssignments(o.assignments);
+    if (!fields) return Fail(fields.error());
+    result = what == "update" ? mpp::field::UpdateRequest(**store, o.id, *fields)
+                              : mpp::field::AnswerRequest(**store, o.id, *fields);
+  } else if (what == "cancel") {
+    result = mpp::field::CancelRequest(**store, o.id, o.reason);
+  } else if (what == "deliver") {
+    result = mpp::field::DeliverRequest(**store, o.id);
+  }
+  if (!result) return Fail(result.error());
+  if (o.json_output) {
+    std::cout << mpp::sync::RequestToJson(*result, false).dump() << "\n";
+  } else {
+    std::cout << result->receipt << " is now " << mpp::sync::StatusName(result->status) << "\n";
+  }
+  return 0;
+}
+
+int RunStatus(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, false, clock, rng);
+  if (!store) return Fail(store.error());
+  auto device = (*store)->Device();
+  if (!device) return Fail(device.error());
+  if (o.json_output) {
+    std::cout << json{{"device_id", device->device_id},
+                      {"van_code", device->van_code},
+                      {"officer", device->officer},
+                      {"fingerprint", device->fingerprint},
+                      {"enrolled", device->enrolled_ms != 0},
+                      {"server", device->server_url},
+                      {"pending", device->pending},
+                      {"last_sync_ms", device->last_sync_ms},
+                      {"schema_version", device->schema_version}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "Device:    " << device->device_id << " (" << device->fingerprint << ")\n"
+              << "Van:       " << device->van_code << ", officer " << device->officer << "\n"
+              << "Server:    " << (device->server_url.empty() ? "not enrolled" : device->server_url)
+              << "\n"
+              << "Pending:   " << device->pending << " changes not yet synced\n"
+              << "Last sync: "
+              << (device->last_sync_ms == 0 ? "never" : std::to_string(device->last_sync_ms))
+              << "\n";
+  }
+  return 0;
+}
+
+int RunConflicts(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  auto conflicts = (*store)->Conflicts();
+  if (!conflicts) return Fail(conflicts.error());
+  if (o.json_output) {
+    json out = json::array();
+    for (const auto& c : *conflicts) out.push_back(mpp::sync::ConflictToJson(c));
+    std::cout << out.dump() << "\n";
+  } else {
+    for (const auto& c : *conflicts) {
+      std::cout << c.request_id << " " << c.field << ": kept \"" << c.kept_value << "\" ("
+                << c.kept_version.origin << "), not applied \"" << c.lost_value << "\" ("
+                << c.lost_version.origin << "): " << c.reason << "\n";
+    }
+    std::cout << conflicts->size() << " conflicts\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mpp-field: register and sync MPP service requests from a mobile van"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  Options o;
+  app.add_option("--data", o.data_dir, "data directory of the van store")
+      ->envname("MPP_FIELD_DATA");
+  app.add_flag("--json", o.json_output, "machine-readable output");
+
+  auto* init = app.add_subcommand("init", "create the store and the device key pair");
+  init->add_option("--van-code", o.van_code, "van code printed on receipts, e.g. KR01")->required();
+  init->add_option("--officer", o.officer, "name of the officer")->required();
+  init->add_option("--catalog", o.catalog_file, "catalog JSON file (default: built-in)");
+  init->add_option("--kdf-memory-kib", o.kdf_memory_kib,
+                   "Argon2id memory cost for the passphrase (default 65536)")
+      ->check(CLI::Range(8u, 4u * 1024 * 1024));
+
+  auto* catalog = app.add_subcommand("catalog", "list agencies and services");
+  catalog->add_option("--agency", o.agency, "only this agency");
+
+  auto* request = app.add_subcommand("request", "register and change requests");
+  request->require_subcommand(1);
+  auto* req_new = request->add_subcommand("new", "register a request");
+  req_new->add_option("--service", o.service, "service id, e.g. dukcapil.ktp-el")->required();
+  req_new->add_option("--set", o.assignments, "field value, key=value (repeat)");
+  auto* req_import = request->add_subcommand("import", "register requests from a JSON Lines file");
+  req_import->add_option("--file", o.import_file, "the .jsonl file")->required();
+  auto* req_list = request->add_subcommand("list", "list requests");
+  req_list->add_option("--status", o.status, "only this status");
+  req_list->add_option("--service", o.service, "only this service");
+  req_list->add_option("--nik", o.nik, "only this citizen");
+  auto* req_show = request->add_subcommand("show", "show one request with its history");
+  req_show->add_option("id", o.id, "request id or receipt number")->required();
+  auto* req_update = request->add_subcommand("update", "change fields of a request");
+  req_update->add_option("id", o.id, "request id or receipt number")->required();
+  req_update->add_option("--set", o.assignments, "field value, key=value (repeat)")->required();
+  auto* req_answer =
+      request->add_subcommand("answer", "answer a needs_info request (fields, then in_review)");
+  req_answer->add_option("id", o.id, "request id or receipt number")->required();
+  req_answer->add_option("--set", o.assignments, "field value, key=value (repeat)");
+  auto* req_cancel = request->add_subcommand("cancel", "cancel an open request");
+  req_cancel->add_option("id", o.id, "request id or receipt number")->required();
+  req_cancel->add_option("--reason", o.reason, "why the citizen cancels")->required();
+  auto* req_deliver = request->add_subcommand("deliver", "hand a completed document over");
+  req_deliver->add_option("id", o.id, "request id or receipt number")->required();
+
+  auto* status = app.add_subcommand("status", "device, enrolment and pending changes");
+  auto* conflicts = app.add_subcommand("conflicts", "conflicts reported by the server");
+
+  for (auto* sub : {init, catalog, request, req_new, req_import, req_list, req_show, req_update,
+                    req_answer, req_cancel, req_deliver, status, conflicts}) {
+    sub->fallthrough();
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "mpp-field: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+
+  mpp::sync::SystemClock clock;
+  mpp::sync::SystemRng rng;
+  if (*init) return RunInit(o, clock, rng);
+  if (*catalog) return RunCatalog(o, clock, rng);
+  if (*status) return RunStatus(o, clock, rng);
+  if (*conflicts) return RunConflicts(o, clock, rng);
+  if (*req_new) return RunNew(o, clock, rng);
+  if (*req_import) return RunImport(o, clock, rng);
+  if (*req_list) return RunList(o, clock, rng);
+  if (*req_show) return RunShow(o, clock, rng);
+  if (*req_update) return RunChange(o, clock, rng, "update");
+  if (*req_answer) return RunChange(o, clock, rng, "answer");
+  if (*req_cancel) return RunChange(o, clock, rng, "cancel");
+  if (*req_deliver) return RunChange(o, clock, rng, "deliver");
+  return 2;
+}

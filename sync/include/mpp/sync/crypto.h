@@ -31,6 +31,9 @@ Sha256Digest HmacSha256(ByteView key, ByteView data);
 void RandomBytes(std::span<uint8_t> out);
 Bytes RandomBytes(size_t n);
 
+// Overwrites key material before it is freed (the compiler may not elide it), then clears.
+void Cleanse(Bytes& secret);
+
 struct Ed25519KeyPair {
   Bytes public_key;   // 32 bytes
   Bytes private_key;  // 32-byte seed; keep encrypted at rest
@@ -48,16 +51,22 @@ bool Ed25519Verify(ByteView public_key, ByteView message, ByteView signature);
 // of four ("SHA256:1a2b-3c4d-...") so an administrator can read it out over a phone.
 std::string KeyFingerprint(ByteView public_key);
 
-// AES-256-GCM. Seal returns nonce || ciphertext || tag with a fresh random 96-bit nonce.
-// aad is authenticated but not encrypted (bind a ciphertext to its row id with it).
+// AES-256-GCM. Seal returns nonce || ciphertext || tag with a fresh random 96-bit nonce and a
+// 128-bit tag. aad is authenticated but not encrypted (bind a ciphertext to its row id with it).
+// Both take only a 32-byte key (kInvalidInput otherwise).
 Result<Bytes> AesGcmSeal(ByteView key, ByteView plaintext, ByteView aad);
-// Open fails with kUnauthenticated when the key is wrong or the bytes were changed.
+// Open fails with kUnauthenticated when the key is wrong or the bytes were changed (including
+// input too short to hold a nonce and tag). Plaintext that fails authentication is never returned.
 Result<Bytes> AesGcmOpen(ByteView key, ByteView sealed, ByteView aad);
-// Explicit-nonce forms, for test vectors: ciphertext || tag.
+// Explicit-nonce forms, for test vectors: ciphertext || tag. Unlike Seal/Open these accept
+// 16-, 24- or 32-byte keys (AES-128/192/256-GCM), nonces of 1 to 128 bytes (the limit of
+// OpenSSL 3's GCM; an empty or longer nonce is kInvalidInput, "unsupported") and tags of 4 to
+// 16 bytes. Never reuse a (key, nonce) pair. Decrypt fails with kUnauthenticated on a tag
+// mismatch or input shorter than the tag; inputs over 2 GiB are kTooLarge.
 Result<Bytes> AesGcmEncrypt(ByteView key, ByteView nonce, ByteView plaintext, ByteView aad,
                             size_t tag_bytes = kAesTagBytes);
-Result<Bytes> AesGcmDecrypt(ByteView key, ByteView nonce, ByteView ciphertext_and_tag,
-                            ByteView aad, size_t tag_bytes = kAesTagBytes);
+Result<Bytes> AesGcmDecrypt(ByteView key, ByteView nonce, ByteView ciphertext_and_tag, ByteView aad,
+                            size_t tag_bytes = kAesTagBytes);
 
 // Argon2id parameters; stored beside each wrapped key so they can be raised later.
 struct Argon2Params {

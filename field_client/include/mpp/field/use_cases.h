@@ -1,0 +1,59 @@
+// What an officer does with the van's store, offline: register, import, correct, cancel and
+// deliver requests. Each is one VanStore::Commit, so each is one transaction with its mutation.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mpp/store/van_store.h"
+#include "mpp/sync/catalog.h"
+#include "mpp/sync/model.h"
+#include "mpp/sync/result.h"
+
+namespace mpp::field {
+
+// Registers a new request after validating it against the service's form.
+Result<sync::Request> RegisterRequest(store::VanStore& store, const std::string& service_id,
+                                      const sync::FieldMap& fields);
+// Changes some fields of a request (the officer corrects or completes the form).
+Result<sync::Request> UpdateRequest(store::VanStore& store, const std::string& id_or_receipt,
+                                    const sync::FieldMap& fields);
+// Cancels an open request at the citizen's wish; the reason is kept in the history.
+Result<sync::Request> CancelRequest(store::VanStore& store, const std::string& id_or_receipt,
+                                    const std::string& reason);
+// Hands the finished document over: only a completed request can be delivered.
+Result<sync::Request> DeliverRequest(store::VanStore& store, const std::string& id_or_receipt);
+// Answers a needs_info request: updates fields and moves it back to in_review.
+Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& id_or_receipt,
+                                    const sync::FieldMap& fields);
+
+// One line of an import file: {"service_id": "...", "fields": {"name": "value", ...}}, every
+// value a string. Bounded: lines over kMaxImportLineBytes are refused before parsing.
+struct ImportLine {
+  std::string service_id;
+  sync::FieldMap fields;
+};
+inline constexpr size_t kMaxImportLineBytes = 64 * 1024;
+Result<ImportLine> ParseImportLine(std::string_view line);
+
+struct ImportRefusal {
+  size_t line = 0;  // 1-based
+  std::string reason;
+};
+struct ImportReport {
+  size_t imported = 0;
+  std::vector<ImportRefusal> refused;
+};
+
+// Imports a JSON Lines file: valid lines are stored, kImportBatch per transaction; refused lines
+// are reported with their number and reason and change nothing. progress(lines_done, total_bytes
+// read so far) is called after each batch.
+inline constexpr size_t kImportBatch = 2000;
+Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
+                                const std::function<void(size_t, size_t)>& progress);
+
+// Parses "key=value" arguments of --set; the message names the bad argument.
+Result<sync::FieldMap> ParseAssignments(const std::vector<std::string>& assignments);
+
+}  // namespace mpp::field

@@ -1,0 +1,121 @@
+// The van's local store: one SQLite file (WAL, synchronous=FULL) holding the device identity,
+// the catalog copy, every request as the server last confirmed it (base) and as the officer sees
+// it (view = base + pending mutations), the outbox of pending mutations, conflicts and the sync
+// state.
+//
+// Invariants:
+//  - A local change and its outbox mutation commit in one transaction; a call that returned Ok
+//    survives power loss.
+//  - The outbox holds exactly the mutations the server has not acknowledged, in seq order;
+//    seqs are gap-free per device, starting at 1.
+//  - Personal data never touches the disk in the clear: request rows, outbox mutations and
+//    conflicts are AES-256-GCM sealed under a random data key; the data key and the device's
+//    private key are sealed under a key derived (Argon2id) from the officer's passphrase. NIK
+//    lookup goes through a keyed hash (HMAC-SHA-256 under a key derived from the data key).
+//
+// Thread-safety: one VanStore per thread. Several processes may open the same directory; SQLite
+// serialises their writes (BEGIN IMMEDIATE, busy timeout).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mpp/sync/bytes.h"
+#include "mpp/sync/catalog.h"
+#include "mpp/sync/clock.h"
+#include "mpp/sync/crypto.h"
+#include "mpp/sync/model.h"
+#include "mpp/sync/result.h"
+
+namespace mpp::store {
+
+inline constexpr int kSchemaVersion = 2;
+inline constexpr const char* kStoreFileName = "van.db";
+
+struct InitOptions {
+  std::string van_code;      // e.g. "KR01": letters and digits, printed on receipts
+  std::string officer;       // the officer (petugas) registering requests on this device
+  std::string catalog_json;  // the catalog the van starts with
+  crypto::Argon2Params kdf;  // cost of deriving the key from the passphrase
+};
+
+struct DeviceInfo {
+  std::string device_id;  // made at init; the server knows the van by it once enrolled
+  std::string van_code;
+  std::string officer;
+  Bytes public_key;
+  std::string fingerprint;
+  std::string server_url;  // empty until enrolled
+  Bytes server_public_key;
+  int64_t enrolled_ms = 0;
+  int64_t last_sync_ms = 0;
+  int64_t pending = 0;  // mutations in the outbox
+  int schema_version = 0;
+};
+
+struct RequestRow {
+  sync::Request view;  // what the officer sees
+  bool pending = false;  // the outbox holds unsynced changes of it
+};
+
+struct RequestFilter {
+  std::optional<sync::RequestStatus> status;
+  std::optional<std::string> service_id;
+  std::optional<std::string> nik;
+};
+
+// A change the officer makes. The store fills in origin, seq, HLC, actor and base versions in
+// the transaction that commits it (and id and receipt for a new request).
+using MutationDraft = sync::Mutation;
+
+class VanStore {
+ public:
+  // Creates a new store in `dir` (created if missing); fails if one exists there.
+  static Result<std::unique_ptr<VanStore>> Create(const std::string& dir,
+                                                  std::string_view passphrase,
+                                                  const InitOptions& options, sync::Clock& clock,
+                                                  sync::Rng& rng);
+  // Opens an existing store, locked: device info and catalog are readable; anything touching
+  // personal data needs Unlock. Runs pending schema migrations; refuses a store of a newer
+  // schema, a foreign database, or a corrupt file with a message saying which.
+  static Result<std::unique_ptr<VanStore>> Open(const std::string& dir, sync::Clock& clock,
+                                                sync::Rng& rng);
+
+  ~VanStore();
+  VanStore(const VanStore&) = delete;
+  VanStore& operator=(const VanStore&) = delete;
+
+  // Derives the key from the passphrase and unseals the data key. kUnauthenticated for a wrong
+  // passphrase; nothing changes either way.
+  Result<void> Unlock(std::string_view passphrase);
+  bool unlocked() const;
+
+  Result<DeviceInfo> Device();
+  Result<sync::Catalog> Catalog();
+
+  // Applies drafts as the van (Role::kVan) to the local view and appends them to the outbox,
+  // all in one transaction: either all commit or none. A draft the state machine refuses (deliver
+  // a request that is not completed) or that fails validation is an error and nothing commits.
+  // Returns the resulting views, one per draft.
+  Result<std::vector<sync::Request>> Commit(std::vector<MutationDraft> drafts);
+
+  // By id or receipt number.
+  Result<RequestRow> Find(std::string_view id_or_receipt);
+  Result<std::vector<RequestRow>> List(const RequestFilter& filter);
+  Result<std::vector<sync::ConflictRecord>> Conflicts();
+
+  std::string DatabasePathForTesting() const;
+  // Caps the database size so a test can make the disk "full" (SQLITE_FULL) on cue.
+  Result<void> SetMaxPagesForTesting(int64_t pages);
+
+ private:
+  class Impl;
+  explicit VanStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mpp::store

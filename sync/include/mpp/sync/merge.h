@@ -1,0 +1,31 @@
+// Applying a mutation to the state of one request: the merge rules of DESIGN.md §4.
+// Pure: no I/O, no clock. The server uses it to apply van and staff mutations; the van uses it to
+// build its view (server state + pending mutations) and to rebase after a pull.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "mpp/sync/catalog.h"
+#include "mpp/sync/model.h"
+#include "mpp/sync/result.h"
+
+namespace mpp::sync {
+
+struct MergeOutcome {
+  // True when every write fast-forwarded and any status change was allowed: the writer's view of
+  // the request is exactly the result, so the server need not send it back.
+  bool clean = true;
+  std::vector<ConflictRecord> conflicts;
+};
+
+// Applies `mutation` made by `role` to `state` (nullopt when the request does not exist yet).
+// Per field: base == current version -> the write fast-forwards; otherwise the higher
+// (HLC, origin) wins and a ConflictRecord keeps both values. A status change the state machine
+// does not allow is not applied and becomes a ConflictRecord.
+// Errors (state unchanged): creating an id that exists, changing an unknown request, an unknown
+// service or field, a value that fails validation.
+Result<MergeOutcome> ApplyMutation(const Catalog& catalog, std::optional<Request>& state,
+                                   const Mutation& mutation, Role role);
+
+}  // namespace mpp::sync

@@ -1,0 +1,332 @@
+#include "mpp/sync/catalog.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <set>
+
+#include "mpp/sync/json_format.h"
+#include "mpp/sync/nik.h"
+
+namespace mpp::sync {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::array<std::pair<FieldType, const char*>, 8> kFieldTypeNames = {{
+    {FieldType::kText, "text"},
+    {FieldType::kNik, "nik"},
+    {FieldType::kDate, "date"},
+    {FieldType::kPhone, "phone"},
+    {FieldType::kNumber, "number"},
+    {FieldType::kEnum, "enum"},
+    {FieldType::kEmail, "email"},
+    {FieldType::kVillageCode, "village_code"},
+}};
+
+bool IsDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool IsFieldName(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool IsId(std::string_view s) {
+  return !s.empty() && s.size() <= 80 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+  });
+}
+
+// Counts code points; the caller has already checked the bytes are UTF-8.
+size_t Utf8Length(std::string_view s) {
+  return static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+bool IsValidDate(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  if (!IsDigits(s.substr(0, 4)) || !IsDigits(s.substr(5, 2)) || !IsDigits(s.substr(8, 2))) {
+    return false;
+  }
+  const int year = std::stoi(std::string(s.substr(0, 4)));
+  const int month = std::stoi(std::string(s.substr(5, 2)));
+  const int day = std::stoi(std::string(s.substr(8, 2)));
+  if (year < 1900 || year > 2100 || month < 1 || month > 12 || day < 1) return false;
+  static constexpr std::array<int, 12> kDays = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return day <= (month == 2 && leap ? 29 : kDays[month - 1]);
+}
+
+bool IsValidVillageCode(std::string_view s) {
+  // PP.KK.CC.DDDD, e.g. 61.12.05.2003
+  return s.size() == 13 && s[2] == '.' && s[5] == '.' && s[8] == '.' && IsDigits(s.substr(0, 2)) &&
+         IsDigits(s.substr(3, 2)) && IsDigits(s.substr(6, 2)) && IsDigits(s.substr(9, 4));
+}
+
+bool IsValidEmail(std::string_view s) {
+  const size_t at = s.find('@');
+  if (at == std::string_view::npos || at == 0 || s.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  const std::string_view domain = s.substr(at + 1);
+  const size_t dot = domain.find('.');
+  return dot != std::string_view::npos && dot > 0 && dot + 1 < domain.size() &&
+         s.find(' ') == std::string_view::npos;
+}
+
+Result<FieldSpec> ParseField(const json& j, const std::string& where) {
+  FieldSpec spec;
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) {
+    return Error::InvalidInput(where + ": field needs a string \"name\"");
+  }
+  spec.name = j["name"].get<std::string>();
+  const std::string at = where + " field " + spec.name;
+  if (!IsFieldName(spec.name)) {
+    return Error::InvalidInput(at + ": name must match [a-z0-9_]+");
+  }
+  const std::string type_name = j.value("type", std::string("text"));
+  auto type = ParseFieldType(type_name);
+  if (!type) return Error::InvalidInput(at + ": unknown type \"" + type_name + "\"");
+  spec.type = *type;
+  spec.required = j.value("required", false);
+  spec.personal = j.value("personal", false);
+  spec.label = j.value("label", spec.name);
+  spec.max_length = j.value("max_length", 200u);
+  if (spec.max_length == 0 || spec.max_length > 4000) {
+    return Error::InvalidInput(at + ": max_length must be 1-4000");
+  }
+  if (j.contains("options")) {
+    for (const auto& o : j["options"]) spec.options.push_back(o.get<std::string>());
+  }
+  if (spec.type == FieldType::kEnum && spec.options.empty()) {
+    return Error::InvalidInput(at + ": an enum field needs \"options\"");
+  }
+  return spec;
+}
+
+}  // namespace
+
+std::optional<FieldType> ParseFieldType(std::string_view name) {
+  for (const auto& [type, text] : kFieldTypeNames) {
+    if (name == text) return type;
+  }
+  return std::nullopt;
+}
+
+const char* FieldTypeName(FieldType type) {
+  for (const auto& [value, text] : kFieldTypeNames) {
+    if (value == type) return text;
+  }
+  return "unknown";
+}
+
+const FieldSpec* Service::FindField(std::string_view field_name) const {
+  for (const auto& f : fields) {
+    if (f.name == field_name) return &f;
+  }
+  return nullptr;
+}
+
+Result<void> ValidateFieldValue(const FieldSpec& spec, std::string_view value) {
+  const std::string at = "field " + spec.name;
+  if (!IsValidUtf8(value)) return Error::InvalidInput(at + ": value is not valid UTF-8");
+  if (Utf8Length(value) > spec.max_length) {
+    return Error::InvalidInput(at + ": longer than " + std::to_string(spec.max_length) +
+                               " characters");
+  }
+  if (std::any_of(value.begin(), value.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 && c != '\n'; })) {
+    return Error::InvalidInput(at + ": contains control characters");
+  }
+  switch (spec.type) {
+    case FieldType::kText:
+      return Ok();
+    case FieldType::kNik: {
+      auto ok = ValidateNik(value);
+      if (!ok) return ok.error().WithContext(at);
+      return Ok();
+    }
+    case FieldType::kDate:
+      if (!IsValidDate(value)) {
+        return Error::InvalidInput(at + ": \"" + std::string(value) +
+                                   "\" is not a date (YYYY-MM-DD)");
+      }
+      return Ok();
+    case FieldType::kPhone:
+      if (value.size() < 10 || value.size() > 15 || value.substr(0, 2) != "08" ||
+          !IsDigits(value)) {
+        return Error::InvalidInput(at + ": phone number must be 10-15 digits starting with 08");
+      }
+      return Ok();
+    case FieldType::kNumber:
+      if (!IsDigits(value)) return Error::InvalidInput(at + ": must contain digits only");
+      return Ok();
+    case FieldType::kEnum:
+      if (std::find(spec.options.begin(), spec.options.end(), value) == spec.options.end()) {
+        std::string options;
+        for (const auto& o : spec.options) options += (options.empty() ? "" : ", ") + o;
+        return Error::InvalidInput(at + ": \"" + std::string(value) + "\" is not one of: " +
+                                   options);
+      }
+      return Ok();
+    case FieldType::kEmail:
+      if (!IsValidEmail(value)) return Error::InvalidInput(at + ": not an e-mail address");
+      return Ok();
+    case FieldType::kVillageCode:
+      if (!IsValidVillageCode(value)) {
+        return Error::InvalidInput(at + ": village code must look like 61.12.05.2003");
+      }
+      return Ok();
+  }
+  return Ok();
+}
+
+Result<Catalog> Catalog::FromJson(std::string_view json_text) {
+  json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return Error::InvalidInput("catalog is not a JSON object");
+  }
+  Catalog catalog;
+  try {
+    catalog.version_ = doc.value("version", int64_t{0});
+    catalog.name_ = doc.value("name", std::string());
+    if (catalog.version_ <= 0) return Error::InvalidInput("catalog needs a positive \"version\"");
+    if (!doc.contains("agencies") || !doc["agencies"].is_array() || !doc.contains("services") ||
+        !doc["services"].is_array()) {
+      return Error::InvalidInput("catalog needs \"agencies\" and \"services\" arrays");
+    }
+    for (const auto& a : doc["agencies"]) {
+      Agency agency{a.at("id").get<std::string>(), a.at("name").get<std::string>(),
+                    a.value("name_en", std::string())};
+      if (!IsId(agency.id)) return Error::InvalidInput("agency id \"" + agency.id + "\" is invalid");
+      if (catalog.agency_index_.count(agency.id)) {
+        return Error::InvalidInput("agency id \"" + agency.id + "\" appears twice");
+      }
+      catalog.agency_index_[agency.id] = catalog.agencies_.size();
+      catalog.agencies_.push_back(std::move(agency));
+    }
+    for (const auto& s : doc["services"]) {
+      Service service;
+      service.id = s.at("id").get<std::string>();
+      service.agency = s.at("agency").get<std::string>();
+      service.name = s.at("name").get<std::string>();
+      service.name_en = s.value("name_en", std::string());
+      const std::string where = "service " + service.id;
+      if (!IsId(service.id)) return Error::InvalidInput(where + ": invalid id");
+      if (catalog.service_index_.count(service.id)) {
+        return Error::InvalidInput(where + ": id appears twice");
+      }
+      if (!catalog.agency_index_.count(service.agency)) {
+        return Error::InvalidInput(where + ": unknown agency \"" + service.agency + "\"");
+      }
+      std::set<std::string> names;
+      for (const auto& f : s.at("fields")) {
+        MPP_ASSIGN_OR_RETURN(FieldSpec spec, ParseField(f, where));
+        if (!names.insert(spec.name).second) {
+          return Error::InvalidInput(where + ": field " + spec.name + " appears twice");
+        }
+        service.fields.push_back(std::move(spec));
+      }
+      if (service.fields.empty()) return Error::InvalidInput(where + ": has no fields");
+      catalog.service_index_[service.id] = catalog.services_.size();
+      catalog.services_.push_back(std::move(service));
+    }
+  } catch (const json::exception& e) {
+    return Error::InvalidInput(std::string("catalog: ") + e.what());
+  }
+  return catalog;
+}
+
+std::string Catalog::ToJson() const { return CatalogToJson(*this, "").dump(); }
+
+const Agency* Catalog::FindAgency(std::string_view id) const {
+  auto it = agency_index_.find(id);
+  return it == agency_index_.end() ? nullptr : &agencies_[it->second];
+}
+
+const Service* Catalog::FindService(std::string_view id) const {
+  auto it = service_index_.find(id);
+  return it == service_index_.end() ? nullptr : &services_[it->second];
+}
+
+Result<void> Catalog::ValidateNew(std::string_view service_id, const FieldMap& fields) const {
+  const Service* service = FindService(service_id);
+  if (service == nullptr) {
+    return Error::InvalidInput("unknown service \"" + std::string(service_id) + "\"");
+  }
+  for (const auto& spec : service->fields) {
+    auto it = fields.find(spec.name);
+    if (it == fields.end() || it->second.empty()) {
+      if (spec.required) {
+        return Error::InvalidInput("field " + spec.name + " (" + spec.label +
+                                   ") is required for " + service->id);
+      }
+      continue;
+    }
+  }
+  return ValidateUpdate(service_id, fields);
+}
+
+Result<void> Catalog::ValidateUpdate(std::string_view service_id, const FieldMap& fields) const {
+  const Service* service = FindService(service_id);
+  if (service == nullptr) {
+    return Error::InvalidInput("unknown service \"" + std::string(service_id) + "\"");
+  }
+  for (const auto& [name, value] : fields) {
+    const FieldSpec* spec = service->FindField(name);
+    if (spec == nullptr) {
+      return Error::InvalidInput("unknown field \"" + name + "\" for service " + service->id);
+    }
+    if (value.empty()) {
+      if (spec->required) {
+        return Error::InvalidInput("field " + name + " (" + spec->label + ") is required");
+      }
+      continue;
+    }
+    MPP_RETURN_IF_ERROR(ValidateFieldValue(*spec, value));
+  }
+  return Ok();
+}
+
+}  // namespace mpp::sync

@@ -1,0 +1,107 @@
+#include "mpp/sync/merge.h"
+
+namespace mpp::sync {
+namespace {
+
+FieldMap WrittenValues(const Mutation& m) {
+  FieldMap values;
+  for (const auto& w : m.writes) values[w.name] = w.value;
+  return values;
+}
+
+Result<MergeOutcome> ApplyCreate(const Catalog& catalog, std::optional<Request>& state,
+                                 const Mutation& m) {
+  if (state.has_value()) {
+    return Error::Conflict("request " + m.request_id + " already exists");
+  }
+  MPP_RETURN_IF_ERROR(catalog.ValidateNew(m.service_id, WrittenValues(m)));
+  Request r;
+  r.id = m.request_id;
+  r.receipt = m.receipt;
+  r.service_id = m.service_id;
+  r.device_id = m.origin;
+  r.officer = m.actor;
+  r.status = RequestStatus::kSubmitted;
+  r.status_version = m.version();
+  r.created = m.hlc;
+  for (const auto& w : m.writes) {
+    if (!w.value.empty()) r.fields[w.name] = {w.value, m.version()};
+  }
+  r.history.push_back({m.hlc, m.actor, "status submitted"});
+  state = std::move(r);
+  return MergeOutcome{};
+}
+
+Result<MergeOutcome> ApplySetFields(const Catalog& catalog, Request& r, const Mutation& m) {
+  MPP_RETURN_IF_ERROR(catalog.ValidateUpdate(r.service_id, WrittenValues(m)));
+  MergeOutcome outcome;
+  const Version incoming = m.version();
+  std::string changed;
+  for (const auto& w : m.writes) {
+    FieldValue& current = r.fields[w.name];  // a missing field has the zero version
+    if (w.base == current.version) {
+      current = {w.value, incoming};
+      changed += (changed.empty() ? "" : ", ") + w.name;
+      continue;
+    }
+    // Concurrent writes: the higher (HLC, origin) wins everywhere, whatever the arrival order.
+    outcome.clean = false;
+    ConflictRecord c{r.id, w.name, {}, {}, {}, {}, "concurrent edits"};
+    if (current.version < incoming) {
+      c.kept_value = w.value;
+      c.kept_version = incoming;
+      c.lost_value = current.value;
+      c.lost_version = current.version;
+      current = {w.value, incoming};
+      changed += (changed.empty() ? "" : ", ") + w.name;
+    } else {
+      c.kept_value = current.value;
+      c.kept_version = current.version;
+      c.lost_value = w.value;
+      c.lost_version = incoming;
+    }
+    outcome.conflicts.push_back(std::move(c));
+  }
+  // Keep the map free of empty entries created by the lookup above for never-set fields.
+  std::erase_if(r.fields, [](const auto& kv) { return kv.second.version.is_zero(); });
+  if (!changed.empty()) r.history.push_back({m.hlc, m.actor, "changed " + changed});
+  return outcome;
+}
+
+MergeOutcome ApplySetStatus(Request& r, const Mutation& m, Role role) {
+  MergeOutcome outcome;
+  auto allowed = CheckTransition(r.status, m.status_to, role);
+  if (!allowed) {
+    outcome.clean = false;
+    outcome.conflicts.push_back({r.id, "status", StatusName(r.status), r.status_version,
+                                 StatusName(m.status_to), m.version(), allowed.error().message()});
+    return outcome;
+  }
+  std::string text = std::string("status ") + StatusName(r.status) + " -> " + StatusName(m.status_to);
+  if (!m.note.empty()) text += ": " + m.note;
+  r.history.push_back({m.hlc, m.actor, std::move(text)});
+  r.status = m.status_to;
+  r.status_version = m.version();
+  r.status_note = m.note;
+  return outcome;
+}
+
+}  // namespace
+
+Result<MergeOutcome> ApplyMutation(const Catalog& catalog, std::optional<Request>& state,
+                                   const Mutation& mutation, Role role) {
+  if (mutation.kind == MutationKind::kCreate) {
+    if (role != Role::kVan) return Error::InvalidInput("only a van registers new requests");
+    return ApplyCreate(catalog, state, mutation);
+  }
+  if (!state.has_value()) {
+    return Error::NotFound("request " + mutation.request_id + " does not exist");
+  }
+  if (mutation.kind == MutationKind::kSetFields) {
+    // Validation failure leaves the state as it was: ApplySetFields validates before writing.
+    return ApplySetFields(catalog, *state, mutation);
+  }
+  return ApplySetStatus(*state, mutation, role);
+}
+
+}  // namespace mpp::sync
