@@ -104,11 +104,13 @@ Result<bool> Statement::Step() {
 
 Result<void> Statement::Run() {
   for (;;) {
-    MPP_ASSIGN_OR_RETURN(bool row, Step());
-    if (!row) break;
+    auto row = Step();
+    if (!row.ok() || !*row) {
+      Reset();  // a cached statement must be reusable after a failure too
+      if (!row.ok()) return row.error();
+      return Ok();
+    }
   }
-  Reset();
-  return Ok();
 }
 
 void Statement::Reset() {

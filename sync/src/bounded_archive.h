@@ -25,6 +25,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <cereal/cereal.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
@@ -33,11 +37,6 @@
 #include <string>
 #include <type_traits>
 #include <vector>
-
-#include <cereal/cereal.hpp>
-#include <cereal/types/map.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
 
 #include "mpp/sync/bytes.h"
 #include "mpp/sync/codec.h"
@@ -175,7 +174,7 @@ class BoundedBinaryInputArchive
 // ---- Output ---------------------------------------------------------------------------------
 
 template <class T>
-  requires std::is_arithmetic_v<T>
+requires std::is_arithmetic_v<T>
 void CEREAL_SAVE_FUNCTION_NAME(BoundedBinaryOutputArchive& ar, const T& value) {
   static_assert(!std::is_floating_point_v<T> || std::numeric_limits<T>::is_iec559,
                 "the wire format only carries IEEE 754 floating point");
@@ -201,14 +200,13 @@ void CEREAL_SAVE_FUNCTION_NAME(BoundedBinaryOutputArchive& ar, const cereal::Siz
 
 template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(BoundedBinaryOutputArchive& ar, const cereal::BinaryData<T>& data) {
-  ar.WriteLittleEndian<archive_detail::ElementSize<T>()>(data.data,
-                                                         static_cast<size_t>(data.size));
+  ar.WriteLittleEndian<archive_detail::ElementSize<T>()>(data.data, static_cast<size_t>(data.size));
 }
 
 // ---- Input ----------------------------------------------------------------------------------
 
 template <class T>
-  requires std::is_arithmetic_v<T>
+requires std::is_arithmetic_v<T>
 void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar, T& value) {
   static_assert(!std::is_floating_point_v<T> || std::numeric_limits<T>::is_iec559,
                 "the wire format only carries IEEE 754 floating point");
@@ -220,8 +218,8 @@ inline void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar, bool& value
   const size_t at = ar.offset();
   const uint8_t byte = *ar.Consume(1);
   if (byte > 1) {
-    throw cereal::Exception("bool at offset " + std::to_string(at) + " is " +
-                            std::to_string(byte) + ", expected 0 or 1");
+    throw cereal::Exception("bool at offset " + std::to_string(at) + " is " + std::to_string(byte) +
+                            ", expected 0 or 1");
   }
   value = byte == 1;
 }
@@ -229,7 +227,7 @@ inline void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar, bool& value
 // Enums bypass cereal's load_minimal (which takes any underlying value) through the
 // specialization at the end of this file.
 template <class E>
-  requires std::is_enum_v<E>
+requires std::is_enum_v<E>
 void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar, E& value) {
   const size_t at = ar.offset();
   std::underlying_type_t<E> raw{};
@@ -255,8 +253,7 @@ void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar, cereal::SizeTag<T>
 
 template <class T>
 void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar, cereal::BinaryData<T>& data) {
-  ar.ReadLittleEndian<archive_detail::ElementSize<T>()>(data.data,
-                                                        static_cast<size_t>(data.size));
+  ar.ReadLittleEndian<archive_detail::ElementSize<T>()>(data.data, static_cast<size_t>(data.size));
 }
 
 // Replaces cereal's string load (resize, then read) to apply the string bound before allocating.
@@ -274,17 +271,17 @@ inline void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar, std::string
 
 // Replaces cereal's vector loads, which resize to the claimed count first.
 template <class T, class A>
-  requires(!std::is_same_v<T, bool>)
-void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar, std::vector<T, A>& value) {
+requires(!std::is_same_v<T, bool>) void CEREAL_LOAD_FUNCTION_NAME(BoundedBinaryInputArchive& ar,
+                                                                  std::vector<T, A>& value) {
   const size_t at = ar.offset();
   const uint64_t count = ar.ReadCount();
   value.clear();
   if constexpr (std::is_arithmetic_v<T>) {
     if (count > ar.remaining() / sizeof(T)) {
       throw cereal::Exception("vector of " + std::to_string(count) + " elements of " +
-                              std::to_string(sizeof(T)) + " bytes at offset " +
-                              std::to_string(at) + " exceeds the " +
-                              std::to_string(ar.remaining()) + " bytes that remain");
+                              std::to_string(sizeof(T)) + " bytes at offset " + std::to_string(at) +
+                              " exceeds the " + std::to_string(ar.remaining()) +
+                              " bytes that remain");
     }
     value.resize(static_cast<size_t>(count));
     ar(cereal::binary_data(value.data(), static_cast<size_t>(count) * sizeof(T)));
@@ -323,9 +320,9 @@ namespace cereal {
 // Makes cereal use the enum load above for our input archive instead of its load_minimal (having
 // both would be ambiguous). The output side keeps cereal's save_minimal: same bytes.
 template <class T>
-  requires std::is_enum_v<T>
-struct specialize<mpp::sync::BoundedBinaryInputArchive, T,
-                  specialization::non_member_load_save> {};
+requires std::is_enum_v<T>
+struct specialize<mpp::sync::BoundedBinaryInputArchive, T, specialization::non_member_load_save> {
+};
 }  // namespace cereal
 
 CEREAL_REGISTER_ARCHIVE(mpp::sync::BoundedBinaryOutputArchive)

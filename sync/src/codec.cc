@@ -43,8 +43,8 @@ Error TooLarge(size_t size, size_t max_output) {
 // The frame states its size, already checked against the cap: one allocation of exactly that.
 Result<Bytes> DecompressKnownSize(ZSTD_DCtx* dctx, ByteView frame, size_t size) {
   Bytes out(size);
-  const size_t written = ZSTD_decompressDCtx(dctx, out.data(), out.size(), frame.data(),
-                                             frame.size());
+  const size_t written =
+      ZSTD_decompressDCtx(dctx, out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(written)) return ZstdCorrupt("cannot decompress", written);
   if (written != size) {  // zstd checks this itself; a mismatch would be a lying header
     return Error::Corrupt("zstd: frame states " + std::to_string(size) + " bytes but holds " +
@@ -108,9 +108,7 @@ Result<std::vector<Mutation>> DecodeMutations(ByteView bytes) {
   return DecodeValue<std::vector<Mutation>>(bytes);
 }
 Bytes EncodeConflict(const ConflictRecord& conflict) { return EncodeValue(conflict); }
-Result<ConflictRecord> DecodeConflict(ByteView bytes) {
-  return DecodeValue<ConflictRecord>(bytes);
-}
+Result<ConflictRecord> DecodeConflict(ByteView bytes) { return DecodeValue<ConflictRecord>(bytes); }
 
 Bytes Compress(ByteView data, int level) {
   assert(level >= 1 && level <= 19);
@@ -130,7 +128,8 @@ Result<Bytes> Decompress(ByteView data, size_t max_output) {
   // Exactly one zstd data frame: a skippable frame would decode to nothing, and zstd's one-shot
   // decoder would otherwise concatenate the content of several frames.
   if (data.size() < 4) {
-    return Error::Corrupt("zstd: " + std::to_string(data.size()) + " bytes is too short for a frame");
+    return Error::Corrupt("zstd: " + std::to_string(data.size()) +
+                          " bytes is too short for a frame");
   }
   const uint32_t magic = static_cast<uint32_t>(data[0]) | static_cast<uint32_t>(data[1]) << 8 |
                          static_cast<uint32_t>(data[2]) << 16 |

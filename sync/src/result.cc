@@ -14,6 +14,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "corrupt";
     case ErrorCode::kUnauthenticated:
       return "unauthenticated";
+    case ErrorCode::kPermissionDenied:
+      return "permission_denied";
     case ErrorCode::kTooLarge:
       return "too_large";
     case ErrorCode::kUnavailable:

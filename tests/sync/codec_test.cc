@@ -119,22 +119,21 @@ rc::Gen<Request> GenRequest() {
       rc::gen::set(&Request::officer), rc::gen::set(&Request::status, GenStatus()),
       rc::gen::set(&Request::status_version, GenVersion()), rc::gen::set(&Request::status_note),
       rc::gen::set(&Request::created, GenHlc()),
-      rc::gen::set(&Request::fields,
-                   rc::gen::container<std::map<std::string, FieldValue>>(
-                       rc::gen::arbitrary<std::string>(), field)),
+      rc::gen::set(&Request::fields, rc::gen::container<std::map<std::string, FieldValue>>(
+                                         rc::gen::arbitrary<std::string>(), field)),
       rc::gen::set(&Request::history, rc::gen::container<std::vector<HistoryEntry>>(entry)));
 }
 
 rc::Gen<Mutation> GenMutation() {
-  auto write = rc::gen::build<FieldWrite>(rc::gen::set(&FieldWrite::name),
-                                          rc::gen::set(&FieldWrite::value),
-                                          rc::gen::set(&FieldWrite::base, GenVersion()));
+  auto write =
+      rc::gen::build<FieldWrite>(rc::gen::set(&FieldWrite::name), rc::gen::set(&FieldWrite::value),
+                                 rc::gen::set(&FieldWrite::base, GenVersion()));
   return rc::gen::build<Mutation>(
       rc::gen::set(&Mutation::origin), rc::gen::set(&Mutation::seq),
       rc::gen::set(&Mutation::hlc, GenHlc()), rc::gen::set(&Mutation::actor),
-      rc::gen::set(&Mutation::kind, rc::gen::element(MutationKind::kCreate,
-                                                     MutationKind::kSetFields,
-                                                     MutationKind::kSetStatus)),
+      rc::gen::set(&Mutation::kind,
+                   rc::gen::element(MutationKind::kCreate, MutationKind::kSetFields,
+                                    MutationKind::kSetStatus)),
       rc::gen::set(&Mutation::request_id), rc::gen::set(&Mutation::service_id),
       rc::gen::set(&Mutation::receipt),
       rc::gen::set(&Mutation::writes, rc::gen::container<std::vector<FieldWrite>>(write)),
@@ -143,13 +142,13 @@ rc::Gen<Mutation> GenMutation() {
 }
 
 rc::Gen<ConflictRecord> GenConflict() {
-  return rc::gen::build<ConflictRecord>(
-      rc::gen::set(&ConflictRecord::request_id), rc::gen::set(&ConflictRecord::field),
-      rc::gen::set(&ConflictRecord::kept_value),
-      rc::gen::set(&ConflictRecord::kept_version, GenVersion()),
-      rc::gen::set(&ConflictRecord::lost_value),
-      rc::gen::set(&ConflictRecord::lost_version, GenVersion()),
-      rc::gen::set(&ConflictRecord::reason));
+  return rc::gen::build<ConflictRecord>(rc::gen::set(&ConflictRecord::request_id),
+                                        rc::gen::set(&ConflictRecord::field),
+                                        rc::gen::set(&ConflictRecord::kept_value),
+                                        rc::gen::set(&ConflictRecord::kept_version, GenVersion()),
+                                        rc::gen::set(&ConflictRecord::lost_value),
+                                        rc::gen::set(&ConflictRecord::lost_version, GenVersion()),
+                                        rc::gen::set(&ConflictRecord::reason));
 }
 
 // ---- Byte builders ------------------------------------------------------------------------
@@ -265,8 +264,8 @@ TEST(Codec, TrailingBytesAreRefused) {
   bytes.push_back(0);
   auto decoded = DecodeConflict(bytes);
   ASSERT_FALSE(decoded.ok());
-  ExpectCorrupt(decoded.error(), "1 trailing bytes after the value, at offset " +
-                                     std::to_string(size));
+  ExpectCorrupt(decoded.error(),
+                "1 trailing bytes after the value, at offset " + std::to_string(size));
   // Two encodings back to back are not one batch either.
   Bytes twice = Cat({EncodeMutations(SampleBatch()), Raw(SampleBatch())});
   ASSERT_FALSE(DecodeMutations(twice).ok());
@@ -331,7 +330,9 @@ TEST(Codec, RandomAndMutatedBytesNeverCrash) {
     for (const Error* error :
          {request.ok() ? nullptr : &request.error(), mutation.ok() ? nullptr : &mutation.error(),
           batch.ok() ? nullptr : &batch.error(), conflict.ok() ? nullptr : &conflict.error()}) {
-      if (error != nullptr) ASSERT_EQ(error->code(), ErrorCode::kCorrupt) << error->message();
+      if (error != nullptr) {
+        ASSERT_EQ(error->code(), ErrorCode::kCorrupt) << error->message();
+      }
     }
     // Whatever decodes has exactly one encoding: the bytes it came from.
     if (request.ok()) {
@@ -370,8 +371,7 @@ TEST(BoundedArchive, MatchesCerealPortableBinaryLittleEndian) {
 
 TEST(BoundedArchive, IntegersAreLittleEndianFixedWidth) {
   EXPECT_EQ(EncodeValue(uint32_t{0x01020304}), (Bytes{0x01, 0x04, 0x03, 0x02, 0x01}));
-  EXPECT_EQ(EncodeValue(std::string("hi")),
-            (Bytes{0x01, 2, 0, 0, 0, 0, 0, 0, 0, 'h', 'i'}));
+  EXPECT_EQ(EncodeValue(std::string("hi")), (Bytes{0x01, 2, 0, 0, 0, 0, 0, 0, 0, 'h', 'i'}));
   auto value = DecodeValue<int64_t>(Bytes{0x01, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff});
   ASSERT_OK(value);
   EXPECT_EQ(*value, -2);
@@ -391,9 +391,9 @@ TEST(BoundedArchive, BoolDecodesOnlyFromZeroOrOne) {
   ASSERT_OK(yes);
   EXPECT_TRUE(*yes);
   ExpectCorrupt(DecodeValue<bool>(Bytes{0x01, 2}).error(), "bool at offset 1 is 2");
-  ExpectCorrupt(DecodeValue<std::vector<bool>>(Bytes{0x01, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0xff})
-                    .error(),
-                "is 255, expected 0 or 1");
+  ExpectCorrupt(
+      DecodeValue<std::vector<bool>>(Bytes{0x01, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0xff}).error(),
+      "is 255, expected 0 or 1");
 }
 
 TEST(BoundedArchive, EnumBeyondItsLastValueIsCorrupt) {
@@ -416,25 +416,24 @@ TEST(BoundedArchive, EnumBeyondItsLastValueIsCorrupt) {
 TEST(BoundedArchive, MapKeysMustStrictlyIncrease) {
   using Map = std::map<std::string, int32_t>;
   auto body = [](const std::string& first, const std::string& second) {
-    return Cat({kFlag, Raw(uint64_t{2}), Raw(first), Raw(int32_t{1}), Raw(second),
-                Raw(int32_t{2})});
+    return Cat(
+        {kFlag, Raw(uint64_t{2}), Raw(first), Raw(int32_t{1}), Raw(second), Raw(int32_t{2})});
   };
   auto sorted = DecodeValue<Map>(body("a", "b"));
   ASSERT_OK(sorted);
   EXPECT_EQ(*sorted, (Map{{"a", 1}, {"b", 2}}));
-  ExpectCorrupt(DecodeValue<Map>(body("b", "a")).error(),
-                "is not greater than the key before it");
-  ExpectCorrupt(DecodeValue<Map>(body("a", "a")).error(),
-                "is not greater than the key before it");
+  ExpectCorrupt(DecodeValue<Map>(body("b", "a")).error(), "is not greater than the key before it");
+  ExpectCorrupt(DecodeValue<Map>(body("a", "a")).error(), "is not greater than the key before it");
 }
 
 TEST(BoundedArchive, StringLongerThanTheLimitIsCorrupt) {
-  const Bytes at_limit = Cat({kFlag, Raw(uint64_t{kMaxDecodedString}), Bytes(kMaxDecodedString, 'x')});
+  const Bytes at_limit =
+      Cat({kFlag, Raw(uint64_t{kMaxDecodedString}), Bytes(kMaxDecodedString, 'x')});
   auto ok = DecodeValue<std::string>(at_limit);
   ASSERT_OK(ok);
   EXPECT_EQ(ok->size(), kMaxDecodedString);
-  const Bytes over = Cat({kFlag, Raw(uint64_t{kMaxDecodedString + 1}),
-                          Bytes(kMaxDecodedString + 1, 'x')});
+  const Bytes over =
+      Cat({kFlag, Raw(uint64_t{kMaxDecodedString + 1}), Bytes(kMaxDecodedString + 1, 'x')});
   ExpectCorrupt(DecodeValue<std::string>(over).error(),
                 "string of 1048577 bytes at offset 1 exceeds the limit of 1048576");
 }
@@ -463,12 +462,13 @@ TEST(BoundedArchive, ForgedCountsAllocateNothing) {
   for (uint64_t forged : {uint64_t{1} << 60, uint64_t{1} << 32, uint64_t{65}}) {
     SCOPED_TRACE(forged);
     largest_allocation = 0;
-    ASSERT_FALSE(
-        (DecodeValue<std::vector<uint8_t, RecordingAllocator<uint8_t>>>(Cat({kFlag, Raw(forged), tail})))
-            .ok());
-    ASSERT_FALSE((DecodeValue<std::basic_string<char, std::char_traits<char>, RecordingAllocator<char>>>(
+    ASSERT_FALSE((DecodeValue<std::vector<uint8_t, RecordingAllocator<uint8_t>>>(
                       Cat({kFlag, Raw(forged), tail})))
                      .ok());
+    ASSERT_FALSE(
+        (DecodeValue<std::basic_string<char, std::char_traits<char>, RecordingAllocator<char>>>(
+             Cat({kFlag, Raw(forged), tail})))
+            .ok());
     EXPECT_EQ(largest_allocation, 0u);
   }
   // 64 elements of 4 bytes cannot fit in 64 bytes, though the count itself does.

@@ -17,7 +17,8 @@ enum class ErrorCode {
   kNotFound,         // the thing asked for does not exist
   kConflict,         // the state changed under the caller (seq gap, already used, ...)
   kCorrupt,          // stored or received bytes do not decode
-  kUnauthenticated,  // bad signature, unknown or revoked device, wrong passphrase
+  kUnauthenticated,  // bad signature, unknown device, wrong passphrase
+  kPermissionDenied, // authenticated but not allowed: revoked device, another van's request
   kTooLarge,         // input over a size bound
   kUnavailable,      // network or peer down; may succeed later
   kTimeout,          // an operation ran out of time; may succeed later
@@ -37,6 +38,9 @@ class [[nodiscard]] Error {
   static Error Corrupt(std::string m) { return {ErrorCode::kCorrupt, std::move(m)}; }
   static Error Unauthenticated(std::string m) {
     return {ErrorCode::kUnauthenticated, std::move(m)};
+  }
+  static Error PermissionDenied(std::string m) {
+    return {ErrorCode::kPermissionDenied, std::move(m)};
   }
   static Error TooLarge(std::string m) { return {ErrorCode::kTooLarge, std::move(m)}; }
   static Error Unavailable(std::string m) { return {ErrorCode::kUnavailable, std::move(m)}; }

@@ -1,0 +1,141 @@
+// Server storage, behind an interface so the embedded SQLite default and the PostgreSQL
+// scale-out backend are interchangeable. The sync logic (sync_service.h) never sees SQL: it
+// reads and writes requests, devices, conflicts and envelopes through these calls, and every
+// change happens inside a StorageTxn.
+//
+// Change numbering: every stored change gets a "rev" from one counter that only grows. A
+// request's owner_rev is the rev of its last change that its van does not already know (staff
+// changes, or a van write that did not apply as written); a van's pull cursor is a rev.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mpp/sync/bytes.h"
+#include "mpp/sync/model.h"
+#include "mpp/sync/result.h"
+
+namespace mpp::server {
+
+struct DeviceRecord {
+  std::string device_id;
+  std::string van_code;
+  Bytes public_key;
+  int64_t enrolled_ms = 0;
+  int64_t revoked_ms = 0;  // 0 while active
+  uint64_t last_applied_seq = 0;
+  int64_t last_sync_ms = 0;
+
+  bool revoked() const { return revoked_ms != 0; }
+};
+
+struct StoredRequest {
+  sync::Request request;
+  std::string agency;
+  uint64_t owner_rev = 0;
+};
+
+struct StoredConflict {
+  uint64_t rev = 0;
+  std::string device_id;  // the van whose request it concerns
+  sync::ConflictRecord conflict;
+  int64_t created_ms = 0;
+};
+
+struct EnvelopeRecord {
+  int64_t id = 0;
+  std::string device_id;
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  int64_t received_ms = 0;
+  Bytes bytes;  // exactly as received
+};
+
+struct TokenRecord {
+  std::string van_code;
+  int64_t expires_ms = 0;
+  int64_t used_ms = 0;  // 0 while unused
+};
+
+struct RequestQuery {
+  std::optional<sync::RequestStatus> status;
+  std::optional<std::string> agency;
+  std::optional<std::string> device_id;
+  size_t limit = 1'000'000;
+};
+
+struct PullPage {
+  std::vector<sync::Request> requests;
+  std::vector<sync::ConflictRecord> conflicts;
+  uint64_t cursor = 0;  // where the next pull starts
+  bool more = false;
+};
+
+// One unit of work. Destroying it without Commit() rolls everything back.
+class StorageTxn {
+ public:
+  virtual ~StorageTxn() = default;
+
+  virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;
+  virtual Result<void> InsertDevice(const DeviceRecord& device) = 0;
+  virtual Result<void> UpdateDeviceSync(const std::string& device_id, uint64_t last_applied_seq,
+                                        int64_t now_ms) = 0;
+  virtual Result<void> RevokeDevice(const std::string& device_id, int64_t now_ms) = 0;
+
+  virtual Result<std::optional<TokenRecord>> FindToken(ByteView token_hash) = 0;
+  virtual Result<void> InsertToken(ByteView token_hash, const TokenRecord& token) = 0;
+  virtual Result<void> MarkTokenUsed(ByteView token_hash, int64_t now_ms) = 0;
+
+  virtual Result<std::optional<sync::Request>> LoadRequest(const std::string& id) = 0;
+  // Stores the request's new state. notify_owner: its van must receive this state at its next
+  // pull (someone else changed it, or the van's own write did not apply as written).
+  virtual Result<void> SaveRequest(const sync::Request& request, const std::string& agency,
+                                   bool notify_owner, int64_t now_ms) = 0;
+  virtual Result<void> AddConflict(const std::string& device_id,
+                                   const sync::ConflictRecord& conflict, int64_t now_ms) = 0;
+  // Seqs of a device that did not apply cleanly, so a replayed batch gets the same answer.
+  virtual Result<void> MarkUnclean(const std::string& device_id, uint64_t seq) = 0;
+  virtual Result<std::vector<uint64_t>> UncleanSeqs(const std::string& device_id,
+                                                    uint64_t first_seq, uint64_t last_seq) = 0;
+  virtual Result<void> StoreEnvelope(const EnvelopeRecord& envelope) = 0;
+  virtual Result<void> AppendAudit(const std::string& actor, const std::string& action,
+                                   const std::string& target, const std::string& detail,
+                                   int64_t now_ms) = 0;
+  // The server's hybrid clock survives restarts and is shared by processes on one database.
+  virtual Result<int64_t> LoadHlc() = 0;
+  virtual Result<void> SaveHlc(int64_t packed) = 0;
+
+  virtual Result<void> Commit() = 0;
+};
+
+class ServerStorage {
+ public:
+  virtual ~ServerStorage() = default;
+
+  virtual Result<std::unique_ptr<StorageTxn>> Begin() = 0;
+
+  // Reads outside a write transaction (each is one consistent snapshot).
+  virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;
+  virtual Result<std::vector<DeviceRecord>> ListDevices() = 0;
+  virtual Result<PullPage> ReadPull(const std::string& device_id, uint64_t cursor,
+                                    size_t max_items) = 0;
+  virtual Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& query) = 0;
+  virtual Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) = 0;
+  virtual Result<std::vector<StoredConflict>> ListConflicts() = 0;
+  // Calls fn for every stored envelope in id order; stops at the first Error fn returns.
+  virtual Result<void> ForEachEnvelope(
+      const std::function<Result<void>(const EnvelopeRecord&)>& fn) = 0;
+
+  // The catalog the server serves (version and JSON text); version 0 when none is loaded.
+  virtual Result<std::pair<int64_t, std::string>> LoadCatalog() = 0;
+  virtual Result<void> SaveCatalog(int64_t version, const std::string& json) = 0;
+};
+
+// Opens (creating if needed) the embedded SQLite backend at `path`.
+Result<std::unique_ptr<ServerStorage>> OpenSqliteStorage(const std::string& path);
+
+}  // namespace mpp::server

@@ -1,0 +1,544 @@
+// The embedded default backend: one SQLite file in WAL mode with synchronous=FULL, so an
+// acknowledged push survives a crash or power loss. One connection per process, guarded by a
+// mutex: SQLite has a single writer anyway, and administrator commands in other processes
+// wait on the busy timeout.
+#include <mutex>
+
+#include "mpp/server/storage.h"
+#include "mpp/sqlite/sqlite.h"
+#include "mpp/sync/codec.h"
+
+namespace mpp::server {
+namespace {
+
+using sqlite::Database;
+using sqlite::Statement;
+
+constexpr int kApplicationId = 0x4D505053;  // 'MPPS'
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS devices(
+  device_id TEXT PRIMARY KEY,
+  van_code TEXT NOT NULL,
+  public_key BLOB NOT NULL,
+  enrolled_ms INTEGER NOT NULL,
+  revoked_ms INTEGER NOT NULL DEFAULT 0,
+  last_applied_seq INTEGER NOT NULL DEFAULT 0,
+  last_sync_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tokens(
+  token_hash BLOB PRIMARY KEY,
+  van_code TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS requests(
+  id TEXT PRIMARY KEY,
+  receipt TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  agency TEXT NOT NULL,
+  service_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  owner_rev INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_pull ON requests(device_id, owner_rev);
+CREATE INDEX IF NOT EXISTS requests_agency ON requests(agency, status);
+CREATE INDEX IF NOT EXISTS requests_receipt ON requests(receipt);
+CREATE TABLE IF NOT EXISTS conflicts(
+  rev INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS conflicts_pull ON conflicts(device_id, rev);
+CREATE TABLE IF NOT EXISTS unclean(
+  device_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(device_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS envelopes(
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL,
+  bytes BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit(
+  id INTEGER PRIMARY KEY,
+  at_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters(
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO counters(name, value) VALUES ('rev', 0), ('hlc', 0);
+CREATE TABLE IF NOT EXISTS catalog(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version INTEGER NOT NULL,
+  body TEXT NOT NULL);
+)sql";
+
+DeviceRecord ReadDevice(const Statement& s) {
+  DeviceRecord d;
+  d.device_id = s.ColumnText(0);
+  d.van_code = s.ColumnText(1);
+  d.public_key = s.ColumnBlob(2);
+  d.enrolled_ms = s.ColumnInt(3);
+  d.revoked_ms = s.ColumnInt(4);
+  d.last_applied_seq = static_cast<uint64_t>(s.ColumnInt(5));
+  d.last_sync_ms = s.ColumnInt(6);
+  return d;
+}
+
+constexpr const char* kDeviceColumns =
+    "device_id, van_code, public_key, enrolled_ms, revoked_ms, last_applied_seq, last_sync_ms";
+
+class SqliteStorage;
+
+class SqliteTxn final : public StorageTxn {
+ public:
+  SqliteTxn(SqliteStorage& storage, std::unique_lock<std::mutex> lock, sqlite::Transaction txn)
+      : storage_(storage), lock_(std::move(lock)), txn_(std::move(txn)) {}
+
+  Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) override;
+  Result<void> InsertDevice(const DeviceRecord& device) override;
+  Result<void> UpdateDeviceSync(const std::string& device_id, uint64_t last_applied_seq,
+                                int64_t now_ms) override;
+  Result<void> RevokeDevice(const std::string& device_id, int64_t now_ms) override;
+  Result<std::optional<TokenRecord>> FindToken(ByteView token_hash) override;
+  Result<void> InsertToken(ByteView token_hash, const TokenRecord& token) override;
+  Result<void> MarkTokenUsed(ByteView token_hash, int64_t now_ms) override;
+  Result<std::optional<sync::Request>> LoadRequest(const std::string& id) override;
+  Result<void> SaveRequest(const sync::Request& request, const std::string& agency,
+                           bool notify_owner, int64_t now_ms) override;
+  Result<void> AddConflict(const std::string& device_id, const sync::ConflictRecord& conflict,
+                           int64_t now_ms) override;
+  Result<void> MarkUnclean(const std::string& device_id, uint64_t seq) override;
+  Result<std::vector<uint64_t>> UncleanSeqs(const std::string& device_id, uint64_t first_seq,
+                                            uint64_t last_seq) override;
+  Result<void> StoreEnvelope(const EnvelopeRecord& envelope) override;
+  Result<void> AppendAudit(const std::string& actor, const std::string& action,
+                           const std::string& target, const std::string& detail,
+                           int64_t now_ms) override;
+  Result<int64_t> LoadHlc() override;
+  Result<void> SaveHlc(int64_t packed) override;
+  Result<void> Commit() override;
+
+ private:
+  Result<Statement*> Prepared(const char* sql);
+  Result<uint64_t> NextRev();
+
+  SqliteStorage& storage_;
+  std::unique_lock<std::mutex> lock_;
+  sqlite::Transaction txn_;
+  std::optional<uint64_t> rev_;  // counter value read at first use, written back at commit
+};
+
+class SqliteStorage final : public ServerStorage {
+ public:
+  explicit SqliteStorage(Database db) : db_(std::move(db)) {}
+
+  Result<void> Init() {
+    MPP_ASSIGN_OR_RETURN(auto app, db_.Prepare("PRAGMA application_id"));
+    MPP_ASSIGN_OR_RETURN(bool row, app.Step());
+    const int64_t app_id = row ? app.ColumnInt(0) : 0;
+    MPP_ASSIGN_OR_RETURN(auto ver, db_.Prepare("PRAGMA user_version"));
+    MPP_ASSIGN_OR_RETURN(bool vrow, ver.Step());
+    const int64_t version = vrow ? ver.ColumnInt(0) : 0;
+    if (app_id != 0 && app_id != kApplicationId) {
+      return Error::InvalidInput("the database is not an mpp-server database");
+    }
+    if (version > kSchemaVersion) {
+      return Error::InvalidInput("the database has schema v" + std::to_string(version) +
+                                 ", made by a newer mpp-server: upgrade mpp-server");
+    }
+    MPP_ASSIGN_OR_RETURN(auto txn, sqlite::Transaction::Begin(db_));
+    MPP_RETURN_IF_ERROR(db_.Exec(kSchema));
+    MPP_RETURN_IF_ERROR(db_.Exec("PRAGMA application_id=" + std::to_string(kApplicationId) +
+                                 "; PRAGMA user_version=" + std::to_string(kSchemaVersion)));
+    return txn.Commit();
+  }
+
+  Result<std::unique_ptr<StorageTxn>> Begin() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(auto txn, sqlite::Transaction::Begin(db_));
+    return std::unique_ptr<StorageTxn>(new SqliteTxn(*this, std::move(lock), std::move(txn)));
+  }
+
+  Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return FindDeviceLocked(device_id);
+  }
+
+  Result<std::optional<DeviceRecord>> FindDeviceLocked(const std::string& device_id) {
+    MPP_ASSIGN_OR_RETURN(Statement * s,
+                         Prepared((std::string("SELECT ") + kDeviceColumns +
+                                   " FROM devices WHERE device_id = ?")
+                                      .c_str()));
+    s->Bind(1, device_id);
+    MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+    std::optional<DeviceRecord> out;
+    if (row) out = ReadDevice(*s);
+    s->Reset();
+    return out;
+  }
+
+  Result<std::vector<DeviceRecord>> ListDevices() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare(std::string("SELECT ") + kDeviceColumns +
+                                             " FROM devices ORDER BY van_code, enrolled_ms"));
+    std::vector<DeviceRecord> out;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(ReadDevice(s));
+    }
+    return out;
+  }
+
+  Result<PullPage> ReadPull(const std::string& device_id, uint64_t cursor,
+                            size_t max_items) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // One read transaction: the counter and the rows come from the same snapshot.
+    MPP_RETURN_IF_ERROR(db_.Exec("BEGIN"));
+    auto page = ReadPullLocked(device_id, cursor, max_items);
+    (void)db_.Exec("COMMIT");
+    return page;
+  }
+
+  Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& q) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(
+        auto s, db_.Prepare("SELECT body, agency, owner_rev FROM requests WHERE "
+                            "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR agency = ?2) AND "
+                            "(?3 IS NULL OR device_id = ?3) ORDER BY receipt LIMIT ?4"));
+    if (q.status) s.Bind(1, sync::StatusName(*q.status));
+    if (q.agency) s.Bind(2, *q.agency);
+    if (q.device_id) s.Bind(3, *q.device_id);
+    s.Bind(4, static_cast<int64_t>(q.limit));
+    std::vector<StoredRequest> out;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
+      out.push_back({std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
+    }
+    return out;
+  }
+
+  Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT body, agency, owner_rev FROM requests "
+                                             "WHERE id = ?1 OR receipt = ?1 LIMIT 1"));
+    s.Bind(1, id_or_receipt);
+    MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<StoredRequest>();
+    MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
+    return std::optional<StoredRequest>(
+        StoredRequest{std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
+  }
+
+  Result<std::vector<StoredConflict>> ListConflicts() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(
+        auto s, db_.Prepare("SELECT rev, device_id, created_ms, body FROM conflicts ORDER BY rev"));
+    std::vector<StoredConflict> out;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      MPP_ASSIGN_OR_RETURN(auto conflict, sync::DecodeConflict(s.ColumnBlob(3)));
+      out.push_back({static_cast<uint64_t>(s.ColumnInt(0)), s.ColumnText(1), std::move(conflict),
+                     s.ColumnInt(2)});
+    }
+    return out;
+  }
+
+  Result<void> ForEachEnvelope(
+      const std::function<Result<void>(const EnvelopeRecord&)>& fn) override {
+    // Page by id so a long verification never holds the lock (or a huge result) for long.
+    int64_t after = 0;
+    for (;;) {
+      std::vector<EnvelopeRecord> page;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT id, device_id, first_seq, last_seq, "
+                                                 "received_ms, bytes FROM envelopes WHERE id > ? "
+                                                 "ORDER BY id LIMIT 256"));
+        s.Bind(1, after);
+        for (;;) {
+          MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+          if (!row) break;
+          page.push_back({s.ColumnInt(0), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2)),
+                          static_cast<uint64_t>(s.ColumnInt(3)), s.ColumnInt(4),
+                          s.ColumnBlob(5)});
+        }
+      }
+      if (page.empty()) return Ok();
+      for (const auto& e : page) MPP_RETURN_IF_ERROR(fn(e));
+      after = page.back().id;
+    }
+  }
+
+  Result<std::pair<int64_t, std::string>> LoadCatalog() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT version, body FROM catalog"));
+    MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::pair<int64_t, std::string>{0, ""};
+    return std::pair<int64_t, std::string>{s.ColumnInt(0), s.ColumnText(1)};
+  }
+
+  Result<void> SaveCatalog(int64_t version, const std::string& json) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("INSERT INTO catalog(id, version, body) VALUES "
+                                             "(1, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                                             "version = excluded.version, body = excluded.body"));
+    s.Bind(1, version).Bind(2, json);
+    return s.Run();
+  }
+
+  // Statements are prepared once per connection and reused (the hot path of a push).
+  Result<Statement*> Prepared(const char* sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare(sql));
+      it = statements_.emplace(sql, std::move(stmt)).first;
+    }
+    return &it->second;
+  }
+
+  Database& db() { return db_; }
+
+ private:
+  Result<PullPage> ReadPullLocked(const std::string& device_id, uint64_t cursor,
+                                  size_t max_items) {
+    PullPage page;
+    MPP_ASSIGN_OR_RETURN(auto counter, db_.Prepare("SELECT value FROM counters WHERE name='rev'"));
+    MPP_ASSIGN_OR_RETURN(bool has_counter, counter.Step());
+    const uint64_t head = has_counter ? static_cast<uint64_t>(counter.ColumnInt(0)) : 0;
+    // Take changes in rev order across requests and conflicts, at most max_items of them.
+    MPP_ASSIGN_OR_RETURN(
+        auto s, db_.Prepare("SELECT owner_rev AS rev, 0 AS kind, body FROM requests "
+                            "WHERE device_id = ?1 AND owner_rev > ?2 "
+                            "UNION ALL SELECT rev, 1, body FROM conflicts "
+                            "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
+    s.Bind(1, device_id).Bind(2, static_cast<int64_t>(cursor));
+    s.Bind(3, static_cast<int64_t>(max_items) + 1);
+    uint64_t last_rev = cursor;
+    size_t items = 0;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      if (items == max_items) {
+        page.more = true;
+        break;
+      }
+      ++items;
+      last_rev = static_cast<uint64_t>(s.ColumnInt(0));
+      if (s.ColumnInt(1) == 0) {
+        MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(2)));
+        page.requests.push_back(std::move(request));
+      } else {
+        MPP_ASSIGN_OR_RETURN(auto conflict, sync::DecodeConflict(s.ColumnBlob(2)));
+        page.conflicts.push_back(std::move(conflict));
+      }
+    }
+    page.cursor = page.more ? last_rev : std::max(head, cursor);
+    return page;
+  }
+
+  std::mutex mu_;
+  Database db_;
+  std::map<std::string, Statement> statements_;
+};
+
+Result<Statement*> SqliteTxn::Prepared(const char* sql) { return storage_.Prepared(sql); }
+
+Result<std::optional<DeviceRecord>> SqliteTxn::FindDevice(const std::string& device_id) {
+  return storage_.FindDeviceLocked(device_id);
+}
+
+Result<void> SqliteTxn::InsertDevice(const DeviceRecord& d) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("INSERT INTO devices(device_id, van_code, public_key, enrolled_ms) "
+                                "VALUES (?, ?, ?, ?)"));
+  s->Bind(1, d.device_id).Bind(2, d.van_code).Bind(3, d.public_key).Bind(4, d.enrolled_ms);
+  return s->Run();
+}
+
+Result<void> SqliteTxn::UpdateDeviceSync(const std::string& device_id, uint64_t last_applied_seq,
+                                         int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("UPDATE devices SET last_applied_seq = ?, "
+                                               "last_sync_ms = ? WHERE device_id = ?"));
+  s->Bind(1, static_cast<int64_t>(last_applied_seq)).Bind(2, now_ms).Bind(3, device_id);
+  return s->Run();
+}
+
+Result<void> SqliteTxn::RevokeDevice(const std::string& device_id, int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("UPDATE devices SET revoked_ms = ? WHERE device_id = ? AND "
+                                "revoked_ms = 0"));
+  s->Bind(1, now_ms).Bind(2, device_id);
+  return s->Run();
+}
+
+Result<std::optional<TokenRecord>> SqliteTxn::FindToken(ByteView token_hash) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT van_code, expires_ms, used_ms FROM tokens "
+                                               "WHERE token_hash = ?"));
+  s->Bind(1, token_hash);
+  MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+  std::optional<TokenRecord> out;
+  if (row) out = TokenRecord{s->ColumnText(0), s->ColumnInt(1), s->ColumnInt(2)};
+  s->Reset();
+  return out;
+}
+
+Result<void> SqliteTxn::InsertToken(ByteView token_hash, const TokenRecord& t) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO tokens(token_hash, van_code, "
+                                               "expires_ms) VALUES (?, ?, ?)"));
+  s->Bind(1, token_hash).Bind(2, t.van_code).Bind(3, t.expires_ms);
+  return s->Run();
+}
+
+Result<void> SqliteTxn::MarkTokenUsed(ByteView token_hash, int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("UPDATE tokens SET used_ms = ? WHERE token_hash = ?"));
+  s->Bind(1, now_ms).Bind(2, token_hash);
+  return s->Run();
+}
+
+Result<std::optional<sync::Request>> SqliteTxn::LoadRequest(const std::string& id) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT body FROM requests WHERE id = ?"));
+  s->Bind(1, id);
+  MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+  if (!row) {
+    s->Reset();
+    return std::optional<sync::Request>();
+  }
+  auto request = sync::DecodeRequest(s->ColumnBlob(0));
+  s->Reset();
+  if (!request) return request.error().WithContext("stored request " + id);
+  return std::optional<sync::Request>(std::move(request).value());
+}
+
+Result<uint64_t> SqliteTxn::NextRev() {
+  if (!rev_) {
+    MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT value FROM counters WHERE name = 'rev'"));
+    MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+    rev_ = row ? static_cast<uint64_t>(s->ColumnInt(0)) : 0;
+    s->Reset();
+  }
+  return ++*rev_;
+}
+
+Result<void> SqliteTxn::SaveRequest(const sync::Request& r, const std::string& agency,
+                                    bool notify_owner, int64_t now_ms) {
+  const Bytes body = sync::EncodeRequest(r);
+  // A van's own clean write keeps owner_rev, so the pull does not echo it back.
+  int64_t owner_rev = 0;
+  if (notify_owner) {
+    MPP_ASSIGN_OR_RETURN(uint64_t rev, NextRev());
+    owner_rev = static_cast<int64_t>(rev);
+  }
+  MPP_ASSIGN_OR_RETURN(
+      Statement * s,
+      Prepared("INSERT INTO requests(id, receipt, device_id, agency, service_id, status, "
+               "owner_rev, updated_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+               "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+               "owner_rev = CASE WHEN ?7 > 0 THEN ?7 ELSE requests.owner_rev END, "
+               "updated_ms = excluded.updated_ms, body = excluded.body"));
+  s->Bind(1, r.id).Bind(2, r.receipt).Bind(3, r.device_id).Bind(4, agency).Bind(5, r.service_id);
+  s->Bind(6, sync::StatusName(r.status)).Bind(7, owner_rev).Bind(8, now_ms).Bind(9, body);
+  return s->Run();
+}
+
+Result<void> SqliteTxn::AddConflict(const std::string& device_id,
+                                    const sync::ConflictRecord& conflict, int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(uint64_t rev, NextRev());
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO conflicts(rev, device_id, "
+                                               "request_id, created_ms, body) VALUES "
+                                               "(?, ?, ?, ?, ?)"));
+  s->Bind(1, static_cast<int64_t>(rev)).Bind(2, device_id).Bind(3, conflict.request_id);
+  s->Bind(4, now_ms).Bind(5, sync::EncodeConflict(conflict));
+  return s->Run();
+}
+
+Result<void> SqliteTxn::MarkUnclean(const std::string& device_id, uint64_t seq) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("INSERT OR IGNORE INTO unclean(device_id, seq) VALUES (?, ?)"));
+  s->Bind(1, device_id).Bind(2, static_cast<int64_t>(seq));
+  return s->Run();
+}
+
+Result<std::vector<uint64_t>> SqliteTxn::UncleanSeqs(const std::string& device_id,
+                                                     uint64_t first_seq, uint64_t last_seq) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT seq FROM unclean WHERE device_id = ? AND "
+                                               "seq BETWEEN ? AND ? ORDER BY seq"));
+  s->Bind(1, device_id).Bind(2, static_cast<int64_t>(first_seq));
+  s->Bind(3, static_cast<int64_t>(last_seq));
+  std::vector<uint64_t> out;
+  for (;;) {
+    auto row = s->Step();
+    if (!row) {
+      s->Reset();
+      return row.error();
+    }
+    if (!*row) break;
+    out.push_back(static_cast<uint64_t>(s->ColumnInt(0)));
+  }
+  s->Reset();
+  return out;
+}
+
+Result<void> SqliteTxn::StoreEnvelope(const EnvelopeRecord& e) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO envelopes(device_id, first_seq, "
+                                               "last_seq, received_ms, bytes) VALUES "
+                                               "(?, ?, ?, ?, ?)"));
+  s->Bind(1, e.device_id).Bind(2, static_cast<int64_t>(e.first_seq));
+  s->Bind(3, static_cast<int64_t>(e.last_seq)).Bind(4, e.received_ms).Bind(5, e.bytes);
+  return s->Run();
+}
+
+Result<void> SqliteTxn::AppendAudit(const std::string& actor, const std::string& action,
+                                    const std::string& target, const std::string& detail,
+                                    int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO audit(at_ms, actor, action, target, "
+                                               "detail) VALUES (?, ?, ?, ?, ?)"));
+  s->Bind(1, now_ms).Bind(2, actor).Bind(3, action).Bind(4, target).Bind(5, detail);
+  return s->Run();
+}
+
+Result<int64_t> SqliteTxn::LoadHlc() {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT value FROM counters WHERE name = 'hlc'"));
+  MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+  const int64_t value = row ? s->ColumnInt(0) : 0;
+  s->Reset();
+  return value;
+}
+
+Result<void> SqliteTxn::SaveHlc(int64_t packed) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("UPDATE counters SET value = max(value, ?) WHERE name = 'hlc'"));
+  s->Bind(1, packed);
+  return s->Run();
+}
+
+Result<void> SqliteTxn::Commit() {
+  if (rev_) {
+    MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("UPDATE counters SET value = ? WHERE name = 'rev'"));
+    s->Bind(1, static_cast<int64_t>(*rev_));
+    MPP_RETURN_IF_ERROR(s->Run());
+  }
+  return txn_.Commit();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ServerStorage>> OpenSqliteStorage(const std::string& path) {
+  MPP_ASSIGN_OR_RETURN(Database db, Database::Open(path, Database::Mode::kReadWriteCreate));
+  auto storage = std::make_unique<SqliteStorage>(std::move(db));
+  MPP_RETURN_IF_ERROR(storage->Init());
+  return std::unique_ptr<ServerStorage>(std::move(storage));
+}
+
+}  // namespace mpp::server

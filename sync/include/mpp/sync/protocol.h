@@ -1,0 +1,129 @@
+// The sync protocol's messages and their signed envelope (sync/PROTOCOL.md has the long form).
+//
+//   Envelope  := "MPP1" kind:u8 signer_len:u8 signer[signer_len] header_len:u16le header
+//                signature[64] body
+//   signed    := domain(kind) 0x00 signer header SHA-256(body)
+//
+// signer is the van's device id, or "server". header is a cereal-encoded EnvelopeHeader and is
+// decoded only after the signature checked out; body is a zstd frame of a cereal-encoded
+// message whose SHA-256 and decompressed size the header states. The order of checks on
+// receipt is fixed (DESIGN.md §5): size bounds, known and active signer, signature, body hash,
+// decompressed size bound, and only then decoding of the body.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mpp/sync/bytes.h"
+#include "mpp/sync/hlc.h"
+#include "mpp/sync/model.h"
+#include "mpp/sync/result.h"
+
+namespace mpp::sync {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr size_t kNonceBytes = 16;
+inline constexpr size_t kMaxSignerBytes = 64;
+inline constexpr size_t kMaxHeaderBytes = 1024;
+inline constexpr const char* kServerSigner = "server";
+
+enum class EnvelopeKind : uint8_t {
+  kPush = 1,         // van -> server: a batch of mutations
+  kPullRequest = 2,  // van -> server: "changes since my cursor"
+  kPushAck = 3,      // server -> van: what was applied
+  kPullAnswer = 4,   // server -> van: changed requests, conflicts, catalog
+};
+
+// Domain separation: a signature made for one kind never verifies as another.
+const char* EnvelopeDomain(EnvelopeKind kind);
+
+struct EnvelopeHeader {
+  uint32_t protocol = kProtocolVersion;
+  std::string device_id;    // the van this exchange is about (answers: the addressee)
+  HlcTimestamp hlc;         // sender's clock when sending
+  Bytes nonce;              // request: fresh random; answer: the request's nonce echoed
+  uint64_t first_seq = 0;   // push: seq range of the batch
+  uint64_t last_seq = 0;
+  uint64_t cursor = 0;      // pull request: the van's cursor
+  uint64_t body_raw_bytes = 0;  // size of the body after decompression
+  Bytes body_sha256;            // of the body as sent (compressed)
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(protocol, device_id, hlc, nonce, first_seq, last_seq, cursor, body_raw_bytes, body_sha256);
+  }
+};
+
+// Answer to a push: the device's last applied seq, and the seqs in the batch that did not apply
+// cleanly (a lost concurrent write, a refused status change): the van takes the server's state
+// of those requests at its next pull instead of folding its own write into its base.
+struct PushAck {
+  uint64_t last_applied_seq = 0;
+  std::vector<uint64_t> unclean_seqs;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(last_applied_seq, unclean_seqs);
+  }
+};
+
+struct PullAnswer {
+  uint64_t cursor = 0;            // the van's next cursor
+  bool more = false;              // another page follows: pull again with the new cursor
+  uint64_t last_applied_seq = 0;  // of this device, so a lost ack is recovered here
+  std::vector<Request> requests;  // current server state of each changed request in scope
+  std::vector<ConflictRecord> conflicts;
+  int64_t catalog_version = 0;
+  std::string catalog_json;  // empty unless newer than the van's
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(cursor, more, last_applied_seq, requests, conflicts, catalog_version, catalog_json);
+  }
+};
+
+// The pull request body: which catalog version the van has.
+struct PullRequestBody {
+  int64_t catalog_version = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(catalog_version);
+  }
+};
+
+// Limits on what a receiver accepts, checked before any decoding.
+struct EnvelopeLimits {
+  size_t max_envelope_bytes = 16 << 20;
+  size_t max_body_raw_bytes = 64 << 20;
+};
+
+// Builds a signed envelope. body is the uncompressed cereal encoding of the message;
+// header.body_raw_bytes and header.body_sha256 are filled in here.
+Result<Bytes> SealEnvelope(EnvelopeKind kind, const std::string& signer, EnvelopeHeader header,
+                           ByteView raw_body, ByteView private_key, int zstd_level = 3);
+
+struct OpenedEnvelope {
+  EnvelopeKind kind;
+  std::string signer;
+  EnvelopeHeader header;
+  Bytes raw_body;  // decompressed, hash and size checked; not yet decoded
+};
+
+// Returns the signer's public key, or an Error (unknown device -> kUnauthenticated, revoked
+// device -> kUnauthenticated with "revoked").
+using KeyLookup = std::function<Result<Bytes>(const std::string& signer)>;
+
+// Verifies and unpacks an envelope in the fixed order. `expected` is the kind the endpoint
+// takes. Every failure is an Error naming the check that failed; nothing is decoded before the
+// signature verified.
+Result<OpenedEnvelope> OpenEnvelope(ByteView envelope, EnvelopeKind expected,
+                                    const KeyLookup& lookup, const EnvelopeLimits& limits);
+
+// Reads the signer field without checking anything (for logging and audit listings).
+std::optional<std::string> PeekSigner(ByteView envelope);
+
+}  // namespace mpp::sync

@@ -1,0 +1,671 @@
+// Runs the real `mpp-field` binary as a child process, the way an officer (or a script on the van)
+// does: a controlled environment, stdin not a terminal, stdout, stderr and the exit code checked.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/test_util.h"
+
+namespace mpp::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr auto kCommandTimeout = std::chrono::seconds(60);
+constexpr const char* kPassphrase = "sungai-raya-2024";
+constexpr const char* kKtp = "dukcapil.ktp-el";
+
+struct ProcessResult {
+  int exit_code = -1;  // 128 + signal when the child was killed
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (argv[0] looked up in PATH) with exactly `env` as its environment and /dev/null as
+// stdin. A child still running after `timeout` is killed by its PID.
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                         std::chrono::milliseconds timeout = kCommandTimeout) {
+  ProcessResult result;
+  int out_pipe[2];
+  int err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+    return result;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  std::vector<char*> c_argv;
+  for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
+  c_argv.push_back(nullptr);
+  std::vector<char*> c_env;
+  for (const auto& e : env) c_env.push_back(const_cast<char*>(e.c_str()));
+  c_env.push_back(nullptr);
+  pid_t pid = -1;
+  const int spawned = posix_spawnp(&pid, c_argv[0], &actions, nullptr, c_argv.data(), c_env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (spawned != 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    ADD_FAILURE() << "cannot start " << argv[0] << ": " << std::strerror(spawned);
+    return result;
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      result.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    const int ready = poll(fds, 2, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[8192];
+      const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (const auto& fd : fds) {
+    if (fd.fd >= 0) close(fd.fd);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+  return result;
+}
+
+std::ostream& operator<<(std::ostream& os, const ProcessResult& r) {
+  return os << "exit " << r.exit_code << (r.timed_out ? " (killed after the time bound)" : "")
+            << "\nstdout: " << r.out << "\nstderr: " << r.err;
+}
+
+// Refused: non-zero exit, exactly one line "mpp-field: ..." on stderr naming the problem.
+void ExpectOneLineError(const ProcessResult& r, const std::string& names_problem) {
+  EXPECT_FALSE(r.timed_out) << r;
+  EXPECT_NE(r.exit_code, 0) << r;
+  EXPECT_THAT(r.err, StartsWith("mpp-field: ")) << r;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r;
+  EXPECT_TRUE(!r.err.empty() && r.err.back() == '\n') << r;
+  EXPECT_THAT(r.err, HasSubstr(names_problem)) << r;
+}
+
+// Every file under `dir` (recursively) with its raw bytes.
+std::map<std::string, std::string> FilesIn(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) {
+      files[fs::relative(entry.path(), dir).string()] = ReadFileOrDie(entry.path());
+    }
+  }
+  return files;
+}
+
+// Names each file that was added, removed or changed (with the first differing byte), so a
+// failure does not print whole database files.
+std::string FileChanges(const std::map<std::string, std::string>& before,
+                        const std::map<std::string, std::string>& after) {
+  std::string changes;
+  for (const auto& [name, bytes] : before) {
+    auto it = after.find(name);
+    if (it == after.end()) {
+      changes += name + " removed; ";
+    } else if (it->second != bytes) {
+      const auto diff = std::mismatch(bytes.begin(), bytes.end(), it->second.begin(),
+                                      it->second.end());
+      changes += name + " changed at byte " + std::to_string(diff.first - bytes.begin()) + "; ";
+    }
+  }
+  for (const auto& [name, bytes] : after) {
+    if (!before.count(name)) changes += name + " added; ";
+  }
+  return changes;
+}
+
+void WriteFile(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+// A NIK that passes validation: Kubu Raya (61.12.07), man born 1990-03-15, the given serial.
+std::string Nik(int serial) {
+  char serial_digits[5];
+  std::snprintf(serial_digits, sizeof serial_digits, "%04d", serial);
+  return std::string("611207150390") + serial_digits;
+}
+
+// A complete KTP-el form as --set arguments, with one field replaced or dropped by the caller.
+std::vector<std::string> KtpForm(const std::string& nik) {
+  return {"--set", "nik=" + nik,
+          "--set", "name=Hendra Saputra",
+          "--set", "birth_date=1990-03-15",
+          "--set", "address=Jl. Adisucipto No. 12, RT 003/RW 002, Desa Arang Limbung",
+          "--set", "village_code=61.12.07.2009",
+          "--set", "alasan=baru",
+          "--set", "agama=islam",
+          "--set", "status_kawin=kawin tercatat",
+          "--set", "pekerjaan=petani/pekebun"};
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+class MppFieldCli : public ::testing::Test {
+ protected:
+  // Runs mpp-field with MPP_FIELD_DATA at this test's data dir and the passphrase of the test.
+  ProcessResult Field(const std::vector<std::string>& args) {
+    std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
+                                    "MPP_FIELD_DATA=" + data_dir_};
+    if (passphrase_) env.push_back("MPP_PASSPHRASE=" + *passphrase_);
+    return RunProcess(Concat({MPP_FIELD_BIN}, args), env);
+  }
+
+  // Runs a command that must succeed quietly and parses its JSON output.
+  json FieldJson(const std::vector<std::string>& args) {
+    const ProcessResult r = Field(args);
+    EXPECT_EQ(r.exit_code, 0) << r;
+    EXPECT_EQ(r.err, "") << r;
+    json j = json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r;
+    return j;
+  }
+
+  void Init() {
+    const ProcessResult r = Field(
+        {"init", "--van-code", "KR01", "--officer", "Siti Rahmawati", "--kdf-memory-kib", "64"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+  }
+
+  json NewKtp(int serial) {
+    return FieldJson(
+        Concat({"request", "new", "--service", kKtp}, Concat(KtpForm(Nik(serial)), {"--json"})));
+  }
+
+  // What an officer can observe of the store: its requests and its pending mutations.
+  struct Observed {
+    json list;
+    int64_t pending = -1;
+    bool operator==(const Observed&) const = default;
+  };
+  Observed Observe() {
+    const auto saved = passphrase_;
+    passphrase_ = kPassphrase;
+    Observed o{FieldJson({"request", "list", "--json"}),
+               FieldJson({"status", "--json"}).value("pending", int64_t{-1})};
+    passphrase_ = saved;
+    return o;
+  }
+
+  // A store holding one registered request, the state a bad-input test starts from.
+  json InitWithOneRequest() {
+    Init();
+    return NewKtp(1);
+  }
+
+  // The command is refused with one line naming the problem, and the store is as before.
+  void ExpectRefusedWithoutChange(const std::vector<std::string>& args,
+                                  const std::string& names_problem) {
+    const Observed before = Observe();
+    ExpectOneLineError(Field(args), names_problem);
+    const Observed after = Observe();
+    EXPECT_EQ(after.list, before.list);
+    EXPECT_EQ(after.pending, before.pending);
+  }
+
+  TempDir temp_;
+  std::string data_dir_ = temp_.Sub("van");
+  std::optional<std::string> passphrase_ = kPassphrase;
+};
+
+// --- init ------------------------------------------------------------------------------------
+
+TEST_F(MppFieldCli, InitPrintsTheDeviceFingerprint) {
+  const ProcessResult r = Field(
+      {"init", "--van-code", "KR01", "--officer", "Siti Rahmawati", "--kdf-memory-kib", "64"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("SHA256:"));
+  EXPECT_TRUE(fs::exists(fs::path(data_dir_) / "van.db"));
+}
+
+TEST_F(MppFieldCli, SecondInitInTheSameDirectoryFailsWithOneLine) {
+  Init();
+  const auto files_before = FilesIn(data_dir_);
+  ExpectOneLineError(
+      Field({"init", "--van-code", "KR02", "--officer", "Budi", "--kdf-memory-kib", "64"}),
+      "already exists");
+  EXPECT_EQ(FileChanges(files_before, FilesIn(data_dir_)), "");
+  EXPECT_EQ(FieldJson({"status", "--json"})["van_code"], "KR01");
+}
+
+// --- catalog ---------------------------------------------------------------------------------
+
+TEST_F(MppFieldCli, CatalogJsonListsFifteenAgenciesAndNinetyServices) {
+  Init();
+  const json catalog = FieldJson({"catalog", "--json"});
+  ASSERT_TRUE(catalog["agencies"].is_array());
+  ASSERT_TRUE(catalog["services"].is_array());
+  EXPECT_EQ(catalog["agencies"].size(), 15u);
+  EXPECT_EQ(catalog["services"].size(), 90u);
+  for (const auto& a : catalog["agencies"]) {
+    EXPECT_TRUE(a.contains("id") && a.contains("name")) << a;
+  }
+  for (const auto& s : catalog["services"]) {
+    for (const char* key : {"id", "agency", "name", "fields"}) {
+      EXPECT_TRUE(s.contains(key)) << key << " missing in " << s;
+    }
+    EXPECT_TRUE(s["fields"].is_array()) << s;
+  }
+}
+
+TEST_F(MppFieldCli, CatalogAgencyFilterKeepsOnlyThatAgency) {
+  Init();
+  const json catalog = FieldJson({"catalog", "--agency", "dukcapil", "--json"});
+  ASSERT_EQ(catalog["agencies"].size(), 1u);
+  EXPECT_EQ(catalog["agencies"][0]["id"], "dukcapil");
+  ASSERT_FALSE(catalog["services"].empty());
+  std::set<std::string> ids;
+  for (const auto& s : catalog["services"]) {
+    EXPECT_EQ(s["agency"], "dukcapil") << s;
+    ids.insert(s["id"].get<std::string>());
+  }
+  EXPECT_TRUE(ids.count(kKtp));
+}
+
+TEST_F(MppFieldCli, CatalogRefusesAnUnknownAgency) {
+  Init();
+  ExpectOneLineError(Field({"catalog", "--agency", "dinas-pariwisata", "--json"}),
+                     "unknown agency \"dinas-pariwisata\"");
+}
+
+// --- registering and reading requests --------------------------------------------------------
+
+TEST_F(MppFieldCli, NewRequestPrintsIdAndReceiptAsJson) {
+  Init();
+  const json first = NewKtp(1);
+  const json second = NewKtp(2);
+  ASSERT_TRUE(first.is_object());
+  EXPECT_EQ(first.size(), 2u) << first;
+  ASSERT_TRUE(first["id"].is_string() && first["receipt"].is_string()) << first;
+  EXPECT_FALSE(first["id"].get<std::string>().empty());
+  const std::regex receipt(R"(KR01-(\d{8})-(\d{4}))");
+  std::smatch m1, m2;
+  const std::string r1 = first["receipt"], r2 = second["receipt"];
+  ASSERT_TRUE(std::regex_match(r1, m1, receipt)) << r1;
+  ASSERT_TRUE(std::regex_match(r2, m2, receipt)) << r2;
+  EXPECT_EQ(m1[2], "0001");
+  EXPECT_EQ(m2[2], "0002");
+  EXPECT_NE(first["id"], second["id"]);
+}
+
+TEST_F(MppFieldCli, ListJsonShowsEachRequestWithItsFieldsAndPendingTrue) {
+  Init();
+  const json created = NewKtp(7);
+  const json list = FieldJson({"request", "list", "--json"});
+  ASSERT_TRUE(list.is_array());
+  ASSERT_EQ(list.size(), 1u);
+  const json& item = list[0];
+  EXPECT_EQ(item["id"], created["id"]);
+  EXPECT_EQ(item["receipt"], created["receipt"]);
+  EXPECT_EQ(item["service_id"], kKtp);
+  EXPECT_EQ(item["status"], "submitted");
+  ASSERT_TRUE(item["fields"].is_object()) << item;
+  EXPECT_EQ(item["fields"]["nik"], Nik(7));
+  EXPECT_EQ(item["fields"]["pekerjaan"], "petani/pekebun");
+  EXPECT_EQ(item["pending"], true);
+}
+
+TEST_F(MppFieldCli, ShowJsonHasTheListKeysPlusHistoryByIdOrReceipt) {
+  Init();
+  const json created = NewKtp(3);
+  for (const std::string& key :
+       {created["id"].get<std::string>(), created["receipt"].get<std::string>()}) {
+    const json shown = FieldJson({"request", "show", key, "--json"});
+    EXPECT_EQ(shown["id"], created["id"]);
+    EXPECT_EQ(shown["receipt"], created["receipt"]);
+    EXPECT_EQ(shown["service_id"], kKtp);
+    EXPECT_EQ(shown["status"], "submitted");
+    EXPECT_TRUE(shown["fields"].is_object());
+    EXPECT_EQ(shown["pending"], true);
+    ASSERT_TRUE(shown["history"].is_array()) << shown;
+    EXPECT_FALSE(shown["history"].empty()) << shown;
+  }
+}
+
+TEST_F(MppFieldCli, JsonIsAcceptedBeforeOrAfterTheCommandsOwnArguments) {
+  Init();
+  const json after = NewKtp(4);  // --json is the last argument
+  const json before =
+      FieldJson(Concat({"--json", "request", "new", "--service", kKtp}, KtpForm(Nik(5))));
+  EXPECT_TRUE(before.contains("receipt")) << before;
+  EXPECT_TRUE(FieldJson({"request", "show", after["receipt"], "--json"}).is_object());
+  EXPECT_TRUE(FieldJson({"request", "list", "--service", kKtp, "--json"}).is_array());
+  EXPECT_TRUE(FieldJson({"catalog", "--agency", "pln", "--json"}).is_object());
+}
+
+// --- bad input: refused with one line, nothing in the store changes ------------------------------
+
+TEST_F(MppFieldCli, UnknownServiceIsRefused) {
+  InitWithOneRequest();
+  ExpectRefusedWithoutChange(
+      Concat({"request", "new", "--service", "dukcapil.ktp-palsu"}, KtpForm(Nik(2))),
+      "unknown service \"dukcapil.ktp-palsu\"");
+}
+
+TEST_F(MppFieldCli, MissingRequiredFieldIsRefused) {
+  InitWithOneRequest();
+  std::vector<std::string> form = KtpForm(Nik(2));
+  const auto agama = std::find(form.begin(), form.end(), "agama=islam");
+  form.erase(agama - 1, agama + 1);
+  ExpectRefusedWithoutChange(Concat({"request", "new", "--service", kKtp}, form),
+                             "field agama (Agama) is required");
+}
+
+TEST_F(MppFieldCli, UnknownFieldIsRefused) {
+  InitWithOneRequest();
+  ExpectRefusedWithoutChange(
+      Concat({"request", "new", "--service", kKtp}, Concat(KtpForm(Nik(2)), {"--set", "hobi=x"})),
+      "unknown field \"hobi\"");
+}
+
+TEST_F(MppFieldCli, MalformedNikIsRefusedNamingTheWrongDigits) {
+  InitWithOneRequest();
+  const std::string day_32 = "6112073203900001";
+  ExpectRefusedWithoutChange(Concat({"request", "new", "--service", kKtp}, KtpForm(day_32)),
+                             "digits 7-8");
+  const std::string province_99 = "9912071503900001";
+  ExpectRefusedWithoutChange(Concat({"request", "new", "--service", kKtp}, KtpForm(province_99)),
+                             "digits 1-2");
+}
+
+TEST_F(MppFieldCli, MalformedNikInAnUpdateIsRefused) {
+  const json created = InitWithOneRequest();
+  ExpectRefusedWithoutChange({"request", "update", created["id"], "--set", "nik=6112071513900001"},
+                             "digits 9-10");
+}
+
+TEST_F(MppFieldCli, DeliveringARequestThatIsNotCompletedIsRefused) {
+  const json created = InitWithOneRequest();
+  ExpectRefusedWithoutChange({"request", "deliver", created["receipt"]},
+                             "only a completed request can be delivered");
+}
+
+TEST_F(MppFieldCli, WrongPassphraseIsRefused) {
+  InitWithOneRequest();
+  passphrase_ = "bukan-kata-sandinya";
+  ExpectRefusedWithoutChange({"request", "list", "--json"}, "wrong passphrase");
+  ExpectRefusedWithoutChange(Concat({"request", "new", "--service", kKtp}, KtpForm(Nik(2))),
+                             "wrong passphrase");
+}
+
+TEST_F(MppFieldCli, MissingPassphraseWithoutATerminalIsRefused) {
+  InitWithOneRequest();
+  passphrase_.reset();
+  ExpectRefusedWithoutChange(Concat({"request", "new", "--service", kKtp}, KtpForm(Nik(2))),
+                             "no passphrase");
+}
+
+TEST_F(MppFieldCli, InitWithoutPassphraseOrTerminalIsRefusedAndCreatesNoStore) {
+  passphrase_.reset();
+  ExpectOneLineError(Field({"init", "--van-code", "KR01", "--officer", "Siti Rahmawati",
+                            "--kdf-memory-kib", "64"}),
+                     "no passphrase");
+  EXPECT_FALSE(fs::exists(fs::path(data_dir_) / "van.db"));
+}
+
+TEST_F(MppFieldCli, CorruptDatabaseFileIsRefusedAndLeftAsItIs) {
+  InitWithOneRequest();
+  const fs::path db = fs::path(data_dir_) / "van.db";
+  std::string garbage(fs::file_size(db), '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>((i * 131 + 7) % 251);
+  WriteFile(db, garbage);
+  const auto files_before = FilesIn(data_dir_);
+  ExpectOneLineError(Field({"status", "--json"}), "van.db");
+  ExpectOneLineError(Field({"request", "list", "--json"}), "van.db");
+  EXPECT_EQ(FileChanges(files_before, FilesIn(data_dir_)), "");
+}
+
+TEST_F(MppFieldCli, ForeignSqliteDatabaseIsRefusedAndLeftAsItIs) {
+  fs::create_directories(data_dir_);
+  const std::string db = (fs::path(data_dir_) / "van.db").string();
+  const ProcessResult made =
+      RunProcess({"sqlite3", db,
+                  "CREATE TABLE panen(desa TEXT, ton REAL); INSERT INTO panen VALUES "
+                  "('Arang Limbung', 12.5);"},
+                 {"PATH=/usr/local/bin:/usr/bin:/bin"});
+  ASSERT_EQ(made.exit_code, 0) << made;
+  const auto files_before = FilesIn(data_dir_);
+  ExpectOneLineError(Field({"status", "--json"}), "not an mpp-field store");
+  ExpectOneLineError(Field({"request", "list", "--json"}), "not an mpp-field store");
+  EXPECT_EQ(FileChanges(files_before, FilesIn(data_dir_)), "")
+      << "a refused foreign database must be left as it was";
+}
+
+TEST_F(MppFieldCli, SetWithoutEqualsSignIsRefused) {
+  InitWithOneRequest();
+  ExpectRefusedWithoutChange(
+      Concat({"request", "new", "--service", kKtp}, Concat(KtpForm(Nik(2)), {"--set", "agama"})),
+      "--set \"agama\" must look like key=value");
+}
+
+TEST_F(MppFieldCli, UnknownStatusFilterIsRefused) {
+  InitWithOneRequest();
+  ExpectRefusedWithoutChange({"request", "list", "--status", "selesai", "--json"},
+                             "unknown status \"selesai\"");
+}
+
+TEST_F(MppFieldCli, UnknownRequestIdIsRefused) {
+  InitWithOneRequest();
+  ExpectRefusedWithoutChange({"request", "cancel", "KR01-20240101-9999", "--reason", "x"},
+                             "no request with id or receipt KR01-20240101-9999");
+}
+
+TEST_F(MppFieldCli, CommandsWithoutAStoreAreRefused) {
+  ExpectOneLineError(Field({"status", "--json"}), "mpp-field init");
+  EXPECT_FALSE(fs::exists(fs::path(data_dir_) / "van.db"));
+}
+
+// --- changing requests -----------------------------------------------------------------------
+
+TEST_F(MppFieldCli, UpdateChangesTheFieldAndAddsAPendingMutation) {
+  const json created = InitWithOneRequest();
+  const int64_t pending_before = FieldJson({"status", "--json"})["pending"];
+  const json updated = FieldJson(
+      {"request", "update", created["id"], "--set", "pekerjaan=nelayan/perikanan", "--json"});
+  EXPECT_EQ(updated["fields"]["pekerjaan"], "nelayan/perikanan");
+  const json shown = FieldJson({"request", "show", created["receipt"], "--json"});
+  EXPECT_EQ(shown["fields"]["pekerjaan"], "nelayan/perikanan");
+  EXPECT_EQ(shown["fields"]["agama"], "islam");
+  EXPECT_GT(FieldJson({"status", "--json"})["pending"].get<int64_t>(), pending_before);
+}
+
+TEST_F(MppFieldCli, CancelledRequestIsFinalAndCannotBeDelivered) {
+  const json created = InitWithOneRequest();
+  const json kept = NewKtp(2);
+  const json cancelled = FieldJson(
+      {"request", "cancel", created["receipt"], "--reason", "pemohon pindah domisili", "--json"});
+  EXPECT_EQ(cancelled["status"], "cancelled");
+  const json shown = FieldJson({"request", "show", created["id"], "--json"});
+  EXPECT_THAT(shown["history"].dump(), HasSubstr("pemohon pindah domisili"));
+
+  ExpectRefusedWithoutChange({"request", "deliver", created["id"]}, "cancelled is final");
+
+  const json only_cancelled = FieldJson({"request", "list", "--status", "cancelled", "--json"});
+  ASSERT_EQ(only_cancelled.size(), 1u);
+  EXPECT_EQ(only_cancelled[0]["id"], created["id"]);
+  const json submitted = FieldJson({"request", "list", "--status", "submitted", "--json"});
+  ASSERT_EQ(submitted.size(), 1u);
+  EXPECT_EQ(submitted[0]["id"], kept["id"]);
+}
+
+TEST_F(MppFieldCli, CancelWithoutAReasonIsRefused) {
+  const json created = InitWithOneRequest();
+  ExpectRefusedWithoutChange({"request", "cancel", created["id"], "--reason", ""}, "--reason");
+}
+
+TEST_F(MppFieldCli, ListFiltersByServiceAndByNik) {
+  Init();
+  const json ktp_a = NewKtp(11);
+  const json ktp_b = NewKtp(12);
+  const json kk = FieldJson({"request",   "new",
+                             "--service", "dukcapil.kartu-keluarga",
+                             "--set",     "nik=" + Nik(11),
+                             "--set",     "name=Hendra Saputra",
+                             "--set",     "birth_date=1990-03-15",
+                             "--set",     "address=Desa Kuala Dua",
+                             "--set",     "village_code=61.12.07.2009",
+                             "--set",     "alasan=baru",
+                             "--set",     "nama_kepala_keluarga=Hendra Saputra",
+                             "--set",     "jumlah_anggota=4",
+                             "--json"});
+
+  const json by_service =
+      FieldJson({"request", "list", "--service", "dukcapil.kartu-keluarga", "--json"});
+  ASSERT_EQ(by_service.size(), 1u);
+  EXPECT_EQ(by_service[0]["id"], kk["id"]);
+
+  std::set<std::string> by_nik;
+  for (const auto& r : FieldJson({"request", "list", "--nik", Nik(11), "--json"})) {
+    by_nik.insert(r["id"].get<std::string>());
+  }
+  EXPECT_EQ(by_nik,
+            (std::set<std::string>{ktp_a["id"].get<std::string>(), kk["id"].get<std::string>()}));
+
+  const json ktp_of_b =
+      FieldJson({"request", "list", "--service", kKtp, "--nik", Nik(12), "--json"});
+  ASSERT_EQ(ktp_of_b.size(), 1u);
+  EXPECT_EQ(ktp_of_b[0]["id"], ktp_b["id"]);
+  EXPECT_TRUE(FieldJson({"request", "list", "--nik", Nik(13), "--json"}).empty());
+}
+
+// --- import ----------------------------------------------------------------------------------
+
+TEST_F(MppFieldCli, ImportStoresTheValidLinesAndReportsEachRefusedLine) {
+  Init();
+  const ProcessResult workload =
+      RunProcess({"python3", std::string(MPP_SOURCE_DIR) + "/tools/workload", "--n", "300",
+                  "--seed", "7", "--bad-rate", "0.05", "--explain"},
+                 {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"});
+  ASSERT_EQ(workload.exit_code, 0) << workload.err;
+  const std::string file = temp_.Sub("requests.jsonl");
+  WriteFile(file, workload.out);
+
+  size_t non_empty_lines = 0;
+  std::istringstream lines(workload.out);
+  for (std::string line; std::getline(lines, line);) non_empty_lines += !line.empty();
+  ASSERT_EQ(non_empty_lines, 300u);
+  std::set<size_t> bad_lines;  // --explain: "line N: <defect>" on stderr
+  const std::regex explained(R"(line (\d+):)");
+  for (std::sregex_iterator it(workload.err.begin(), workload.err.end(), explained), end; it != end;
+       ++it) {
+    bad_lines.insert(std::stoul((*it)[1]));
+  }
+  ASSERT_EQ(bad_lines.size(), 15u) << workload.err;
+
+  const json report = FieldJson({"request", "import", "--file", file, "--json"});
+  ASSERT_TRUE(report["refused"].is_array()) << report;
+  const size_t imported = report["imported"];
+  EXPECT_EQ(imported + report["refused"].size(), non_empty_lines);
+  std::set<size_t> refused_lines;
+  for (const auto& r : report["refused"]) {
+    ASSERT_TRUE(r["line"].is_number_unsigned()) << r;
+    EXPECT_GE(r["line"].get<size_t>(), 1u);
+    EXPECT_LE(r["line"].get<size_t>(), 300u);
+    EXPECT_FALSE(r["reason"].get<std::string>().empty()) << r;
+    refused_lines.insert(r["line"].get<size_t>());
+  }
+  EXPECT_EQ(refused_lines, bad_lines);
+  EXPECT_EQ(FieldJson({"request", "list", "--json"}).size(), imported);
+  EXPECT_EQ(FieldJson({"status", "--json"})["pending"], imported);
+}
+
+TEST_F(MppFieldCli, ImportOfAMissingFileIsRefused) {
+  InitWithOneRequest();
+  ExpectRefusedWithoutChange({"request", "import", "--file", temp_.Sub("tidak-ada.jsonl")},
+                             "cannot read");
+}
+
+// --- at rest and status ----------------------------------------------------------------------
+
+TEST_F(MppFieldCli, RegisteredNikAppearsInNoFileOfTheDataDir) {
+  Init();
+  const json created = NewKtp(4321);
+  FieldJson({"request", "update", created["id"], "--set", "catatan=NIK " + Nik(4321) + " dicek",
+             "--json"});
+  const auto files = FilesIn(data_dir_);
+  ASSERT_FALSE(files.empty());
+  for (const auto& [name, bytes] : files) {
+    EXPECT_EQ(bytes.find(Nik(4321)), std::string::npos) << "NIK in plain text in " << name;
+  }
+  // Still found by NIK: the lookup does not need the plain text on disk.
+  EXPECT_EQ(FieldJson({"request", "list", "--nik", Nik(4321), "--json"}).size(), 1u);
+}
+
+TEST_F(MppFieldCli, StatusJsonShowsDeviceVanOfficerAndPending) {
+  Init();
+  const json fresh = FieldJson({"status", "--json"});
+  EXPECT_TRUE(fresh["device_id"].is_string() && !fresh["device_id"].get<std::string>().empty());
+  EXPECT_EQ(fresh["van_code"], "KR01");
+  EXPECT_EQ(fresh["officer"], "Siti Rahmawati");
+  EXPECT_EQ(fresh["pending"], 0);
+  NewKtp(1);
+  NewKtp(2);
+  const json after = FieldJson({"status", "--json"});
+  EXPECT_EQ(after["pending"], 2);
+  EXPECT_EQ(after["device_id"], fresh["device_id"]);
+}
+
+TEST_F(MppFieldCli, StatusWorksWithoutThePassphrase) {
+  Init();
+  passphrase_.reset();
+  EXPECT_EQ(FieldJson({"status", "--json"})["van_code"], "KR01");
+}
+
+}  // namespace
+}  // namespace mpp::test

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds and runs every test: tools/test.sh [--asan]
+# Installs missing packages first (tools/setup.sh). Warnings are errors here, as in CI.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+tools/setup.sh
+
+preset=ci
+if [ "${1:-}" = "--asan" ]; then preset=asan-ubsan; fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j "$jobs"
+# Each test has its own timeout (tests/CMakeLists.txt); the whole run stays well under CI's limit.
+ctest --preset "$preset" -j "$jobs" --timeout 600
