@@ -90,6 +90,7 @@ Result<int> MigrateToCurrent(sqlite::Database& db, bool fresh) {
                                ", made by a newer mpp-field; this program knows up to v" +
                                std::to_string(kSchemaVersion) + ": upgrade mpp-field");
   }
+  MPP_RETURN_IF_ERROR(db.UseDurableWal());
   for (int64_t v = version; v < kSchemaVersion; ++v) {
     MPP_ASSIGN_OR_RETURN(auto txn, sqlite::Transaction::Begin(db));
     MPP_RETURN_IF_ERROR(db.Exec(kMigrations[v]));

@@ -153,6 +153,7 @@ class SqliteStorage final : public ServerStorage {
       return Error::InvalidInput("the database has schema v" + std::to_string(version) +
                                  ", made by a newer mpp-server: upgrade mpp-server");
     }
+    MPP_RETURN_IF_ERROR(db_.UseDurableWal());
     MPP_ASSIGN_OR_RETURN(auto txn, sqlite::Transaction::Begin(db_));
     MPP_RETURN_IF_ERROR(db_.Exec(kSchema));
     MPP_RETURN_IF_ERROR(db_.Exec("PRAGMA application_id=" + std::to_string(kApplicationId) +

@@ -40,10 +40,11 @@ Result<Database> Database::Open(const std::string& path, Mode mode) {
   if (rc != SQLITE_OK) return db.MakeError(rc, "open " + path);
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, 10000);
-  // Switching the journal reads the file header, so a foreign or corrupt file fails here.
-  auto wal = db.Exec("PRAGMA journal_mode=WAL");
-  if (!wal.ok()) return wal.error().WithContext(path + " is not a usable SQLite database");
-  MPP_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"));
+  // Reading the header makes a corrupt file fail here, without writing to it.
+  auto readable = db.Exec("PRAGMA application_id");
+  if (!readable.ok()) {
+    return readable.error().WithContext(path + " is not a usable SQLite database");
+  }
   return db;
 }
 
@@ -64,6 +65,12 @@ Result<Statement> Database::Prepare(std::string_view sql) {
     return MakeError(rc, "prepare " + std::string(sql.substr(0, 60)));
   }
   return Statement(stmt, this);
+}
+
+Result<void> Database::UseDurableWal() {
+  auto wal = Exec("PRAGMA journal_mode=WAL");
+  if (!wal.ok()) return wal.error().WithContext("switch to WAL");
+  return Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
 }
 
 int64_t Database::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_.get()); }

@@ -168,3 +168,16 @@ std::optional<std::string> PeekSigner(ByteView envelope) {
 }
 
 }  // namespace mpp::sync
+
+namespace mpp::sync {
+// The protocol's messages are encoded with the generic codec; instantiate it for them here so
+// callers need only codec.h.
+template Bytes EncodeValue<EnvelopeHeader>(const EnvelopeHeader&);
+template Result<EnvelopeHeader> DecodeValue<EnvelopeHeader>(ByteView);
+template Bytes EncodeValue<PushAck>(const PushAck&);
+template Result<PushAck> DecodeValue<PushAck>(ByteView);
+template Bytes EncodeValue<PullAnswer>(const PullAnswer&);
+template Result<PullAnswer> DecodeValue<PullAnswer>(ByteView);
+template Bytes EncodeValue<PullRequestBody>(const PullRequestBody&);
+template Result<PullRequestBody> DecodeValue<PullRequestBody>(ByteView);
+}  // namespace mpp::sync

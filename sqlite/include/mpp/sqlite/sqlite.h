@@ -26,10 +26,12 @@ class Database {
  public:
   enum class Mode { kReadWriteCreate, kReadWrite };
 
-  // Opens (or creates) the file and applies the durability settings every store uses:
-  // WAL journal, synchronous=FULL (a commit that returned survives power loss), foreign keys,
-  // a busy timeout so an administrator command can run beside a serving process.
+  // Opens (or creates) the file with a busy timeout, so an administrator command can run beside
+  // a serving process. Writes nothing: a corrupt file fails here, untouched.
   static Result<Database> Open(const std::string& path, Mode mode);
+  // The durability settings every store uses, once the caller has checked the file is its own:
+  // WAL journal, synchronous=FULL (a commit that returned survives power loss), foreign keys.
+  Result<void> UseDurableWal();
 
   Database(Database&&) noexcept = default;
   Database& operator=(Database&&) noexcept = default;

@@ -1,0 +1,24 @@
+// The server's data directory: server.db (storage), server.key (the Ed25519 private key, hex,
+// mode 0600). init creates both; open loads them for `serve` and the administrator commands.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "mpp/server/storage.h"
+#include "mpp/sync/catalog.h"
+
+namespace mpp::server {
+
+struct ServerHome {
+  std::unique_ptr<ServerStorage> storage;
+  Bytes private_key;
+  sync::Catalog catalog;
+};
+
+// Creates the database and the key and loads the catalog. Returns the key's fingerprint.
+// Refuses a directory that already has a server key.
+Result<std::string> InitServerHome(const std::string& dir, const std::string& catalog_json);
+Result<ServerHome> OpenServerHome(const std::string& dir);
+
+}  // namespace mpp::server

@@ -1,0 +1,401 @@
+#include "mpp/server/sync_service.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+#include "mpp/sync/codec.h"
+#include "mpp/sync/crypto.h"
+#include "mpp/sync/merge.h"
+
+namespace mpp::server {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kEnrollDomain = "mpp-enroll-v1";
+constexpr std::string_view kEnrollAnswerDomain = "mpp-enroll-answer-v1";
+
+Bytes EnrollSignedBytes(std::string_view domain, std::initializer_list<ByteView> parts) {
+  Bytes out(domain.begin(), domain.end());
+  for (ByteView p : parts) {
+    out.push_back(0);
+    out.insert(out.end(), p.begin(), p.end());
+  }
+  return out;
+}
+
+Result<Bytes> HexField(const json& j, const char* name, size_t expected_bytes) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string()) {
+    return Error::InvalidInput(std::string("enrolment: \"") + name + "\" is missing");
+  }
+  auto bytes = FromHex(it->get<std::string>());
+  if (!bytes || (expected_bytes != 0 && bytes->size() != expected_bytes)) {
+    return Error::InvalidInput(std::string("enrolment: \"") + name + "\" must be " +
+                               std::to_string(expected_bytes) + " bytes of hex");
+  }
+  return *bytes;
+}
+
+Result<std::string> StringField(const json& j, const char* name, size_t max_len) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string() || it->get<std::string>().empty() ||
+      it->get<std::string>().size() > max_len) {
+    return Error::InvalidInput(std::string("enrolment: \"") + name + "\" must be a string of 1-" +
+                               std::to_string(max_len) + " characters");
+  }
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+SyncService::SyncService(ServerStorage& storage, sync::Clock& clock, sync::Rng& rng,
+                         Bytes server_private_key, sync::Catalog catalog, ServiceOptions options)
+    : storage_(storage),
+      clock_(clock),
+      rng_(rng),
+      server_private_key_(std::move(server_private_key)),
+      server_public_key_(crypto::Ed25519PublicKeyOf(server_private_key_).value()),
+      catalog_(std::move(catalog)),
+      options_(options),
+      hlc_(&clock, options.max_forward_skew_ms) {}
+
+std::string SyncService::server_fingerprint() const {
+  return crypto::KeyFingerprint(server_public_key_);
+}
+
+std::string SyncService::AgencyOf(const std::string& service_id) const {
+  const sync::Service* service = catalog_.FindService(service_id);
+  return service == nullptr ? "" : service->agency;
+}
+
+Result<std::string> SyncService::CreateEnrollmentToken(const std::string& van_code,
+                                                       int64_t ttl_ms) {
+  if (van_code.empty() || van_code.size() > 12) {
+    return Error::InvalidInput("van code must be 1-12 characters");
+  }
+  if (ttl_ms <= 0) return Error::InvalidInput("the token's lifetime must be positive");
+  const std::string token = "mpp-" + ToHex(crypto::RandomBytes(20));
+  const auto hash = crypto::Sha256(ViewOf(token));
+  const int64_t now = clock_.NowMillis();
+  MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
+  MPP_RETURN_IF_ERROR(txn->InsertToken(hash, {van_code, now + ttl_ms, 0}));
+  MPP_RETURN_IF_ERROR(txn->AppendAudit("admin", "token.create", van_code,
+                                       "expires_ms=" + std::to_string(now + ttl_ms), now));
+  MPP_RETURN_IF_ERROR(txn->Commit());
+  return token;
+}
+
+Result<std::string> SyncService::Enroll(std::string_view request_json) {
+  if (request_json.size() > 4096) return Error::TooLarge("enrolment request over 4 KiB");
+  json j = json::parse(request_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Error::InvalidInput("enrolment: body is not a JSON object");
+  }
+  MPP_ASSIGN_OR_RETURN(std::string token, StringField(j, "token", 128));
+  MPP_ASSIGN_OR_RETURN(std::string device_id, StringField(j, "device_id", sync::kMaxSignerBytes));
+  MPP_ASSIGN_OR_RETURN(std::string van_code, StringField(j, "van_code", 12));
+  MPP_ASSIGN_OR_RETURN(Bytes public_key,
+                       HexField(j, "public_key", crypto::kEd25519PublicKeyBytes));
+  MPP_ASSIGN_OR_RETURN(Bytes nonce, HexField(j, "nonce", sync::kNonceBytes));
+  MPP_ASSIGN_OR_RETURN(Bytes signature,
+                       HexField(j, "signature", crypto::kEd25519SignatureBytes));
+  if (device_id == sync::kServerSigner || device_id.find(':') != std::string::npos) {
+    return Error::InvalidInput("enrolment: device id \"" + device_id + "\" is reserved");
+  }
+  // Proof that the van holds the private key of the public key it enrols.
+  if (!crypto::Ed25519Verify(public_key,
+                             EnrollSignedBytes(kEnrollDomain, {ViewOf(token), ViewOf(device_id),
+                                                               public_key, nonce}),
+                             signature)) {
+    return Error::Unauthenticated("enrolment: the signature does not match the public key");
+  }
+  const auto token_hash = crypto::Sha256(ViewOf(token));
+  const int64_t now = clock_.NowMillis();
+  MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
+  MPP_ASSIGN_OR_RETURN(auto stored, txn->FindToken(token_hash));
+  if (!stored) return Error::Unauthenticated("enrolment token is not valid");
+  if (stored->used_ms != 0) return Error::Conflict("enrolment token was already used");
+  if (stored->expires_ms <= now) return Error::PermissionDenied("enrolment token has expired");
+  if (stored->van_code != van_code) {
+    return Error::PermissionDenied("enrolment token was issued for van " + stored->van_code +
+                                   ", not " + van_code);
+  }
+  MPP_ASSIGN_OR_RETURN(auto existing, txn->FindDevice(device_id));
+  if (existing) return Error::Conflict("device " + device_id + " is already enrolled");
+  MPP_RETURN_IF_ERROR(txn->MarkTokenUsed(token_hash, now));
+  DeviceRecord device;
+  device.device_id = device_id;
+  device.van_code = van_code;
+  device.public_key = public_key;
+  device.enrolled_ms = now;
+  MPP_RETURN_IF_ERROR(txn->InsertDevice(device));
+  MPP_RETURN_IF_ERROR(txn->AppendAudit("van:" + van_code, "device.enroll", device_id,
+                                       crypto::KeyFingerprint(public_key), now));
+  MPP_RETURN_IF_ERROR(txn->Commit());
+
+  MPP_ASSIGN_OR_RETURN(
+      Bytes answer_signature,
+      crypto::Ed25519Sign(server_private_key_,
+                          EnrollSignedBytes(kEnrollAnswerDomain,
+                                            {ViewOf(device_id), server_public_key_, nonce})));
+  return json{{"device_id", device_id},
+              {"server_public_key", ToHex(server_public_key_)},
+              {"nonce", ToHex(nonce)},
+              {"server_time_ms", now},
+              {"signature", ToHex(answer_signature)}}
+      .dump();
+}
+
+Result<void> SyncService::RevokeDevice(const std::string& device_id, const std::string& by) {
+  const int64_t now = clock_.NowMillis();
+  MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
+  MPP_ASSIGN_OR_RETURN(auto device, txn->FindDevice(device_id));
+  if (!device) return Error::NotFound("no device " + device_id);
+  if (device->revoked()) return Error::Conflict("device " + device_id + " is already revoked");
+  MPP_RETURN_IF_ERROR(txn->RevokeDevice(device_id, now));
+  MPP_RETURN_IF_ERROR(txn->AppendAudit(by, "device.revoke", device_id, device->van_code, now));
+  return txn->Commit();
+}
+
+Result<Bytes> SyncService::DeviceKey(const std::string& signer) {
+  MPP_ASSIGN_OR_RETURN(auto device, storage_.FindDevice(signer));
+  if (!device) return Error::Unauthenticated("unknown device " + signer);
+  if (device->revoked()) return Error::PermissionDenied("device " + signer + " is revoked");
+  return device->public_key;
+}
+
+Result<Bytes> SyncService::SealAnswer(sync::EnvelopeKind kind, const std::string& device_id,
+                                      const Bytes& nonce, ByteView body) {
+  sync::EnvelopeHeader header;
+  header.device_id = device_id;
+  header.nonce = nonce;
+  {
+    std::lock_guard<std::mutex> lock(hlc_mu_);
+    header.hlc = hlc_.Now();
+  }
+  return sync::SealEnvelope(kind, sync::kServerSigner, std::move(header), body,
+                            server_private_key_);
+}
+
+Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
+  MPP_ASSIGN_OR_RETURN(
+      sync::OpenedEnvelope opened,
+      sync::OpenEnvelope(envelope, sync::EnvelopeKind::kPush,
+                         [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
+  const sync::EnvelopeHeader& h = opened.header;
+  const std::string& device_id = opened.signer;
+  log->device_id = device_id;
+  if (h.device_id != device_id) {
+    return Error::InvalidInput("header names device " + h.device_id + " but " + device_id +
+                               " signed it");
+  }
+  if (h.nonce.size() != sync::kNonceBytes) return Error::InvalidInput("nonce must be 16 bytes");
+  MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> mutations,
+                       sync::DecodeMutations(opened.raw_body));
+  log->received = mutations.size();
+  if (mutations.empty() || mutations.size() > options_.max_batch_mutations) {
+    return Error::InvalidInput("a batch holds 1-" + std::to_string(options_.max_batch_mutations) +
+                               " mutations, got " + std::to_string(mutations.size()));
+  }
+  for (size_t i = 0; i < mutations.size(); ++i) {
+    const sync::Mutation& m = mutations[i];
+    if (m.seq != h.first_seq + i || m.origin != device_id) {
+      return Error::InvalidInput("mutation " + std::to_string(i) +
+                                 " does not match the header's device and seq range");
+    }
+  }
+  if (h.last_seq != mutations.back().seq) {
+    return Error::InvalidInput("header seq range does not match the batch");
+  }
+
+  const int64_t now = clock_.NowMillis();
+  MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
+  MPP_ASSIGN_OR_RETURN(auto device, txn->FindDevice(device_id));
+  // Revocation may have happened since the signature check: re-check under the transaction.
+  if (!device || device->revoked()) {
+    return Error::PermissionDenied("device " + device_id + " is revoked");
+  }
+  const uint64_t last_applied = device->last_applied_seq;
+  if (h.first_seq > last_applied + 1) {
+    return Error::Conflict("seq gap: expected seq " + std::to_string(last_applied + 1) +
+                           ", batch starts at " + std::to_string(h.first_seq));
+  }
+  {
+    // Clocks: refuse a van clock too far ahead; otherwise let it advance ours (HLC receive).
+    std::lock_guard<std::mutex> lock(hlc_mu_);
+    MPP_ASSIGN_OR_RETURN(int64_t persisted, txn->LoadHlc());
+    hlc_.Restore(sync::HlcTimestamp::FromPacked(persisted));
+    MPP_RETURN_IF_ERROR(hlc_.Observe(h.hlc));
+    for (const auto& m : mutations) {
+      if (m.seq > last_applied) {
+        auto ok = hlc_.Observe(m.hlc);
+        if (!ok) return ok.error().WithContext("mutation seq " + std::to_string(m.seq));
+      }
+    }
+    MPP_RETURN_IF_ERROR(txn->SaveHlc(hlc_.last().Packed()));
+  }
+  for (const sync::Mutation& m : mutations) {
+    if (m.seq <= last_applied) continue;  // applied by an earlier attempt: exactly once
+    const std::string where = "mutation seq " + std::to_string(m.seq);
+    MPP_ASSIGN_OR_RETURN(std::optional<sync::Request> state, txn->LoadRequest(m.request_id));
+    if (state && state->device_id != device_id) {
+      return Error::PermissionDenied(where + ": request " + m.request_id +
+                                     " belongs to another van");
+    }
+    auto outcome = sync::ApplyMutation(catalog_, state, m, sync::Role::kVan);
+    if (!outcome) return outcome.error().WithContext(where);
+    MPP_RETURN_IF_ERROR(
+        txn->SaveRequest(*state, AgencyOf(state->service_id), !outcome->clean, now));
+    for (const auto& c : outcome->conflicts) {
+      MPP_RETURN_IF_ERROR(txn->AddConflict(device_id, c, now));
+    }
+    if (!outcome->clean) MPP_RETURN_IF_ERROR(txn->MarkUnclean(device_id, m.seq));
+    log->applied++;
+    log->conflicts += outcome->conflicts.size();
+  }
+  const uint64_t new_last = std::max(last_applied, h.last_seq);
+  MPP_RETURN_IF_ERROR(txn->UpdateDeviceSync(device_id, new_last, now));
+  if (log->applied > 0) {
+    // Kept exactly as received, so anyone can re-verify later who submitted what.
+    MPP_RETURN_IF_ERROR(txn->StoreEnvelope(
+        {0, device_id, h.first_seq, h.last_seq, now, Bytes(envelope.begin(), envelope.end())}));
+  }
+  sync::PushAck ack;
+  ack.last_applied_seq = new_last;
+  MPP_ASSIGN_OR_RETURN(ack.unclean_seqs, txn->UncleanSeqs(device_id, h.first_seq, h.last_seq));
+  MPP_RETURN_IF_ERROR(txn->Commit());
+  return SealAnswer(sync::EnvelopeKind::kPushAck, device_id, h.nonce, sync::EncodeValue(ack));
+}
+
+Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
+  MPP_ASSIGN_OR_RETURN(
+      sync::OpenedEnvelope opened,
+      sync::OpenEnvelope(envelope, sync::EnvelopeKind::kPullRequest,
+                         [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
+  const sync::EnvelopeHeader& h = opened.header;
+  const std::string& device_id = opened.signer;
+  log->device_id = device_id;
+  if (h.device_id != device_id) {
+    return Error::InvalidInput("header names device " + h.device_id + " but " + device_id +
+                               " signed it");
+  }
+  if (h.nonce.size() != sync::kNonceBytes) return Error::InvalidInput("nonce must be 16 bytes");
+  MPP_ASSIGN_OR_RETURN(auto body, sync::DecodeValue<sync::PullRequestBody>(opened.raw_body));
+  {
+    std::lock_guard<std::mutex> lock(hlc_mu_);
+    MPP_RETURN_IF_ERROR(hlc_.Observe(h.hlc));
+  }
+  MPP_ASSIGN_OR_RETURN(auto device, storage_.FindDevice(device_id));
+  if (!device) return Error::Unauthenticated("unknown device " + device_id);
+  MPP_ASSIGN_OR_RETURN(PullPage page,
+                       storage_.ReadPull(device_id, h.cursor, options_.pull_page_items));
+  sync::PullAnswer answer;
+  answer.cursor = page.cursor;
+  answer.more = page.more;
+  answer.last_applied_seq = device->last_applied_seq;
+  answer.requests = std::move(page.requests);
+  answer.conflicts = std::move(page.conflicts);
+  answer.catalog_version = catalog_.version();
+  if (body.catalog_version < catalog_.version()) answer.catalog_json = catalog_.ToJson();
+  log->received = answer.requests.size();
+  log->conflicts = answer.conflicts.size();
+  return SealAnswer(sync::EnvelopeKind::kPullAnswer, device_id, h.nonce,
+                    sync::EncodeValue(answer));
+}
+
+Result<sync::Request> SyncService::ApplyStaff(const std::string& id_or_receipt,
+                                              sync::Mutation m) {
+  MPP_ASSIGN_OR_RETURN(auto found, storage_.FindRequest(id_or_receipt));
+  if (!found) return Error::NotFound("no request with id or receipt " + id_or_receipt);
+  const std::string id = found->request.id;
+  const int64_t now = clock_.NowMillis();
+  MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
+  MPP_ASSIGN_OR_RETURN(std::optional<sync::Request> state, txn->LoadRequest(id));
+  if (!state) return Error::NotFound("no request " + id);
+  m.request_id = id;
+  {
+    std::lock_guard<std::mutex> lock(hlc_mu_);
+    MPP_ASSIGN_OR_RETURN(int64_t persisted, txn->LoadHlc());
+    hlc_.Restore(sync::HlcTimestamp::FromPacked(persisted));
+    m.hlc = hlc_.Now();
+    MPP_RETURN_IF_ERROR(txn->SaveHlc(hlc_.last().Packed()));
+  }
+  // Staff edit what they see: the base of each write is the current version.
+  for (auto& w : m.writes) {
+    auto f = state->fields.find(w.name);
+    if (f != state->fields.end()) w.base = f->second.version;
+  }
+  m.status_base = state->status_version;
+  MPP_ASSIGN_OR_RETURN(sync::MergeOutcome outcome,
+                       sync::ApplyMutation(catalog_, state, m, sync::Role::kStaff));
+  if (!outcome.clean) {
+    // A person at the console gets the refusal directly; nothing is stored.
+    return Error::Conflict(outcome.conflicts.front().reason);
+  }
+  MPP_RETURN_IF_ERROR(txn->SaveRequest(*state, AgencyOf(state->service_id),
+                                       /*notify_owner=*/true, now));
+  std::string detail = m.kind == sync::MutationKind::kSetStatus
+                           ? std::string("status=") + sync::StatusName(m.status_to)
+                           : "fields";
+  if (m.kind == sync::MutationKind::kSetFields) {
+    for (const auto& w : m.writes) detail += " " + w.name;  // names only: values are personal
+  }
+  MPP_RETURN_IF_ERROR(txn->AppendAudit(m.origin, "request.change", id, detail, now));
+  MPP_RETURN_IF_ERROR(txn->Commit());
+  return *state;
+}
+
+Result<sync::Request> SyncService::StaffSetStatus(const std::string& id_or_receipt,
+                                                  sync::RequestStatus to, const std::string& by,
+                                                  const std::string& note) {
+  if (by.empty()) return Error::InvalidInput("say who makes the change (--by NAME)");
+  sync::Mutation m;
+  m.origin = "staff:" + by;
+  m.actor = m.origin;
+  m.kind = sync::MutationKind::kSetStatus;
+  m.status_to = to;
+  m.note = note;
+  return ApplyStaff(id_or_receipt, std::move(m));
+}
+
+Result<sync::Request> SyncService::StaffSetFields(const std::string& id_or_receipt,
+                                                  const sync::FieldMap& fields,
+                                                  const std::string& by) {
+  if (by.empty()) return Error::InvalidInput("say who makes the change (--by NAME)");
+  if (fields.empty()) return Error::InvalidInput("nothing to change: give --set key=value");
+  sync::Mutation m;
+  m.origin = "staff:" + by;
+  m.actor = m.origin;
+  m.kind = sync::MutationKind::kSetFields;
+  for (const auto& [name, value] : fields) m.writes.push_back({name, value, {}});
+  return ApplyStaff(id_or_receipt, std::move(m));
+}
+
+Result<AuditReport> SyncService::VerifyEnvelopes() {
+  AuditReport report;
+  sync::EnvelopeLimits limits = options_.limits;
+  MPP_RETURN_IF_ERROR(storage_.ForEachEnvelope([&](const EnvelopeRecord& e) -> Result<void> {
+    ++report.checked;
+    // Revoked devices' envelopes stay verifiable: look the key up regardless of revocation.
+    auto lookup = [this](const std::string& signer) -> Result<Bytes> {
+      MPP_ASSIGN_OR_RETURN(auto device, storage_.FindDevice(signer));
+      if (!device) return Error::Unauthenticated("unknown device " + signer);
+      return device->public_key;
+    };
+    auto opened = sync::OpenEnvelope(e.bytes, sync::EnvelopeKind::kPush, lookup, limits);
+    if (!opened) {
+      report.failures.push_back("envelope " + std::to_string(e.id) + " from " + e.device_id +
+                                ": " + opened.error().message());
+    } else if (opened->signer != e.device_id || opened->header.first_seq != e.first_seq ||
+               opened->header.last_seq != e.last_seq) {
+      report.failures.push_back("envelope " + std::to_string(e.id) +
+                                ": stored device or seq range differs from the signed one");
+    }
+    return Ok();
+  }));
+  return report;
+}
+
+}  // namespace mpp::server
