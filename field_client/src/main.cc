@@ -11,7 +11,11 @@
 #include <iostream>
 #include <sstream>
 
+#include <curl/curl.h>
+
+#include "mpp/field/sync_client.h"
 #include "mpp/field/use_cases.h"
+#include "mpp/sync/curl_transport.h"
 #include "mpp/store/van_store.h"
 #include "mpp/sync/json_format.h"
 
@@ -32,6 +36,9 @@ struct Options {
   // request commands
   std::vector<std::string> assignments;
   std::string id, reason, import_file;
+  // enroll / sync
+  std::string server_url, token, server_key;
+  size_t batch_size = mpp::field::SyncOptions{}.batch_size;
 };
 
 int Fail(const Error& error) {
@@ -313,6 +320,76 @@ int RunConflicts(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng)
   return 0;
 }
 
+int RunEnroll(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  auto transport = mpp::sync::CurlTransport::Create(o.server_url, {});
+  if (!transport) return Fail(transport.error());
+  std::optional<std::string> pinned;
+  if (!o.server_key.empty()) pinned = o.server_key;
+  auto result = mpp::field::Enroll(**store, **transport, o.server_url, o.token, pinned, rng);
+  if (!result) return Fail(result.error());
+  if (result->trusted_on_first_use) {
+    std::cerr << "WARNING: no --server-key given: trusting the server key "
+              << result->server_fingerprint
+              << " on first use.\nWARNING: compare it with the fingerprint the administrator "
+                 "gave you; if it differs, wipe this store and enrol again.\n";
+  }
+  if (o.json_output) {
+    std::cout << json{{"device_id", result->device_id},
+                      {"server_fingerprint", result->server_fingerprint},
+                      {"trusted_on_first_use", result->trusted_on_first_use}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "Enrolled as device " << result->device_id << " with " << o.server_url
+              << " (server key " << result->server_fingerprint << ")\n";
+  }
+  return 0;
+}
+
+int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  auto device = (*store)->Device();
+  if (!device) return Fail(device.error());
+  if (device->server_url.empty()) {
+    return Fail(Error::InvalidInput("this van is not enrolled: run `mpp-field enroll` first"));
+  }
+  auto transport = mpp::sync::CurlTransport::Create(device->server_url, {});
+  if (!transport) return Fail(transport.error());
+  mpp::field::SyncOptions options;
+  options.batch_size = o.batch_size;
+  const bool show_progress = isatty(STDERR_FILENO) != 0;
+  auto progress = [&](const char* phase, size_t done, size_t total) {
+    if (!show_progress) return;
+    std::cerr << "\r" << phase << ": " << done;
+    if (total > 0) std::cerr << "/" << total;
+    std::cerr << "        " << std::flush;
+  };
+  auto report = mpp::field::RunSync(**store, **transport, clock, rng, options, progress);
+  if (show_progress) std::cerr << "\n";
+  if (!report) return Fail(report.error());
+  if (o.json_output) {
+    std::cout << json{{"pushed", report->pushed},
+                      {"acknowledged", report->acknowledged},
+                      {"pulled", report->pulled},
+                      {"conflicts", report->conflicts},
+                      {"retries", report->retries},
+                      {"duration_ms", report->duration_ms},
+                      {"bytes_sent", report->bytes_sent},
+                      {"bytes_received", report->bytes_received}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "Synced: pushed " << report->pushed << ", acknowledged " << report->acknowledged
+              << ", pulled " << report->pulled << ", conflicts " << report->conflicts << " ("
+              << report->duration_ms << " ms, " << report->bytes_sent << " B sent, "
+              << report->bytes_received << " B received)\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -363,9 +440,17 @@ int main(int argc, char** argv) {
 
   auto* status = app.add_subcommand("status", "device, enrolment and pending changes");
   auto* conflicts = app.add_subcommand("conflicts", "conflicts reported by the server");
+  auto* enroll = app.add_subcommand("enroll", "enrol this van with the central server");
+  enroll->add_option("--server", o.server_url, "server URL, e.g. https://mpp.example")->required();
+  enroll->add_option("--token", o.token, "one-time token from the administrator")->required();
+  enroll->add_option("--server-key", o.server_key,
+                     "the server key fingerprint the administrator gave you (SHA256:...)");
+  auto* sync_cmd = app.add_subcommand("sync", "push pending changes, pull the server's");
+  sync_cmd->add_option("--batch-size", o.batch_size, "mutations per push (default 500)")
+      ->check(CLI::Range(1, 5000));
 
   for (auto* sub : {init, catalog, request, req_new, req_import, req_list, req_show, req_update,
-                    req_answer, req_cancel, req_deliver, status, conflicts}) {
+                    req_answer, req_cancel, req_deliver, status, conflicts, enroll, sync_cmd}) {
     sub->fallthrough();
   }
 
@@ -378,8 +463,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   mpp::sync::SystemClock clock;
   mpp::sync::SystemRng rng;
+  if (*enroll) return RunEnroll(o, clock, rng);
+  if (*sync_cmd) return RunSync(o, clock, rng);
   if (*init) return RunInit(o, clock, rng);
   if (*catalog) return RunCatalog(o, clock, rng);
   if (*status) return RunStatus(o, clock, rng);

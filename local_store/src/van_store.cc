@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "mpp/sqlite/sqlite.h"
 #include "mpp/sync/codec.h"
@@ -167,6 +168,43 @@ class VanStore::Impl {
     }
     insert_outbox_->Bind(1, static_cast<int64_t>(m.seq)).Bind(2, m.request_id).Bind(3, sealed);
     return insert_outbox_->Run();
+  }
+
+  Result<std::optional<sync::Request>> LoadBase(const std::string& id) {
+    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT base FROM requests WHERE id = ?"));
+    stmt.Bind(1, id);
+    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row || stmt.ColumnIsNull(0)) return std::optional<sync::Request>();
+    MPP_ASSIGN_OR_RETURN(auto base, OpenRequest(stmt.ColumnBlob(0), BaseAad(id)));
+    return std::optional<sync::Request>(std::move(base));
+  }
+
+  Result<void> SaveBase(const sync::Request& base) {
+    MPP_ASSIGN_OR_RETURN(Bytes sealed, Seal(sync::EncodeRequest(base), BaseAad(base.id)));
+    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("UPDATE requests SET base = ? WHERE id = ?"));
+    stmt.Bind(1, sealed).Bind(2, base.id);
+    return stmt.Run();
+  }
+
+  Result<sync::Mutation> OpenMutation(const Bytes& sealed, uint64_t seq) const {
+    auto plain = crypto::AesGcmOpen(data_key_, sealed, ViewOf(OutboxAad(seq)));
+    if (!plain) return plain.error().WithContext("outbox entry " + std::to_string(seq));
+    return sync::DecodeMutation(*plain);
+  }
+
+  // Pending mutations of one request, in seq order.
+  Result<std::vector<sync::Mutation>> PendingFor(const std::string& request_id) {
+    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT seq, body FROM outbox WHERE request_id = ? "
+                                                "ORDER BY seq"));
+    stmt.Bind(1, request_id);
+    std::vector<sync::Mutation> out;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      MPP_ASSIGN_OR_RETURN(auto m, OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
+      out.push_back(std::move(m));
+    }
+    return out;
   }
 
   std::optional<Statement> insert_request_;
@@ -448,6 +486,194 @@ Result<std::vector<sync::ConflictRecord>> VanStore::Conflicts() {
     out.push_back(std::move(conflict));
   }
   return out;
+}
+
+Result<void> VanStore::SaveEnrollment(const std::string& server_url, ByteView server_public_key) {
+  MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("UPDATE device SET server_url = ?, "
+                                                     "server_public_key = ?, enrolled_ms = ?"));
+  stmt.Bind(1, server_url).Bind(2, server_public_key).Bind(3, impl_->clock_.NowMillis());
+  return stmt.Run();
+}
+
+Result<Bytes> VanStore::SignWithDeviceKey(ByteView message) {
+  MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
+  MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("SELECT sealed_private_key FROM device"));
+  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Error::Corrupt("the store has no device key");
+  MPP_ASSIGN_OR_RETURN(Bytes private_key, crypto::AesGcmOpen(impl_->data_key_, stmt.ColumnBlob(0),
+                                                             ViewOf(kPrivateKeyAad)));
+  auto signature = crypto::Ed25519Sign(private_key, message);
+  crypto::Cleanse(private_key);
+  return signature;
+}
+
+Result<VanStore::SyncState> VanStore::LoadSyncState() {
+  MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("SELECT cursor, acked_seq, "
+                                                     "(SELECT version FROM catalog) FROM "
+                                                     "sync_state"));
+  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Error::Corrupt("the store has no sync state");
+  return SyncState{static_cast<uint64_t>(stmt.ColumnInt(0)),
+                   static_cast<uint64_t>(stmt.ColumnInt(1)), stmt.ColumnInt(2)};
+}
+
+sync::HlcTimestamp VanStore::Now() { return impl_->hlc_.Now(); }
+
+Result<std::vector<sync::Mutation>> VanStore::PendingMutations(size_t limit) {
+  MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
+  MPP_ASSIGN_OR_RETURN(auto stmt,
+                       impl_->db_.Prepare("SELECT seq, body FROM outbox ORDER BY seq LIMIT ?"));
+  stmt.Bind(1, static_cast<int64_t>(limit));
+  std::vector<sync::Mutation> out;
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    MPP_ASSIGN_OR_RETURN(auto m, impl_->OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+namespace {
+
+// Folds mutations the server applied as written into the base, in seq order. A fold that fails
+// would mean the base had drifted from the server; the base is then left as it was and the next
+// change from the server replaces it.
+void FoldIntoBases(const sync::Catalog& catalog, const std::vector<sync::Mutation>& acked,
+                   std::map<std::string, std::optional<sync::Request>>& bases) {
+  for (const auto& m : acked) {
+    auto& base = bases[m.request_id];
+    std::optional<sync::Request> next = base;
+    if (sync::ApplyMutation(catalog, next, m, sync::Role::kVan).ok()) base = std::move(next);
+  }
+}
+
+}  // namespace
+
+Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc) {
+  MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
+  MPP_ASSIGN_OR_RETURN(sync::Catalog catalog, Catalog());
+  Impl& s = *impl_;
+  MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
+  MPP_ASSIGN_OR_RETURN(auto stmt,
+                       s.db_.Prepare("SELECT seq, body FROM outbox WHERE seq <= ? ORDER BY seq"));
+  stmt.Bind(1, static_cast<int64_t>(ack.last_applied_seq));
+  const std::set<uint64_t> unclean(ack.unclean_seqs.begin(), ack.unclean_seqs.end());
+  std::vector<sync::Mutation> clean;
+  std::map<std::string, std::optional<sync::Request>> bases;
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    MPP_ASSIGN_OR_RETURN(auto m, s.OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
+    if (unclean.count(m.seq)) continue;
+    if (!bases.count(m.request_id)) {
+      MPP_ASSIGN_OR_RETURN(bases[m.request_id], s.LoadBase(m.request_id));
+    }
+    clean.push_back(std::move(m));
+  }
+  FoldIntoBases(catalog, clean, bases);
+  for (const auto& [id, base] : bases) {
+    if (base) MPP_RETURN_IF_ERROR(s.SaveBase(*base));
+  }
+  MPP_ASSIGN_OR_RETURN(auto drop, s.db_.Prepare("DELETE FROM outbox WHERE seq <= ?"));
+  drop.Bind(1, static_cast<int64_t>(ack.last_applied_seq));
+  MPP_RETURN_IF_ERROR(drop.Run());
+  s.hlc_.ObserveTrusted(server_hlc);
+  MPP_ASSIGN_OR_RETURN(auto state, s.db_.Prepare("UPDATE sync_state SET acked_seq = max(acked_seq, "
+                                                 "?), hlc = max(hlc, ?)"));
+  state.Bind(1, static_cast<int64_t>(ack.last_applied_seq)).Bind(2, s.hlc_.last().Packed());
+  MPP_RETURN_IF_ERROR(state.Run());
+  return txn.Commit();
+}
+
+Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
+                                 const sync::HlcTimestamp& server_hlc) {
+  MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
+  MPP_ASSIGN_OR_RETURN(sync::Catalog catalog, Catalog());
+  std::optional<sync::Catalog> new_catalog;
+  if (!answer.catalog_json.empty()) {
+    auto parsed = sync::Catalog::FromJson(answer.catalog_json);
+    if (!parsed) return parsed.error().WithContext("catalog from the server");
+    new_catalog = std::move(parsed).value();
+    catalog = *new_catalog;
+  }
+  Impl& s = *impl_;
+  MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
+  std::set<std::string> in_answer;
+  for (const auto& r : answer.requests) in_answer.insert(r.id);
+
+  // 1. Acknowledged mutations whose ack was lost: the server state in this answer already holds
+  //    them; for requests not in it, they applied cleanly and fold into the base.
+  {
+    MPP_ASSIGN_OR_RETURN(auto stmt,
+                         s.db_.Prepare("SELECT seq, body FROM outbox WHERE seq <= ? ORDER BY seq"));
+    stmt.Bind(1, static_cast<int64_t>(answer.last_applied_seq));
+    std::vector<sync::Mutation> acked;
+    std::map<std::string, std::optional<sync::Request>> bases;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      MPP_ASSIGN_OR_RETURN(auto m, s.OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
+      if (in_answer.count(m.request_id)) continue;
+      if (!bases.count(m.request_id)) {
+        MPP_ASSIGN_OR_RETURN(bases[m.request_id], s.LoadBase(m.request_id));
+      }
+      acked.push_back(std::move(m));
+    }
+    FoldIntoBases(catalog, acked, bases);
+    for (const auto& [id, base] : bases) {
+      if (base) MPP_RETURN_IF_ERROR(s.SaveBase(*base));
+    }
+    MPP_ASSIGN_OR_RETURN(auto drop, s.db_.Prepare("DELETE FROM outbox WHERE seq <= ?"));
+    drop.Bind(1, static_cast<int64_t>(answer.last_applied_seq));
+    MPP_RETURN_IF_ERROR(drop.Run());
+  }
+
+  // 2. Rebase: the server's state is the base; the view is base + what is still pending.
+  for (const sync::Request& server_state : answer.requests) {
+    MPP_ASSIGN_OR_RETURN(auto existing, s.LoadView(server_state.id));
+    MPP_ASSIGN_OR_RETURN(auto pending, s.PendingFor(server_state.id));
+    std::optional<sync::Request> view = server_state;
+    for (const auto& m : pending) {
+      // A pending change the new state refuses stays pending: the server decides and records a
+      // conflict when it arrives. The view shows the server's state for it meanwhile.
+      std::optional<sync::Request> next = view;
+      if (sync::ApplyMutation(catalog, next, m, sync::Role::kVan).ok()) view = std::move(next);
+    }
+    MPP_RETURN_IF_ERROR(s.SaveView(*view, !existing.has_value()));
+    MPP_RETURN_IF_ERROR(s.SaveBase(server_state));
+  }
+
+  // 3. Conflicts, catalog, cursor, clock.
+  for (const auto& c : answer.conflicts) {
+    MPP_ASSIGN_OR_RETURN(Bytes sealed,
+                         s.Seal(sync::EncodeConflict(c), ConflictAad(c.request_id)));
+    MPP_ASSIGN_OR_RETURN(auto ins, s.db_.Prepare("INSERT INTO conflicts(request_id, body, "
+                                                 "received_ms) VALUES (?, ?, ?)"));
+    ins.Bind(1, c.request_id).Bind(2, sealed).Bind(3, s.clock_.NowMillis());
+    MPP_RETURN_IF_ERROR(ins.Run());
+  }
+  if (new_catalog) {
+    MPP_ASSIGN_OR_RETURN(auto cat, s.db_.Prepare("UPDATE catalog SET version = ?, body = ?"));
+    cat.Bind(1, new_catalog->version()).Bind(2, answer.catalog_json);
+    MPP_RETURN_IF_ERROR(cat.Run());
+  }
+  s.hlc_.ObserveTrusted(server_hlc);
+  MPP_ASSIGN_OR_RETURN(auto state,
+                       s.db_.Prepare("UPDATE sync_state SET cursor = ?, acked_seq = max(acked_seq, "
+                                     "?), hlc = max(hlc, ?)"));
+  state.Bind(1, static_cast<int64_t>(answer.cursor));
+  state.Bind(2, static_cast<int64_t>(answer.last_applied_seq)).Bind(3, s.hlc_.last().Packed());
+  MPP_RETURN_IF_ERROR(state.Run());
+  MPP_RETURN_IF_ERROR(txn.Commit());
+  if (new_catalog) s.catalog_ = std::move(new_catalog);
+  return Ok();
+}
+
+Result<void> VanStore::MarkSynced(int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("UPDATE sync_state SET last_sync_ms = ?"));
+  stmt.Bind(1, now_ms);
+  return stmt.Run();
 }
 
 std::string VanStore::DatabasePathForTesting() const { return impl_->path_; }

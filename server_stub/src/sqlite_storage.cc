@@ -140,12 +140,8 @@ class SqliteStorage final : public ServerStorage {
   explicit SqliteStorage(Database db) : db_(std::move(db)) {}
 
   Result<void> Init() {
-    MPP_ASSIGN_OR_RETURN(auto app, db_.Prepare("PRAGMA application_id"));
-    MPP_ASSIGN_OR_RETURN(bool row, app.Step());
-    const int64_t app_id = row ? app.ColumnInt(0) : 0;
-    MPP_ASSIGN_OR_RETURN(auto ver, db_.Prepare("PRAGMA user_version"));
-    MPP_ASSIGN_OR_RETURN(bool vrow, ver.Step());
-    const int64_t version = vrow ? ver.ColumnInt(0) : 0;
+    MPP_ASSIGN_OR_RETURN(const int64_t app_id, PragmaInt("application_id"));
+    MPP_ASSIGN_OR_RETURN(const int64_t version, PragmaInt("user_version"));
     if (app_id != 0 && app_id != kApplicationId) {
       return Error::InvalidInput("the database is not an mpp-server database");
     }
@@ -159,6 +155,14 @@ class SqliteStorage final : public ServerStorage {
     MPP_RETURN_IF_ERROR(db_.Exec("PRAGMA application_id=" + std::to_string(kApplicationId) +
                                  "; PRAGMA user_version=" + std::to_string(kSchemaVersion)));
     return txn.Commit();
+  }
+
+  // Reads one PRAGMA; the statement is finished before returning, so no read transaction stays
+  // open (the journal mode cannot change inside one).
+  Result<int64_t> PragmaInt(const char* name) {
+    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare(std::string("PRAGMA ") + name));
+    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row ? stmt.ColumnInt(0) : 0;
   }
 
   Result<std::unique_ptr<StorageTxn>> Begin() override {

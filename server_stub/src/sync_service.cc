@@ -13,18 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kEnrollDomain = "mpp-enroll-v1";
-constexpr std::string_view kEnrollAnswerDomain = "mpp-enroll-answer-v1";
-
-Bytes EnrollSignedBytes(std::string_view domain, std::initializer_list<ByteView> parts) {
-  Bytes out(domain.begin(), domain.end());
-  for (ByteView p : parts) {
-    out.push_back(0);
-    out.insert(out.end(), p.begin(), p.end());
-  }
-  return out;
-}
-
 Result<Bytes> HexField(const json& j, const char* name, size_t expected_bytes) {
   auto it = j.find(name);
   if (it == j.end() || !it->is_string()) {
@@ -106,8 +94,7 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
   }
   // Proof that the van holds the private key of the public key it enrols.
   if (!crypto::Ed25519Verify(public_key,
-                             EnrollSignedBytes(kEnrollDomain, {ViewOf(token), ViewOf(device_id),
-                                                               public_key, nonce}),
+                             sync::EnrollRequestSignedBytes(token, device_id, public_key, nonce),
                              signature)) {
     return Error::Unauthenticated("enrolment: the signature does not match the public key");
   }
@@ -138,8 +125,7 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
   MPP_ASSIGN_OR_RETURN(
       Bytes answer_signature,
       crypto::Ed25519Sign(server_private_key_,
-                          EnrollSignedBytes(kEnrollAnswerDomain,
-                                            {ViewOf(device_id), server_public_key_, nonce})));
+                          sync::EnrollAnswerSignedBytes(device_id, server_public_key_, nonce)));
   return json{{"device_id", device_id},
               {"server_public_key", ToHex(server_public_key_)},
               {"nonce", ToHex(nonce)},

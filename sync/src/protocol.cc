@@ -86,6 +86,15 @@ const char* EnvelopeDomain(EnvelopeKind kind) {
 
 Result<Bytes> SealEnvelope(EnvelopeKind kind, const std::string& signer, EnvelopeHeader header,
                            ByteView raw_body, ByteView private_key, int zstd_level) {
+  return SealEnvelopeWith(
+      kind, signer, std::move(header), raw_body,
+      [private_key](ByteView message) { return crypto::Ed25519Sign(private_key, message); },
+      zstd_level);
+}
+
+Result<Bytes> SealEnvelopeWith(EnvelopeKind kind, const std::string& signer,
+                               EnvelopeHeader header, ByteView raw_body, const SignFunction& sign,
+                               int zstd_level) {
   if (signer.empty() || signer.size() > kMaxSignerBytes) {
     return Error::InvalidInput("signer must be 1-64 bytes");
   }
@@ -95,9 +104,7 @@ Result<Bytes> SealEnvelope(EnvelopeKind kind, const std::string& signer, Envelop
   header.body_sha256.assign(body_hash.begin(), body_hash.end());
   const Bytes header_bytes = EncodeValue(header);
   if (header_bytes.size() > kMaxHeaderBytes) return Error::TooLarge("envelope header too large");
-  MPP_ASSIGN_OR_RETURN(Bytes signature,
-                       crypto::Ed25519Sign(private_key,
-                                           SignedBytes(kind, signer, header_bytes, body_hash)));
+  MPP_ASSIGN_OR_RETURN(Bytes signature, sign(SignedBytes(kind, signer, header_bytes, body_hash)));
   Bytes out;
   out.reserve(kFixedPrefix + signer.size() + 2 + header_bytes.size() + signature.size() +
               body.size());
@@ -159,6 +166,27 @@ Result<OpenedEnvelope> OpenEnvelope(ByteView envelope, EnvelopeKind expected,
                           " bytes, header says " + std::to_string(header.body_raw_bytes));
   }
   return OpenedEnvelope{parts.kind, std::move(parts.signer), std::move(header), std::move(raw)};
+}
+
+namespace {
+Bytes Joined(std::string_view domain, std::initializer_list<ByteView> parts) {
+  Bytes out(domain.begin(), domain.end());
+  for (ByteView p : parts) {
+    out.push_back(0);
+    out.insert(out.end(), p.begin(), p.end());
+  }
+  return out;
+}
+}  // namespace
+
+Bytes EnrollRequestSignedBytes(std::string_view token, std::string_view device_id,
+                               ByteView public_key, ByteView nonce) {
+  return Joined("mpp-enroll-v1", {ViewOf(token), ViewOf(device_id), public_key, nonce});
+}
+
+Bytes EnrollAnswerSignedBytes(std::string_view device_id, ByteView server_public_key,
+                              ByteView nonce) {
+  return Joined("mpp-enroll-answer-v1", {ViewOf(device_id), server_public_key, nonce});
 }
 
 std::optional<std::string> PeekSigner(ByteView envelope) {

@@ -29,6 +29,7 @@
 #include "mpp/sync/clock.h"
 #include "mpp/sync/crypto.h"
 #include "mpp/sync/model.h"
+#include "mpp/sync/protocol.h"
 #include "mpp/sync/result.h"
 
 namespace mpp::store {
@@ -107,6 +108,38 @@ class VanStore {
   Result<RequestRow> Find(std::string_view id_or_receipt);
   Result<std::vector<RequestRow>> List(const RequestFilter& filter);
   Result<std::vector<sync::ConflictRecord>> Conflicts();
+
+  // ---- Sync support (field_client's pusher and puller) ----
+
+  // Records the server this van is enrolled with and pins its public key.
+  Result<void> SaveEnrollment(const std::string& server_url, ByteView server_public_key);
+  // Signs with the device's private key (unsealed for the call only).
+  Result<Bytes> SignWithDeviceKey(ByteView message);
+
+  struct SyncState {
+    uint64_t cursor = 0;    // pull cursor: every server change up to it is in the base
+    uint64_t acked_seq = 0;  // every mutation up to it is acknowledged (gone from the outbox)
+    int64_t catalog_version = 0;
+  };
+  Result<SyncState> LoadSyncState();
+  // A timestamp for an outgoing message (HLC, after everything this van has seen).
+  sync::HlcTimestamp Now();
+
+  // The oldest pending mutations, in seq order, at most `limit`.
+  Result<std::vector<sync::Mutation>> PendingMutations(size_t limit);
+
+  // Applies a push acknowledgement in one transaction: mutations up to last_applied_seq leave the
+  // outbox; those that applied cleanly are folded into the base (the server holds exactly what
+  // the van wrote, and will not send it back); unclean ones wait for the pull to bring the
+  // server's state. The view does not change. The HLC takes in the server's timestamp.
+  Result<void> ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc);
+
+  // Applies one pull answer in one transaction: each request becomes the base and the view is
+  // rebuilt as base + the still-pending mutations; acknowledged mutations leave the outbox (the
+  // answer carries last_applied_seq, so a lost ack is recovered); conflicts and a newer catalog
+  // are stored; the cursor moves only here, with the state it covers.
+  Result<void> ApplyPull(const sync::PullAnswer& answer, const sync::HlcTimestamp& server_hlc);
+  Result<void> MarkSynced(int64_t now_ms);
 
   std::string DatabasePathForTesting() const;
   // Caps the database size so a test can make the disk "full" (SQLITE_FULL) on cue.

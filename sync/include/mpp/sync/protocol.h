@@ -106,6 +106,13 @@ struct EnvelopeLimits {
 Result<Bytes> SealEnvelope(EnvelopeKind kind, const std::string& signer, EnvelopeHeader header,
                            ByteView raw_body, ByteView private_key, int zstd_level = 3);
 
+// The same, for a signer whose private key stays behind a signing call (the van's key is
+// unsealed from its store only for the duration of one signature).
+using SignFunction = std::function<Result<Bytes>(ByteView message)>;
+Result<Bytes> SealEnvelopeWith(EnvelopeKind kind, const std::string& signer,
+                               EnvelopeHeader header, ByteView raw_body, const SignFunction& sign,
+                               int zstd_level = 3);
+
 struct OpenedEnvelope {
   EnvelopeKind kind;
   std::string signer;
@@ -122,6 +129,15 @@ using KeyLookup = std::function<Result<Bytes>(const std::string& signer)>;
 // signature verified.
 Result<OpenedEnvelope> OpenEnvelope(ByteView envelope, EnvelopeKind expected,
                                     const KeyLookup& lookup, const EnvelopeLimits& limits);
+
+// Enrolment (JSON over POST /v1/enroll). The van proves it holds its key by signing
+//   "mpp-enroll-v1" 0 token 0 device_id 0 public_key 0 nonce
+// and the server answers with a signature over
+//   "mpp-enroll-answer-v1" 0 device_id 0 server_public_key 0 nonce
+Bytes EnrollRequestSignedBytes(std::string_view token, std::string_view device_id,
+                               ByteView public_key, ByteView nonce);
+Bytes EnrollAnswerSignedBytes(std::string_view device_id, ByteView server_public_key,
+                              ByteView nonce);
 
 // Reads the signer field without checking anything (for logging and audit listings).
 std::optional<std::string> PeekSigner(ByteView envelope);

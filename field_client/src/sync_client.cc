@@ -1,0 +1,314 @@
+#include "mpp/field/sync_client.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "mpp/sync/codec.h"
+#include "mpp/sync/crypto.h"
+#include "mpp/sync/protocol.h"
+
+namespace mpp::field {
+namespace {
+
+using nlohmann::json;
+
+bool IsTransientStatus(int status) { return status == 502 || status == 503 || status == 504; }
+
+// Turns a non-2xx answer into an Error carrying the server's one-line reason.
+Error HttpError(const sync::HttpResponse& response, const std::string& what) {
+  std::string reason(response.body.begin(), response.body.end());
+  while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r')) reason.pop_back();
+  if (reason.size() > 300) reason.resize(300);
+  const std::string message =
+      what + " refused by the server (HTTP " + std::to_string(response.status) + "): " + reason;
+  switch (response.status) {
+    case 400:
+      return Error::InvalidInput(message);
+    case 401:
+      return Error::Unauthenticated(message);
+    case 403:
+      return Error::PermissionDenied(message);
+    case 404:
+      return Error::NotFound(message);
+    case 409:
+      return Error::Conflict(message);
+    case 413:
+      return Error::TooLarge(message);
+    default:
+      return IsTransientStatus(response.status) ? Error::Unavailable(message)
+                                                : Error::Internal(message);
+  }
+}
+
+// Sends with exponential backoff and full jitter on transient failures (network errors and
+// 502/503/504). Every request the sync sends is safe to repeat.
+class RetryingSender {
+ public:
+  RetryingSender(sync::Transport& transport, sync::Clock& clock, sync::Rng& rng,
+                 const SyncOptions& options, SyncReport& report)
+      : transport_(transport), clock_(clock), rng_(rng), options_(options), report_(report) {}
+
+  Result<sync::HttpResponse> Send(const sync::HttpRequest& request, const std::string& what) {
+    std::chrono::milliseconds backoff = options_.initial_backoff;
+    Error last = Error::Unavailable(what + ": not attempted");
+    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      auto response = transport_.Send(request);
+      if (response.ok() && response->status == 200) return response;
+      if (response.ok()) {
+        Error e = HttpError(*response, what);
+        if (!IsTransientStatus(response->status)) return e;
+        last = e;
+      } else {
+        if (!response.error().transient()) return response.error().WithContext(what);
+        last = response.error();
+      }
+      if (attempt == options_.max_attempts) break;
+      ++report_.retries;
+      // Full jitter: a fleet that lost the link together does not come back in lockstep.
+      const auto wait_ms = static_cast<int64_t>(
+          rng_.Uniform(static_cast<uint64_t>(backoff.count()) + 1));
+      clock_.SleepFor(std::chrono::milliseconds(wait_ms));
+      backoff = std::min(options_.max_backoff, backoff * 2);
+    }
+    return Error(last.code(), what + " failed after " + std::to_string(options_.max_attempts) +
+                                  " attempts: " + last.message());
+  }
+
+ private:
+  sync::Transport& transport_;
+  sync::Clock& clock_;
+  sync::Rng& rng_;
+  const SyncOptions& options_;
+  SyncReport& report_;
+};
+
+Bytes FreshNonce(sync::Rng& rng) {
+  Bytes nonce(sync::kNonceBytes);
+  rng.Fill(nonce);
+  return nonce;
+}
+
+// Verifies a server answer: signed by the pinned server key, for this device, echoing our nonce.
+Result<sync::OpenedEnvelope> OpenAnswer(const Bytes& body, sync::EnvelopeKind kind,
+                                        const store::DeviceInfo& device, const Bytes& nonce) {
+  auto lookup = [&device](const std::string& signer) -> Result<Bytes> {
+    if (signer != sync::kServerSigner) {
+      return Error::Unauthenticated("answer signed by \"" + signer + "\", not the server");
+    }
+    return device.server_public_key;
+  };
+  auto opened = sync::OpenEnvelope(body, kind, lookup, sync::EnvelopeLimits{});
+  if (!opened) return opened.error().WithContext("server answer refused");
+  if (opened->header.nonce != nonce) {
+    return Error::Unauthenticated(
+        "server answer refused: it does not echo this request's nonce (a replayed answer?)");
+  }
+  if (opened->header.device_id != device.device_id) {
+    return Error::Unauthenticated("server answer refused: it is addressed to another device");
+  }
+  return opened;
+}
+
+class Pusher {
+ public:
+  Pusher(store::VanStore& store, RetryingSender& sender, sync::Rng& rng,
+         const store::DeviceInfo& device, const SyncOptions& options, SyncReport& report)
+      : store_(store),
+        sender_(sender),
+        rng_(rng),
+        device_(device),
+        options_(options),
+        report_(report) {}
+
+  Result<void> Run(const SyncProgress& progress) {
+    const size_t total = static_cast<size_t>(device_.pending);
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(auto batch, store_.PendingMutations(options_.batch_size));
+      if (batch.empty()) return Ok();
+      MPP_RETURN_IF_ERROR(PushBatch(batch));
+      if (progress) progress("push", report_.acknowledged, total);
+    }
+  }
+
+ private:
+  Result<void> PushBatch(const std::vector<sync::Mutation>& batch) {
+    sync::EnvelopeHeader header;
+    header.device_id = device_.device_id;
+    header.hlc = store_.Now();
+    header.nonce = FreshNonce(rng_);
+    header.first_seq = batch.front().seq;
+    header.last_seq = batch.back().seq;
+    const Bytes body = sync::EncodeMutations(batch);
+    // Signed once per batch; the private key is unsealed only for this call.
+    MPP_ASSIGN_OR_RETURN(Bytes envelope, SealWithDeviceKey(header, body));
+    report_.pushed += batch.size();
+    MPP_ASSIGN_OR_RETURN(sync::HttpResponse response,
+                         sender_.Send({"POST", "/v1/push", "application/octet-stream", envelope},
+                                      "push of seq " + std::to_string(header.first_seq) + "-" +
+                                          std::to_string(header.last_seq)));
+    MPP_ASSIGN_OR_RETURN(auto opened, OpenAnswer(response.body, sync::EnvelopeKind::kPushAck,
+                                                 device_, header.nonce));
+    MPP_ASSIGN_OR_RETURN(auto ack, sync::DecodeValue<sync::PushAck>(opened.raw_body));
+    if (ack.last_applied_seq < header.last_seq) {
+      return Error::Internal("server acknowledged up to seq " +
+                             std::to_string(ack.last_applied_seq) + " of a batch ending at " +
+                             std::to_string(header.last_seq));
+    }
+    MPP_RETURN_IF_ERROR(store_.ApplyAck(ack, opened.header.hlc));
+    report_.acknowledged += batch.size();
+    return Ok();
+  }
+
+  Result<Bytes> SealWithDeviceKey(const sync::EnvelopeHeader& header, const Bytes& body);
+
+  store::VanStore& store_;
+  RetryingSender& sender_;
+  sync::Rng& rng_;
+  const store::DeviceInfo& device_;
+  const SyncOptions& options_;
+  SyncReport& report_;
+};
+
+Result<Bytes> Pusher::SealWithDeviceKey(const sync::EnvelopeHeader& header, const Bytes& body) {
+  return sync::SealEnvelopeWith(
+      sync::EnvelopeKind::kPush, device_.device_id, header, body,
+      [this](ByteView message) { return store_.SignWithDeviceKey(message); }, options_.zstd_level);
+}
+
+class Puller {
+ public:
+  Puller(store::VanStore& store, RetryingSender& sender, sync::Rng& rng,
+         const store::DeviceInfo& device, SyncReport& report)
+      : store_(store), sender_(sender), rng_(rng), device_(device), report_(report) {}
+
+  Result<void> Run(const SyncProgress& progress) {
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(auto state, store_.LoadSyncState());
+      sync::EnvelopeHeader header;
+      header.device_id = device_.device_id;
+      header.hlc = store_.Now();
+      header.nonce = FreshNonce(rng_);
+      header.cursor = state.cursor;
+      const Bytes body = sync::EncodeValue(sync::PullRequestBody{state.catalog_version});
+      MPP_ASSIGN_OR_RETURN(
+          Bytes envelope,
+          sync::SealEnvelopeWith(
+              sync::EnvelopeKind::kPullRequest, device_.device_id, header, body,
+              [this](ByteView message) { return store_.SignWithDeviceKey(message); }));
+      MPP_ASSIGN_OR_RETURN(sync::HttpResponse response,
+                           sender_.Send({"POST", "/v1/pull", "application/octet-stream", envelope},
+                                        "pull from cursor " + std::to_string(state.cursor)));
+      MPP_ASSIGN_OR_RETURN(auto opened, OpenAnswer(response.body, sync::EnvelopeKind::kPullAnswer,
+                                                   device_, header.nonce));
+      MPP_ASSIGN_OR_RETURN(auto answer, sync::DecodeValue<sync::PullAnswer>(opened.raw_body));
+      if (answer.cursor < state.cursor) {
+        return Error::Unauthenticated("server answer refused: it would move the cursor back");
+      }
+      MPP_RETURN_IF_ERROR(store_.ApplyPull(answer, opened.header.hlc));
+      report_.pulled += answer.requests.size();
+      report_.conflicts += answer.conflicts.size();
+      if (progress) progress("pull", report_.pulled, 0);
+      if (!answer.more) return Ok();
+    }
+  }
+
+ private:
+  store::VanStore& store_;
+  RetryingSender& sender_;
+  sync::Rng& rng_;
+  const store::DeviceInfo& device_;
+  SyncReport& report_;
+};
+
+}  // namespace
+
+Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
+                            const std::string& server_url, const std::string& token,
+                            const std::optional<std::string>& pinned_fingerprint,
+                            sync::Rng& rng) {
+  MPP_ASSIGN_OR_RETURN(store::DeviceInfo device, store.Device());
+  if (device.enrolled_ms != 0) {
+    return Error::Conflict("this van is already enrolled with " + device.server_url);
+  }
+  // 1. The server's key, checked against the pinned fingerprint before the token leaves.
+  MPP_ASSIGN_OR_RETURN(sync::HttpResponse key_response,
+                       transport.Send({"GET", "/v1/server-key", "", {}}));
+  if (key_response.status != 200) return HttpError(key_response, "server key request");
+  json key_doc = json::parse(key_response.body, nullptr, /*allow_exceptions=*/false);
+  if (key_doc.is_discarded() || !key_doc.contains("public_key") ||
+      !key_doc["public_key"].is_string()) {
+    return Error::Corrupt("the server's key answer is not the expected JSON");
+  }
+  auto server_key = FromHex(key_doc["public_key"].get<std::string>());
+  if (!server_key || server_key->size() != crypto::kEd25519PublicKeyBytes) {
+    return Error::Corrupt("the server's public key is malformed");
+  }
+  EnrollResult result;
+  result.server_fingerprint = crypto::KeyFingerprint(*server_key);
+  if (pinned_fingerprint) {
+    if (*pinned_fingerprint != result.server_fingerprint) {
+      return Error::Unauthenticated("server key fingerprint " + result.server_fingerprint +
+                                    " does not match the pinned " + *pinned_fingerprint +
+                                    ": not sending the token (an impostor, or a typo?)");
+    }
+  } else {
+    result.trusted_on_first_use = true;
+  }
+  // 2. Enrol: prove possession of the device key.
+  const Bytes nonce = FreshNonce(rng);
+  MPP_ASSIGN_OR_RETURN(Bytes signature,
+                       store.SignWithDeviceKey(sync::EnrollRequestSignedBytes(
+                           token, device.device_id, device.public_key, nonce)));
+  const std::string request = json{{"token", token},
+                                   {"device_id", device.device_id},
+                                   {"van_code", device.van_code},
+                                   {"public_key", ToHex(device.public_key)},
+                                   {"nonce", ToHex(nonce)},
+                                   {"signature", ToHex(signature)}}
+                                  .dump();
+  MPP_ASSIGN_OR_RETURN(sync::HttpResponse response,
+                       transport.Send({"POST", "/v1/enroll", "application/json", BytesOf(request)}));
+  if (response.status != 200) return HttpError(response, "enrolment");
+  // 3. The answer must be signed by the key we checked, over our nonce.
+  json answer = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_discarded() || !answer.contains("signature") || !answer["signature"].is_string()) {
+    return Error::Corrupt("the enrolment answer is not the expected JSON");
+  }
+  auto answer_signature = FromHex(answer["signature"].get<std::string>());
+  if (!answer_signature ||
+      !crypto::Ed25519Verify(*server_key,
+                             sync::EnrollAnswerSignedBytes(device.device_id, *server_key, nonce),
+                             *answer_signature)) {
+    return Error::Unauthenticated("the enrolment answer is not signed by the server's key");
+  }
+  MPP_RETURN_IF_ERROR(store.SaveEnrollment(server_url, *server_key));
+  result.device_id = device.device_id;
+  return result;
+}
+
+Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, sync::Clock& clock,
+                           sync::Rng& rng, const SyncOptions& options,
+                           const SyncProgress& progress) {
+  MPP_ASSIGN_OR_RETURN(store::DeviceInfo device, store.Device());
+  if (device.enrolled_ms == 0 || device.server_public_key.empty()) {
+    return Error::InvalidInput("this van is not enrolled: run `mpp-field enroll` first");
+  }
+  SyncReport report;
+  const sync::TransferStats before = transport.stats();
+  const int64_t start = clock.NowMillis();
+  RetryingSender sender(transport, clock, rng, options, report);
+  Pusher pusher(store, sender, rng, device, options, report);
+  MPP_RETURN_IF_ERROR(pusher.Run(progress));
+  Puller puller(store, sender, rng, device, report);
+  MPP_RETURN_IF_ERROR(puller.Run(progress));
+  const int64_t end = clock.NowMillis();
+  MPP_RETURN_IF_ERROR(store.MarkSynced(end));
+  report.duration_ms = end - start;
+  const sync::TransferStats after = transport.stats();
+  report.bytes_sent = after.bytes_sent - before.bytes_sent;
+  report.bytes_received = after.bytes_received - before.bytes_received;
+  return report;
+}
+
+}  // namespace mpp::field
