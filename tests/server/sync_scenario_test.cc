@@ -1,0 +1,193 @@
+// Scenario tests: a server and vans in one process (LiteCore's loopback tests in spirit).
+#include <gtest/gtest.h>
+
+#include "mpp/field/use_cases.h"
+#include "support/sync_world.h"
+
+namespace mpp::test {
+namespace {
+
+using sync::RequestStatus;
+
+std::string Register(Van& van, int serial) {
+  auto r = field::RegisterRequest(*van.store, "dukcapil.ktp-el", SyncWorld::KtpFields(serial));
+  EXPECT_TRUE(r.ok()) << r.error().message();
+  return r.ok() ? r->id : "";
+}
+
+sync::Request ServerState(SyncWorld& world, const std::string& id) {
+  auto found = world.storage().FindRequest(id);
+  EXPECT_TRUE(found.ok() && found->has_value());
+  return (*found)->request;
+}
+
+TEST(SyncScenario, RegisteredOfflineArrivesOnceAndStaffChangeFlowsBack) {
+  SyncWorld world(1);
+  Van& van = world.AddVan("KR01");
+  const std::string id = Register(van, 1);
+  auto report = world.Sync(van);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->pushed, 1u);
+  EXPECT_EQ(report->acknowledged, 1u);
+  EXPECT_EQ(report->pulled, 0u) << "the van's own write must not be echoed back";
+  EXPECT_EQ(van.store->Device()->pending, 0);
+
+  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima"));
+  report = world.Sync(van);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->pulled, 1u);
+  auto row = van.store->Find(id);
+  ASSERT_OK(row);
+  EXPECT_EQ(row->view.status, RequestStatus::kReceived);
+  EXPECT_EQ(row->view, ServerState(world, id));
+  EXPECT_FALSE(row->pending);
+}
+
+TEST(SyncScenario, CancelOfflineAfterStaffCompletedBecomesConflictOnBothSides) {
+  SyncWorld world(2);
+  Van& van = world.AddVan("KR01");
+  const std::string id = Register(van, 2);
+  ASSERT_OK(world.Sync(van));
+  for (auto s : {RequestStatus::kReceived, RequestStatus::kInReview, RequestStatus::kCompleted}) {
+    ASSERT_OK(world.service().StaffSetStatus(id, s, "rina", ""));
+  }
+  ASSERT_OK(field::CancelRequest(*van.store, id, "pemohon pindah"));  // offline, before pulling
+  auto report = world.Sync(van);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->conflicts, 1u);
+  EXPECT_EQ(van.store->Find(id)->view.status, RequestStatus::kCompleted);
+  auto van_conflicts = van.store->Conflicts();
+  ASSERT_OK(van_conflicts);
+  ASSERT_EQ(van_conflicts->size(), 1u);
+  EXPECT_EQ(van_conflicts->front().lost_value, "cancelled");
+  auto server_conflicts = world.storage().ListConflicts();
+  ASSERT_OK(server_conflicts);
+  ASSERT_EQ(server_conflicts->size(), 1u);
+  EXPECT_EQ(server_conflicts->front().conflict, van_conflicts->front());
+}
+
+TEST(SyncScenario, ConcurrentFieldEditsConvergeWithAConflictRecord) {
+  SyncWorld world(3);
+  Van& van = world.AddVan("KR01");
+  const std::string id = Register(van, 3);
+  ASSERT_OK(world.Sync(van));
+  ASSERT_OK(field::UpdateRequest(*van.store, id, {{"phone", "081211112222"}}));
+  world.clock().Advance(1000);
+  ASSERT_OK(world.service().StaffSetFields(id, {{"phone", "081299998888"}}, "rina"));
+  auto report = world.Sync(van);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->conflicts, 1u);
+  // The staff write has the higher HLC: it wins on both sides.
+  const sync::Request server = ServerState(world, id);
+  EXPECT_EQ(server.fields.at("phone").value, "081299998888");
+  EXPECT_EQ(van.store->Find(id)->view, server);
+}
+
+TEST(SyncScenario, RetriedPushAfterLostAnswerIsAppliedOnce) {
+  SyncWorld world(4);
+  Van& van = world.AddVan("KR01");
+  for (int i = 0; i < 30; ++i) Register(van, 10 + i);
+  van.link->Queue({Fault::kCutAnswer, Fault::kDuplicate, Fault::kServerBusy});
+  field::SyncOptions options;
+  options.batch_size = 10;
+  auto report = world.Sync(van, options);
+  ASSERT_OK(report);
+  EXPECT_EQ(van.link->faults_injected(), 3u);
+  EXPECT_GE(report->retries, 2u);
+  auto rows = world.storage().ListRequests({});
+  ASSERT_OK(rows);
+  EXPECT_EQ(rows->size(), 30u);
+  EXPECT_EQ(van.store->Device()->pending, 0);
+  auto device = world.storage().FindDevice(van.device_id());
+  EXPECT_EQ((*device)->last_applied_seq, 30u);
+}
+
+TEST(SyncScenario, ReplayedOldAnswerIsRefusedAndChangesNothing) {
+  SyncWorld world(5);
+  Van& van = world.AddVan("KR01");
+  const std::string id = Register(van, 5);
+  ASSERT_OK(world.Sync(van));
+  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
+  ASSERT_OK(world.Sync(van));  // the link now remembers a pull answer showing "received"
+  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kInReview, "rina", ""));
+  ASSERT_OK(world.Sync(van));
+  const auto before = van.store->Find(id)->view;
+  // An attacker replays the old signed answer (status received) to roll the van back.
+  van.link->Queue({Fault::kReplayPrevious});
+  field::SyncOptions options;
+  options.max_attempts = 1;
+  auto refused = world.Sync(van, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("nonce"), std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(van.store->Find(id)->view, before);
+}
+
+TEST(SyncScenario, RevokedVanIsRefusedAndKeepsItsWork) {
+  SyncWorld world(6);
+  Van& van = world.AddVan("KR01");
+  Register(van, 6);
+  ASSERT_OK(world.Sync(van));
+  ASSERT_OK(world.service().RevokeDevice(van.device_id(), "admin"));
+  Register(van, 7);
+  auto refused = world.Sync(van);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("revoked"), std::string::npos);
+  EXPECT_EQ(van.store->Device()->pending, 1) << "work after revocation stays on the van";
+  EXPECT_EQ(world.storage().ListRequests({})->size(), 1u);
+}
+
+TEST(SyncScenario, VanSeesOnlyItsOwnRequests) {
+  SyncWorld world(7);
+  Van& a = world.AddVan("KR01");
+  Van& b = world.AddVan("KR02");
+  const std::string id_a = Register(a, 1);
+  Register(b, 2);
+  ASSERT_OK(world.Sync(a));
+  ASSERT_OK(world.Sync(b));
+  ASSERT_OK(world.service().StaffSetStatus(id_a, RequestStatus::kReceived, "rina", ""));
+  auto report = world.Sync(b);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->pulled, 0u);
+  EXPECT_EQ(b.store->List({})->size(), 1u);
+  EXPECT_FALSE(b.store->Find(id_a).ok());
+}
+
+TEST(SyncScenario, PendingEditIsRebasedOnPulledState) {
+  SyncWorld world(8);
+  Van& van = world.AddVan("KR01");
+  const std::string id = Register(van, 8);
+  ASSERT_OK(world.Sync(van));
+  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
+  ASSERT_OK(field::UpdateRequest(*van.store, id, {{"catatan", "pemohon minta dihubungi"}}));
+  // Pull only: the push fails, so the edit stays pending while the staff change arrives.
+  van.link->Queue({Fault::kDropRequest});
+  field::SyncOptions options;
+  options.max_attempts = 1;
+  ASSERT_FALSE(world.Sync(van, options).ok());
+  ASSERT_OK(world.Sync(van));
+  const auto view = van.store->Find(id)->view;
+  EXPECT_EQ(view.status, RequestStatus::kReceived);
+  EXPECT_EQ(view.fields.at("catatan").value, "pemohon minta dihubungi");
+  EXPECT_EQ(view, ServerState(world, id));
+}
+
+TEST(SyncScenario, ServerRestartLosesNoAcknowledgedWrite) {
+  SyncWorld world(9);
+  Van& van = world.AddVan("KR01");
+  for (int i = 0; i < 25; ++i) Register(van, 100 + i);
+  field::SyncOptions options;
+  options.batch_size = 7;
+  ASSERT_OK(world.Sync(van, options));
+  world.RestartServer();
+  world.ReopenVan(van);
+  ASSERT_OK(world.Sync(van));
+  EXPECT_EQ(world.storage().ListRequests({})->size(), 25u);
+  auto audit = world.service().VerifyEnvelopes();
+  ASSERT_OK(audit);
+  EXPECT_EQ(audit->checked, 4u);
+  EXPECT_TRUE(audit->failures.empty());
+}
+
+}  // namespace
+}  // namespace mpp::test

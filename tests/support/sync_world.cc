@@ -1,0 +1,87 @@
+#include "support/sync_world.h"
+
+#include <cstdio>
+
+namespace mpp::test {
+namespace {
+
+store::InitOptions VanInit(const std::string& van_code, const std::string& catalog_json) {
+  store::InitOptions o;
+  o.van_code = van_code;
+  o.officer = "Petugas " + van_code;
+  o.catalog_json = catalog_json;
+  o.kdf.memory_kib = 64;  // tests: cheap derivation
+  o.kdf.time_cost = 1;
+  return o;
+}
+
+}  // namespace
+
+SyncWorld::SyncWorld(uint64_t seed, std::string catalog_json) : rng_(seed) {
+  if (catalog_json.empty()) catalog_json = ReadFileOrDie(DefaultCatalogPath());
+  auto fingerprint = server::InitServerHome(dir_.Sub("server"), catalog_json);
+  EXPECT_TRUE(fingerprint.ok()) << fingerprint.error().message();
+  RestartServer();
+}
+
+void SyncWorld::RestartServer() {
+  service_.reset();
+  loopback_.reset();
+  home_ = {};
+  auto home = server::OpenServerHome(dir_.Sub("server"));
+  ASSERT_TRUE(home.ok()) << home.error().message();
+  home_ = std::move(home).value();
+  service_ = std::make_unique<server::SyncService>(*home_.storage, clock_, rng_,
+                                                   home_.private_key, home_.catalog);
+  loopback_ = std::make_unique<LoopbackTransport>(*service_);
+  for (auto& van : vans_) van->link = std::make_unique<FaultyTransport>(*loopback_);
+}
+
+Van& SyncWorld::AddVan(const std::string& van_code) {
+  auto van = std::make_unique<Van>();
+  van->dir = dir_.Sub("van-" + van_code);
+  van->van_code = van_code;
+  auto catalog = home_.storage->LoadCatalog();
+  EXPECT_TRUE(catalog.ok());
+  auto store = store::VanStore::Create(van->dir, kVanPassphrase, VanInit(van_code, catalog->second),
+                                       clock_, rng_);
+  EXPECT_TRUE(store.ok()) << store.error().message();
+  van->store = std::move(store).value();
+  van->link = std::make_unique<FaultyTransport>(*loopback_);
+  auto token = service_->CreateEnrollmentToken(van_code, 3'600'000);
+  EXPECT_TRUE(token.ok()) << token.error().message();
+  auto enrolled = field::Enroll(*van->store, *van->link, "loopback:", *token,
+                                service_->server_fingerprint(), rng_);
+  EXPECT_TRUE(enrolled.ok()) << enrolled.error().message();
+  vans_.push_back(std::move(van));
+  return *vans_.back();
+}
+
+void SyncWorld::ReopenVan(Van& van) {
+  van.store.reset();
+  auto store = store::VanStore::Open(van.dir, clock_, rng_);
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  ASSERT_TRUE((*store)->Unlock(kVanPassphrase).ok());
+  van.store = std::move(store).value();
+}
+
+Result<field::SyncReport> SyncWorld::Sync(Van& van, field::SyncOptions options) {
+  return field::RunSync(*van.store, *van.link, clock_, rng_, options);
+}
+
+sync::FieldMap SyncWorld::KtpFields(int serial) {
+  char nik[32];
+  snprintf(nik, sizeof nik, "611205410190%04d", serial);  // a woman born 1990-01-01
+  return {{"nik", nik},
+          {"name", "Siti Aminah"},
+          {"birth_date", "1990-01-01"},
+          {"address", "Jl. Sungai Raya Dalam No. 12, RT 003/RW 002, Desa Sungai Raya"},
+          {"village_code", "61.12.05.2001"},
+          {"phone", "081234567890"},
+          {"alasan", "baru"},
+          {"agama", "islam"},
+          {"status_kawin", "kawin tercatat"},
+          {"pekerjaan", "petani/pekebun"}};
+}
+
+}  // namespace mpp::test

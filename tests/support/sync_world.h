@@ -1,0 +1,66 @@
+// A server and several vans in one process, on stores in a temp dir, joined by in-process
+// transports (with a FaultyTransport in front of each van). The building block of scenario
+// tests and the deterministic simulation: everything runs on one FakeClock and seeded Rngs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mpp/field/sync_client.h"
+#include "mpp/server/server_home.h"
+#include "mpp/server/sync_service.h"
+#include "mpp/store/van_store.h"
+#include "support/loopback_transport.h"
+#include "support/test_util.h"
+
+namespace mpp::test {
+
+inline constexpr char kVanPassphrase[] = "van-passphrase";
+
+struct Van {
+  std::string dir;
+  std::string van_code;
+  std::unique_ptr<store::VanStore> store;
+  std::unique_ptr<FaultyTransport> link;  // in front of the world's loopback
+  std::string device_id() const { return store->Device().value().device_id; }
+};
+
+class SyncWorld {
+ public:
+  // Uses the default catalog (data/catalog.json) unless catalog_json is given.
+  explicit SyncWorld(uint64_t seed, std::string catalog_json = "");
+
+  sync::FakeClock& clock() { return clock_; }
+  sync::SeededRng& rng() { return rng_; }
+  server::SyncService& service() { return *service_; }
+  server::ServerStorage& storage() { return *home_.storage; }
+  LoopbackTransport& loopback() { return *loopback_; }
+  const std::string& dir() const { return dir_.path().native(); }
+
+  // Creates a van store and enrols it with a fresh token. Fails the test on error.
+  Van& AddVan(const std::string& van_code);
+  Van& van(size_t i) { return *vans_[i]; }
+  size_t van_count() const { return vans_.size(); }
+
+  // Reopens a van's store from disk (a crash of the van process).
+  void ReopenVan(Van& van);
+  // Reopens the server's storage and service from disk (a crash of the server process).
+  void RestartServer();
+
+  Result<field::SyncReport> Sync(Van& van, field::SyncOptions options = {});
+
+  // A valid import line's fields for the default catalog's KTP-el service.
+  static sync::FieldMap KtpFields(int serial);
+
+ private:
+  TempDir dir_;
+  sync::FakeClock clock_{1'764'300'000'000};
+  sync::SeededRng rng_;
+  server::ServerHome home_;
+  std::unique_ptr<server::SyncService> service_;
+  std::unique_ptr<LoopbackTransport> loopback_;
+  std::vector<std::unique_ptr<Van>> vans_;
+};
+
+}  // namespace mpp::test
