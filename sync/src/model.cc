@@ -74,6 +74,10 @@ Result<void> CheckTransition(RequestStatus from, RequestStatus to, Role role) {
   if (IsFinal(from)) {
     return Error::Conflict(what + ": " + StatusName(from) + " is final");
   }
+  if (to == RequestStatus::kCancelled) {
+    return Error::Conflict(what + ": only an open request can be cancelled, and this one is " +
+                           "already " + StatusName(from));
+  }
   if (role == Role::kVan && to != RequestStatus::kDelivered && to != RequestStatus::kInReview) {
     return Error::InvalidInput(what + " for a van (a van may cancel an open request, deliver a " +
                                "completed one, or answer needs_info)");

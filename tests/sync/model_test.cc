@@ -55,7 +55,10 @@ TEST(RequestStatus, EitherSideCancelsOnlyBeforeCompletion) {
     for (S from : {S::kSubmitted, S::kReceived, S::kInReview, S::kNeedsInfo}) {
       EXPECT_OK(CheckTransition(from, S::kCancelled, role));
     }
-    EXPECT_FALSE(CheckTransition(S::kCompleted, S::kCancelled, role).ok());
+    auto late = CheckTransition(S::kCompleted, S::kCancelled, role);
+    ASSERT_FALSE(late.ok());
+    EXPECT_NE(late.error().message().find("already completed"), std::string::npos)
+        << late.error().message();
   }
 }
 
