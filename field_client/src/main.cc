@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -193,13 +194,21 @@ int RunImport(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
     std::cerr << "\r[" << std::string(filled, '#') << std::string(20 - filled, ' ') << "] "
               << percent << "%  " << lines << " lines" << std::flush;
   };
+  const auto started = std::chrono::steady_clock::now();
   auto report = mpp::field::ImportFile(**store, o.import_file, progress);
+  const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - started)
+                               .count();
   if (show_progress) std::cerr << "\n";
   if (!report) return Fail(report.error());
   if (o.json_output) {
     json refused = json::array();
     for (const auto& r : report->refused) refused.push_back({{"line", r.line}, {"reason", r.reason}});
-    std::cout << json{{"imported", report->imported}, {"refused", refused}}.dump() << "\n";
+    std::cout << json{{"imported", report->imported},
+                      {"refused", refused},
+                      {"duration_ms", duration_ms}}
+                     .dump()
+              << "\n";
   } else {
     std::cout << "Imported " << report->imported << " requests, refused "
               << report->refused.size() << " lines.\n";

@@ -112,10 +112,11 @@ Result<sync::OpenedEnvelope> OpenAnswer(const Bytes& body, sync::EnvelopeKind ki
 
 class Pusher {
  public:
-  Pusher(store::VanStore& store, RetryingSender& sender, sync::Rng& rng,
+  Pusher(store::VanStore& store, RetryingSender& sender, sync::Clock& clock, sync::Rng& rng,
          const store::DeviceInfo& device, const SyncOptions& options, SyncReport& report)
       : store_(store),
         sender_(sender),
+        clock_(clock),
         rng_(rng),
         device_(device),
         options_(options),
@@ -135,7 +136,7 @@ class Pusher {
   Result<void> PushBatch(const std::vector<sync::Mutation>& batch) {
     sync::EnvelopeHeader header;
     header.device_id = device_.device_id;
-    header.hlc = store_.Now();
+    header.hlc = {clock_.NowMillis(), 0};
     header.nonce = FreshNonce(rng_);
     header.first_seq = batch.front().seq;
     header.last_seq = batch.back().seq;
@@ -164,6 +165,7 @@ class Pusher {
 
   store::VanStore& store_;
   RetryingSender& sender_;
+  sync::Clock& clock_;
   sync::Rng& rng_;
   const store::DeviceInfo& device_;
   const SyncOptions& options_;
@@ -178,16 +180,21 @@ Result<Bytes> Pusher::SealWithDeviceKey(const sync::EnvelopeHeader& header, cons
 
 class Puller {
  public:
-  Puller(store::VanStore& store, RetryingSender& sender, sync::Rng& rng,
+  Puller(store::VanStore& store, RetryingSender& sender, sync::Clock& clock, sync::Rng& rng,
          const store::DeviceInfo& device, SyncReport& report)
-      : store_(store), sender_(sender), rng_(rng), device_(device), report_(report) {}
+      : store_(store),
+        sender_(sender),
+        clock_(clock),
+        rng_(rng),
+        device_(device),
+        report_(report) {}
 
   Result<void> Run(const SyncProgress& progress) {
     for (;;) {
       MPP_ASSIGN_OR_RETURN(auto state, store_.LoadSyncState());
       sync::EnvelopeHeader header;
       header.device_id = device_.device_id;
-      header.hlc = store_.Now();
+      header.hlc = {clock_.NowMillis(), 0};
       header.nonce = FreshNonce(rng_);
       header.cursor = state.cursor;
       const Bytes body = sync::EncodeValue(sync::PullRequestBody{state.catalog_version});
@@ -216,6 +223,7 @@ class Puller {
  private:
   store::VanStore& store_;
   RetryingSender& sender_;
+  sync::Clock& clock_;
   sync::Rng& rng_;
   const store::DeviceInfo& device_;
   SyncReport& report_;
@@ -298,9 +306,9 @@ Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, s
   const sync::TransferStats before = transport.stats();
   const int64_t start = clock.NowMillis();
   RetryingSender sender(transport, clock, rng, options, report);
-  Pusher pusher(store, sender, rng, device, options, report);
+  Pusher pusher(store, sender, clock, rng, device, options, report);
   MPP_RETURN_IF_ERROR(pusher.Run(progress));
-  Puller puller(store, sender, rng, device, report);
+  Puller puller(store, sender, clock, rng, device, report);
   MPP_RETURN_IF_ERROR(puller.Run(progress));
   const int64_t end = clock.NowMillis();
   MPP_RETURN_IF_ERROR(store.MarkSynced(end));

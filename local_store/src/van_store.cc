@@ -517,8 +517,6 @@ Result<VanStore::SyncState> VanStore::LoadSyncState() {
                    static_cast<uint64_t>(stmt.ColumnInt(1)), stmt.ColumnInt(2)};
 }
 
-sync::HlcTimestamp VanStore::Now() { return impl_->hlc_.Now(); }
-
 Result<std::vector<sync::Mutation>> VanStore::PendingMutations(size_t limit) {
   MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
   MPP_ASSIGN_OR_RETURN(auto stmt,

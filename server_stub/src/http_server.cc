@@ -108,6 +108,10 @@ class HttpServer::Impl {
     line << Timestamp() << " " << what << " device=" << (log.device_id.empty() ? "-" : log.device_id)
          << " received=" << log.received << " applied=" << log.applied
          << " conflicts=" << log.conflicts << " bytes_in=" << bytes_in;
+    if (log.clock_suspect > 0) {
+      line << " clock_suspect=" << log.clock_suspect;  // THREATS.md row 16: warn the operator
+      Count("mutations_clock_suspect");
+    }
     if (answer.ok()) {
       const auto& body = answer.value();
       res.status = 200;

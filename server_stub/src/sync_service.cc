@@ -209,16 +209,17 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
                            ", batch starts at " + std::to_string(h.first_seq));
   }
   {
-    // Clocks: refuse a van clock too far ahead; otherwise let it advance ours (HLC receive).
+    // Clocks (DESIGN.md §4, THREATS.md row 16). The header carries the van's clock now: one far
+    // ahead of ours is refused, and the officer is told to set it. A mutation made earlier while
+    // the clock was wrong is still accepted (the van's work is never lost), but a timestamp past
+    // the allowed skew is not adopted into the server clock, so one bad RTC cannot drag the
+    // server's time (and every later staff change) into the future.
     std::lock_guard<std::mutex> lock(hlc_mu_);
     MPP_ASSIGN_OR_RETURN(int64_t persisted, txn->LoadHlc());
     hlc_.Restore(sync::HlcTimestamp::FromPacked(persisted));
     MPP_RETURN_IF_ERROR(hlc_.Observe(h.hlc));
     for (const auto& m : mutations) {
-      if (m.seq > last_applied) {
-        auto ok = hlc_.Observe(m.hlc);
-        if (!ok) return ok.error().WithContext("mutation seq " + std::to_string(m.seq));
-      }
+      if (m.seq > last_applied && !hlc_.Observe(m.hlc).ok()) ++log->clock_suspect;
     }
     MPP_RETURN_IF_ERROR(txn->SaveHlc(hlc_.last().Packed()));
   }

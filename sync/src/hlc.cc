@@ -52,7 +52,7 @@ Result<void> HybridClock::Observe(const HlcTimestamp& remote) {
                                std::to_string((remote.wall_ms - physical) / 1000) +
                                " s ahead of the server clock (limit " +
                                std::to_string(max_forward_skew_ms_ / 1000) +
-                               " s); correct the device clock");
+                               " s): set the device's date and time");
   }
   Advance(remote);
   return Ok();

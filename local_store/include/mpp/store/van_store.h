@@ -122,8 +122,6 @@ class VanStore {
     int64_t catalog_version = 0;
   };
   Result<SyncState> LoadSyncState();
-  // A timestamp for an outgoing message (HLC, after everything this van has seen).
-  sync::HlcTimestamp Now();
 
   // The oldest pending mutations, in seq order, at most `limit`.
   Result<std::vector<sync::Mutation>> PendingMutations(size_t limit);

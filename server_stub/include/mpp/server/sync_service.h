@@ -33,6 +33,7 @@ struct SyncLog {
   size_t received = 0;  // mutations in the batch / items in the answer
   size_t applied = 0;   // mutations newly applied (a retry applies 0)
   size_t conflicts = 0;
+  size_t clock_suspect = 0;  // mutations stamped too far ahead of the server clock
 };
 
 struct EnrollAnswer {
