@@ -170,6 +170,17 @@ class VanStore::Impl {
     return insert_outbox_->Run();
   }
 
+  Result<int64_t> HighestReceiptCounter(const std::string& van_code, const std::string& day) {
+    const std::string prefix = van_code + "-" + day + "-";
+    MPP_ASSIGN_OR_RETURN(auto stmt,
+                         db_.Prepare("SELECT max(CAST(substr(receipt, ?1) AS INTEGER)) FROM "
+                                     "requests WHERE substr(receipt, 1, ?2) = ?3"));
+    stmt.Bind(1, static_cast<int64_t>(prefix.size() + 1));
+    stmt.Bind(2, static_cast<int64_t>(prefix.size())).Bind(3, prefix);
+    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row ? stmt.ColumnInt(0) : 0;
+  }
+
   Result<std::optional<sync::Request>> LoadBase(const std::string& id) {
     MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT base FROM requests WHERE id = ?"));
     stmt.Bind(1, id);
@@ -389,8 +400,10 @@ Result<std::vector<sync::Request>> VanStore::Commit(std::vector<MutationDraft> d
       if (m.request_id.empty()) m.request_id = sync::NewUuidV7(s.clock_, s.rng_);
       const std::string today = WibDay(s.clock_.NowMillis());
       if (today != receipt_day) {
+        // The day changed, or the clock went back to a day that already has receipts: continue
+        // after that day's highest counter so a receipt number is never given twice.
         receipt_day = today;
-        receipt_counter = 0;
+        MPP_ASSIGN_OR_RETURN(receipt_counter, s.HighestReceiptCounter(s.van_code_, today));
       }
       char counter[16];
       snprintf(counter, sizeof counter, "%04lld", static_cast<long long>(++receipt_counter));

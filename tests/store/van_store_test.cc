@@ -86,6 +86,19 @@ TEST_F(VanStoreTest, ReceiptsCountPerDayAndFindWorksByReceipt) {
   EXPECT_EQ(found->view.fields.at("name").value, "B");
 }
 
+// Found by the simulation (seed 90): a clock set back to an earlier day restarted that day's
+// counter and collided with a receipt already given.
+TEST_F(VanStoreTest, ReceiptIsNeverReusedWhenTheClockGoesBackADay) {
+  auto store = CreateStore();
+  ASSERT_OK(store->Commit({NewKtp(test::ValidNik(1), "A"), NewKtp(test::ValidNik(2), "B")}));
+  clock_.Advance(86'400'000);
+  ASSERT_OK(store->Commit({NewKtp(test::ValidNik(3), "C")}));
+  clock_.Advance(-86'400'000);
+  auto again = store->Commit({NewKtp(test::ValidNik(4), "D")});
+  ASSERT_OK(again);
+  EXPECT_EQ(again->front().receipt, "KR01-20251128-0003");
+}
+
 TEST_F(VanStoreTest, ABatchWithOneBadDraftCommitsNothing) {
   auto store = CreateStore();
   auto bad = NewKtp("6112050101900000", "Bad serial");

@@ -68,6 +68,22 @@ Result<sync::HttpResponse> FaultyTransport::Send(const sync::HttpRequest& reques
         return *previous_;
       }
       break;
+    case Fault::kCorruptRequest: {
+      sync::HttpRequest damaged = request;
+      if (!damaged.body.empty()) damaged.body[choose_byte_(damaged.body.size())] ^= 0x20;
+      return inner_.Send(damaged);
+    }
+    case Fault::kCorruptAnswer:
+    case Fault::kTruncateAnswer: {
+      auto response = inner_.Send(request);
+      if (!response.ok() || response->body.empty()) return response;
+      if (fault == Fault::kCorruptAnswer) {
+        response->body[choose_byte_(response->body.size())] ^= 0x20;
+      } else {
+        response->body.resize(response->body.size() / 2);
+      }
+      return response;
+    }
   }
   auto response = inner_.Send(request);
   if (response.ok()) previous_ = *response;

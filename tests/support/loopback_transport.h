@@ -31,6 +31,9 @@ enum class Fault {
   kDuplicate,       // delivered twice; the van sees the second answer
   kServerBusy,      // 503 without reaching the service
   kReplayPrevious,  // the answer to the previous request is delivered instead (a replay)
+  kCorruptRequest,  // one byte of the request is flipped on the way (tampering, bad link)
+  kCorruptAnswer,   // one byte of the answer is flipped on the way
+  kTruncateAnswer,  // the answer arrives cut half-way
 };
 
 class FaultyTransport : public sync::Transport {
@@ -45,12 +48,15 @@ class FaultyTransport : public sync::Transport {
   Result<sync::HttpResponse> Send(const sync::HttpRequest& request) override;
   sync::TransferStats stats() const override { return inner_.stats(); }
   size_t faults_injected() const { return injected_; }
+  // Which byte a corruption flips: a function of the body size (seeded by the caller).
+  void SetByteChooser(std::function<size_t(size_t)> chooser) { choose_byte_ = std::move(chooser); }
 
  private:
   sync::Transport& inner_;
   std::deque<Fault> faults_;
   std::function<Fault(const sync::HttpRequest&)> policy_;
   std::optional<sync::HttpResponse> previous_;
+  std::function<size_t(size_t)> choose_byte_ = [](size_t size) { return size / 2; };
   size_t injected_ = 0;
 };
 

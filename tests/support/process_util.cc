@@ -327,7 +327,8 @@ HttpAnswer HttpCall(int port, const std::string& method, const std::string& path
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
-  if (sent == request.size()) shutdown(fd, SHUT_WR);
+  // No half-close (shutdown SHUT_WR) after the request: cpp-httplib takes a half-closed
+  // connection for a gone client and may drop its answer. "Connection: close" ends it instead.
 
   std::string raw;
   for (;;) {

@@ -17,7 +17,11 @@ store::InitOptions VanInit(const std::string& van_code, const std::string& catal
 
 }  // namespace
 
-SyncWorld::SyncWorld(uint64_t seed, std::string catalog_json) : rng_(seed) {
+SyncWorld::SyncWorld(uint64_t seed, std::string catalog_json, std::string parent_dir)
+    : dir_holder_(parent_dir.empty() ? std::make_unique<TempDir>()
+                                     : std::make_unique<TempDir>(parent_dir)),
+      dir_(*dir_holder_),
+      rng_(seed) {
   if (catalog_json.empty()) catalog_json = ReadFileOrDie(DefaultCatalogPath());
   auto fingerprint = server::InitServerHome(dir_.Sub("server"), catalog_json);
   EXPECT_TRUE(fingerprint.ok()) << fingerprint.error().message();
@@ -39,12 +43,13 @@ void SyncWorld::RestartServer() {
 
 Van& SyncWorld::AddVan(const std::string& van_code) {
   auto van = std::make_unique<Van>();
+  van->clock = std::make_unique<SkewedClock>(clock_);
   van->dir = dir_.Sub("van-" + van_code);
   van->van_code = van_code;
   auto catalog = home_.storage->LoadCatalog();
   EXPECT_TRUE(catalog.ok());
   auto store = store::VanStore::Create(van->dir, kVanPassphrase, VanInit(van_code, catalog->second),
-                                       clock_, rng_);
+                                       *van->clock, rng_);
   EXPECT_TRUE(store.ok()) << store.error().message();
   van->store = std::move(store).value();
   van->link = std::make_unique<FaultyTransport>(*loopback_);
@@ -59,14 +64,14 @@ Van& SyncWorld::AddVan(const std::string& van_code) {
 
 void SyncWorld::ReopenVan(Van& van) {
   van.store.reset();
-  auto store = store::VanStore::Open(van.dir, clock_, rng_);
+  auto store = store::VanStore::Open(van.dir, *van.clock, rng_);
   ASSERT_TRUE(store.ok()) << store.error().message();
   ASSERT_TRUE((*store)->Unlock(kVanPassphrase).ok());
   van.store = std::move(store).value();
 }
 
 Result<field::SyncReport> SyncWorld::Sync(Van& van, field::SyncOptions options) {
-  return field::RunSync(*van.store, *van.link, clock_, rng_, options);
+  return field::RunSync(*van.store, *van.link, *van.clock, rng_, options);
 }
 
 sync::FieldMap SyncWorld::KtpFields(int serial) {

@@ -18,7 +18,23 @@ namespace mpp::test {
 
 inline constexpr char kVanPassphrase[] = "van-passphrase";
 
+// A van's own clock: the world's time plus an offset the simulation sets (a dead RTC, a wrong
+// time zone, a manual change).
+class SkewedClock final : public sync::Clock {
+ public:
+  explicit SkewedClock(sync::Clock& base) : base_(base) {}
+  int64_t NowMillis() override { return base_.NowMillis() + offset_ms_; }
+  void SleepFor(std::chrono::milliseconds d) override { base_.SleepFor(d); }
+  void set_offset_ms(int64_t offset_ms) { offset_ms_ = offset_ms; }
+  int64_t offset_ms() const { return offset_ms_; }
+
+ private:
+  sync::Clock& base_;
+  int64_t offset_ms_ = 0;
+};
+
 struct Van {
+  std::unique_ptr<SkewedClock> clock;
   std::string dir;
   std::string van_code;
   std::unique_ptr<store::VanStore> store;
@@ -29,7 +45,7 @@ struct Van {
 class SyncWorld {
  public:
   // Uses the default catalog (data/catalog.json) unless catalog_json is given.
-  explicit SyncWorld(uint64_t seed, std::string catalog_json = "");
+  explicit SyncWorld(uint64_t seed, std::string catalog_json = "", std::string parent_dir = "");
 
   sync::FakeClock& clock() { return clock_; }
   sync::SeededRng& rng() { return rng_; }
@@ -54,7 +70,8 @@ class SyncWorld {
   static sync::FieldMap KtpFields(int serial);
 
  private:
-  TempDir dir_;
+  std::unique_ptr<TempDir> dir_holder_;
+  TempDir& dir_;
   sync::FakeClock clock_{1'764'300'000'000};
   sync::SeededRng rng_;
   server::ServerHome home_;

@@ -25,6 +25,8 @@ namespace mpp::test {
 class TempDir {
  public:
   TempDir();
+  // Under `parent` (e.g. /dev/shm for simulations, where fsync costs nothing).
+  explicit TempDir(const std::string& parent);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
