@@ -8,4 +8,4 @@ cd "$root"
 tools/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target mpp-sim -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
-exec "$root/build/release/tests/mpp-sim" "$@"
+exec "$root/build/release/tests/mpp-sim" "$@"  # with --seed S alone: replays one seed

@@ -366,7 +366,7 @@ class Simulation {
 
 std::string SimResult::ReplayCommand(const SimConfig& c) const {
   std::ostringstream out;
-  out << "build/release/tests/mpp-sim --seed " << c.seed << " --vans " << c.vans << " --steps "
+  out << "tools/soak.sh --seed " << c.seed << " --vans " << c.vans << " --steps "
       << c.steps << " --fault-rate " << c.fault_rate;
   return out.str();
 }
