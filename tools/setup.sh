@@ -18,6 +18,7 @@ packages=(
   librapidcheck-dev
   libargon2-dev
   clang-format
+  clang libclang-rt-14-dev
 )
 
 missing=()

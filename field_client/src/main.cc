@@ -40,6 +40,7 @@ struct Options {
   // enroll / sync
   std::string server_url, token, server_key;
   size_t batch_size = mpp::field::SyncOptions{}.batch_size;
+  int attempts = mpp::field::SyncOptions{}.max_attempts;
 };
 
 int Fail(const Error& error) {
@@ -167,7 +168,7 @@ int RunCatalog(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
 }
 
 int RunNew(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
-  auto fields = mpp::field::ParseAssignments(o.assignments);
+  auto fields = mpp::sync::ParseAssignments(o.assignments);
   if (!fields) return Fail(fields.error());
   auto store = OpenStore(o, true, clock, rng);
   if (!store) return Fail(store.error());
@@ -261,7 +262,7 @@ int RunChange(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng,
   if (!store) return Fail(store.error());
   Result<mpp::sync::Request> result = Error::Internal("unknown change " + what);
   if (what == "update" || what == "answer") {
-    auto fields = mpp::field::ParseAssignments(o.assignments);
+    auto fields = mpp::sync::ParseAssignments(o.assignments);
     if (!fields) return Fail(fields.error());
     result = what == "update" ? mpp::field::UpdateRequest(**store, o.id, *fields)
                               : mpp::field::AnswerRequest(**store, o.id, *fields);
@@ -369,6 +370,7 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (!transport) return Fail(transport.error());
   mpp::field::SyncOptions options;
   options.batch_size = o.batch_size;
+  options.max_attempts = o.attempts;
   const bool show_progress = isatty(STDERR_FILENO) != 0;
   auto progress = [&](const char* phase, size_t done, size_t total) {
     if (!show_progress) return;
@@ -457,6 +459,9 @@ int main(int argc, char** argv) {
   auto* sync_cmd = app.add_subcommand("sync", "push pending changes, pull the server's");
   sync_cmd->add_option("--batch-size", o.batch_size, "mutations per push (default 500)")
       ->check(CLI::Range(1, 5000));
+  sync_cmd->add_option("--attempts", o.attempts,
+                       "tries per step on a failing link, with backoff (default 8)")
+      ->check(CLI::Range(1, 100));
 
   for (auto* sub : {init, catalog, request, req_new, req_import, req_list, req_show, req_update,
                     req_answer, req_cancel, req_deliver, status, conflicts, enroll, sync_cmd}) {

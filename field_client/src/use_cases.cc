@@ -155,16 +155,4 @@ Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
   return report;
 }
 
-Result<sync::FieldMap> ParseAssignments(const std::vector<std::string>& assignments) {
-  sync::FieldMap fields;
-  for (const auto& a : assignments) {
-    const size_t eq = a.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Error::InvalidInput("--set \"" + a + "\" must look like key=value");
-    }
-    fields[a.substr(0, eq)] = a.substr(eq + 1);
-  }
-  return fields;
-}
-
 }  // namespace mpp::field

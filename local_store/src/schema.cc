@@ -70,17 +70,11 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     )sql",
 };
 
-Result<int64_t> PragmaInt(sqlite::Database& db, const char* pragma) {
-  MPP_ASSIGN_OR_RETURN(auto stmt, db.Prepare(std::string("PRAGMA ") + pragma));
-  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  return row ? stmt.ColumnInt(0) : 0;
-}
-
 }  // namespace
 
 Result<int> MigrateToCurrent(sqlite::Database& db, bool fresh) {
-  MPP_ASSIGN_OR_RETURN(int64_t app_id, PragmaInt(db, "application_id"));
-  MPP_ASSIGN_OR_RETURN(int64_t version, PragmaInt(db, "user_version"));
+  MPP_ASSIGN_OR_RETURN(int64_t app_id, db.PragmaInt("application_id"));
+  MPP_ASSIGN_OR_RETURN(int64_t version, db.PragmaInt("user_version"));
   if (!fresh && app_id != kApplicationId) {
     return Error::InvalidInput("the database is not an mpp-field store (application_id " +
                                std::to_string(app_id) + ")");

@@ -44,7 +44,7 @@ std::string WibDay(int64_t unix_ms) {
   const int64_t d = doy - (153 * mp + 2) / 5 + 1;
   const int64_t m = mp < 10 ? mp + 3 : mp - 9;
   const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  char buf[16];
+  char buf[64];
   snprintf(buf, sizeof buf, "%04lld%02lld%02lld", static_cast<long long>(y),
            static_cast<long long>(m), static_cast<long long>(d));
   return buf;
@@ -405,7 +405,7 @@ Result<std::vector<sync::Request>> VanStore::Commit(std::vector<MutationDraft> d
         receipt_day = today;
         MPP_ASSIGN_OR_RETURN(receipt_counter, s.HighestReceiptCounter(s.van_code_, today));
       }
-      char counter[16];
+      char counter[32];
       snprintf(counter, sizeof counter, "%04lld", static_cast<long long>(++receipt_counter));
       m.receipt = s.van_code_ + "-" + receipt_day + "-" + counter;
     }

@@ -59,6 +59,20 @@ class HttpServer::Impl {
  public:
   Impl(SyncService& service, std::ostream& log) : service_(service), log_(log) {
     server_.set_payload_max_length(kMaxRequestBytes);
+    // cpp-httplib answers an over-long body itself (413, empty); give it a reason, a log line
+    // and a count like every other refusal.
+    server_.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (res.status != 413 || !res.body.empty()) return;
+      const std::string reason = "request body exceeds the limit of " +
+                                 std::to_string(kMaxRequestBytes) + " bytes";
+      res.set_content(reason + "\n", "text/plain; charset=utf-8");
+      const std::string what = req.path.substr(req.path.rfind('/') + 1);  // "push", "pull"
+      std::lock_guard<std::mutex> lock(mu_);
+      ++counters_[what + "_refused_too_large"];
+      log_ << Timestamp() << " " << what << " device=- bytes_in=" << req.get_header_value(
+                                                                        "Content-Length")
+           << " outcome=refused status=413 reason=\"" << reason << "\"" << std::endl;
+    });
     server_.set_read_timeout(60, 0);
     server_.set_write_timeout(60, 0);
     server_.set_keep_alive_max_count(1000);
@@ -81,6 +95,10 @@ class HttpServer::Impl {
       const auto start = std::chrono::steady_clock::now();
       auto answer = service_.Enroll(req.body);
       SyncLog log;
+      if (answer.ok()) {
+        auto doc = nlohmann::json::parse(*answer, nullptr, /*allow_exceptions=*/false);
+        if (doc.is_object()) log.device_id = doc.value("device_id", "");
+      }
       Finish("enroll", log, start, req.body.size(), answer, res, "application/json");
     });
     server_.Post("/v1/push", [this](const httplib::Request& req, httplib::Response& res) {

@@ -289,15 +289,9 @@ int main(int argc, char** argv) {
       if (!to) return Fail(Error::InvalidInput("unknown status \"" + o.status + "\""));
       changed = service.StaffSetStatus(o.id, *to, o.by, o.note);
     } else {
-      mpp::sync::FieldMap fields;
-      for (const auto& a : o.assignments) {
-        const size_t eq = a.find('=');
-        if (eq == std::string::npos || eq == 0) {
-          return Fail(Error::InvalidInput("--set \"" + a + "\" must look like key=value"));
-        }
-        fields[a.substr(0, eq)] = a.substr(eq + 1);
-      }
-      changed = service.StaffSetFields(o.id, fields, o.by);
+      auto fields = mpp::sync::ParseAssignments(o.assignments);
+      if (!fields) return Fail(fields.error());
+      changed = service.StaffSetFields(o.id, *fields, o.by);
     }
     if (!changed) return Fail(changed.error());
     if (o.json_output) {

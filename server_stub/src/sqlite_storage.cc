@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS tokens(
   token_hash BLOB PRIMARY KEY,
   van_code TEXT NOT NULL,
   expires_ms INTEGER NOT NULL,
-  used_ms INTEGER NOT NULL DEFAULT 0);
+  used_ms INTEGER NOT NULL DEFAULT 0,
+  used_by TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS requests(
   id TEXT PRIMARY KEY,
   receipt TEXT NOT NULL,
@@ -108,7 +109,8 @@ class SqliteTxn final : public StorageTxn {
   Result<void> RevokeDevice(const std::string& device_id, int64_t now_ms) override;
   Result<std::optional<TokenRecord>> FindToken(ByteView token_hash) override;
   Result<void> InsertToken(ByteView token_hash, const TokenRecord& token) override;
-  Result<void> MarkTokenUsed(ByteView token_hash, int64_t now_ms) override;
+  Result<void> MarkTokenUsed(ByteView token_hash, const std::string& device_id,
+                             int64_t now_ms) override;
   Result<std::optional<sync::Request>> LoadRequest(const std::string& id) override;
   Result<void> SaveRequest(const sync::Request& request, const std::string& agency,
                            bool notify_owner, int64_t now_ms) override;
@@ -140,8 +142,8 @@ class SqliteStorage final : public ServerStorage {
   explicit SqliteStorage(Database db) : db_(std::move(db)) {}
 
   Result<void> Init() {
-    MPP_ASSIGN_OR_RETURN(const int64_t app_id, PragmaInt("application_id"));
-    MPP_ASSIGN_OR_RETURN(const int64_t version, PragmaInt("user_version"));
+    MPP_ASSIGN_OR_RETURN(const int64_t app_id, db_.PragmaInt("application_id"));
+    MPP_ASSIGN_OR_RETURN(const int64_t version, db_.PragmaInt("user_version"));
     if (app_id != 0 && app_id != kApplicationId) {
       return Error::InvalidInput("the database is not an mpp-server database");
     }
@@ -155,14 +157,6 @@ class SqliteStorage final : public ServerStorage {
     MPP_RETURN_IF_ERROR(db_.Exec("PRAGMA application_id=" + std::to_string(kApplicationId) +
                                  "; PRAGMA user_version=" + std::to_string(kSchemaVersion)));
     return txn.Commit();
-  }
-
-  // Reads one PRAGMA; the statement is finished before returning, so no read transaction stays
-  // open (the journal mode cannot change inside one).
-  Result<int64_t> PragmaInt(const char* name) {
-    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare(std::string("PRAGMA ") + name));
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    return row ? stmt.ColumnInt(0) : 0;
   }
 
   Result<std::unique_ptr<StorageTxn>> Begin() override {
@@ -388,12 +382,12 @@ Result<void> SqliteTxn::RevokeDevice(const std::string& device_id, int64_t now_m
 }
 
 Result<std::optional<TokenRecord>> SqliteTxn::FindToken(ByteView token_hash) {
-  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT van_code, expires_ms, used_ms FROM tokens "
-                                               "WHERE token_hash = ?"));
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT van_code, expires_ms, used_ms, used_by "
+                                               "FROM tokens WHERE token_hash = ?"));
   s->Bind(1, token_hash);
   MPP_ASSIGN_OR_RETURN(bool row, s->Step());
   std::optional<TokenRecord> out;
-  if (row) out = TokenRecord{s->ColumnText(0), s->ColumnInt(1), s->ColumnInt(2)};
+  if (row) out = TokenRecord{s->ColumnText(0), s->ColumnInt(1), s->ColumnInt(2), s->ColumnText(3)};
   s->Reset();
   return out;
 }
@@ -405,10 +399,11 @@ Result<void> SqliteTxn::InsertToken(ByteView token_hash, const TokenRecord& t) {
   return s->Run();
 }
 
-Result<void> SqliteTxn::MarkTokenUsed(ByteView token_hash, int64_t now_ms) {
+Result<void> SqliteTxn::MarkTokenUsed(ByteView token_hash, const std::string& device_id,
+                                      int64_t now_ms) {
   MPP_ASSIGN_OR_RETURN(Statement * s,
-                       Prepared("UPDATE tokens SET used_ms = ? WHERE token_hash = ?"));
-  s->Bind(1, now_ms).Bind(2, token_hash);
+                       Prepared("UPDATE tokens SET used_ms = ?, used_by = ? WHERE token_hash = ?"));
+  s->Bind(1, now_ms).Bind(2, device_id).Bind(3, token_hash);
   return s->Run();
 }
 

@@ -68,7 +68,7 @@ Result<std::string> SyncService::CreateEnrollmentToken(const std::string& van_co
   const auto hash = crypto::Sha256(ViewOf(token));
   const int64_t now = clock_.NowMillis();
   MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
-  MPP_RETURN_IF_ERROR(txn->InsertToken(hash, {van_code, now + ttl_ms, 0}));
+  MPP_RETURN_IF_ERROR(txn->InsertToken(hash, {van_code, now + ttl_ms, 0, ""}));
   MPP_RETURN_IF_ERROR(txn->AppendAudit("admin", "token.create", van_code,
                                        "expires_ms=" + std::to_string(now + ttl_ms), now));
   MPP_RETURN_IF_ERROR(txn->Commit());
@@ -103,24 +103,30 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
   MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
   MPP_ASSIGN_OR_RETURN(auto stored, txn->FindToken(token_hash));
   if (!stored) return Error::Unauthenticated("enrolment token is not valid");
-  if (stored->used_ms != 0) return Error::Conflict("enrolment token was already used");
-  if (stored->expires_ms <= now) return Error::PermissionDenied("enrolment token has expired");
-  if (stored->van_code != van_code) {
-    return Error::PermissionDenied("enrolment token was issued for van " + stored->van_code +
-                                   ", not " + van_code);
-  }
   MPP_ASSIGN_OR_RETURN(auto existing, txn->FindDevice(device_id));
-  if (existing) return Error::Conflict("device " + device_id + " is already enrolled");
-  MPP_RETURN_IF_ERROR(txn->MarkTokenUsed(token_hash, now));
-  DeviceRecord device;
-  device.device_id = device_id;
-  device.van_code = van_code;
-  device.public_key = public_key;
-  device.enrolled_ms = now;
-  MPP_RETURN_IF_ERROR(txn->InsertDevice(device));
-  MPP_RETURN_IF_ERROR(txn->AppendAudit("van:" + van_code, "device.enroll", device_id,
-                                       crypto::KeyFingerprint(public_key), now));
-  MPP_RETURN_IF_ERROR(txn->Commit());
+  // A retry after a lost answer: the same device, holding the same key (proved above), asks
+  // with the token it already used. It gets the answer again; nothing changes.
+  const bool resumed = stored->used_ms != 0 && stored->used_by == device_id && existing &&
+                       !existing->revoked() && existing->public_key == public_key;
+  if (!resumed) {
+    if (stored->used_ms != 0) return Error::Conflict("enrolment token was already used");
+    if (stored->expires_ms <= now) return Error::PermissionDenied("enrolment token has expired");
+    if (stored->van_code != van_code) {
+      return Error::PermissionDenied("enrolment token was issued for van " + stored->van_code +
+                                     ", not " + van_code);
+    }
+    if (existing) return Error::Conflict("device " + device_id + " is already enrolled");
+    MPP_RETURN_IF_ERROR(txn->MarkTokenUsed(token_hash, device_id, now));
+    DeviceRecord device;
+    device.device_id = device_id;
+    device.van_code = van_code;
+    device.public_key = public_key;
+    device.enrolled_ms = now;
+    MPP_RETURN_IF_ERROR(txn->InsertDevice(device));
+    MPP_RETURN_IF_ERROR(txn->AppendAudit("van:" + van_code, "device.enroll", device_id,
+                                         crypto::KeyFingerprint(public_key), now));
+    MPP_RETURN_IF_ERROR(txn->Commit());
+  }
 
   MPP_ASSIGN_OR_RETURN(
       Bytes answer_signature,
@@ -226,6 +232,13 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
   for (const sync::Mutation& m : mutations) {
     if (m.seq <= last_applied) continue;  // applied by an earlier attempt: exactly once
     const std::string where = "mutation seq " + std::to_string(m.seq);
+    // Receipts are VANCODE-YYYYMMDD-NNNN: a van may only issue its own, so a receipt number
+    // always leads staff to the van that gave it.
+    if (m.kind == sync::MutationKind::kCreate &&
+        m.receipt.rfind(device->van_code + "-", 0) != 0) {
+      return Error::InvalidInput(where + ": receipt \"" + m.receipt + "\" does not start with " +
+                                 "this van's code " + device->van_code);
+    }
     MPP_ASSIGN_OR_RETURN(std::optional<sync::Request> state, txn->LoadRequest(m.request_id));
     if (state && state->device_id != device_id) {
       return Error::PermissionDenied(where + ": request " + m.request_id +

@@ -56,6 +56,12 @@ Result<void> Database::Exec(std::string_view sql) {
   return Ok();
 }
 
+Result<int64_t> Database::PragmaInt(std::string_view name) {
+  MPP_ASSIGN_OR_RETURN(Statement stmt, Prepare("PRAGMA " + std::string(name)));
+  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? stmt.ColumnInt(0) : 0;
+}
+
 Result<Statement> Database::Prepare(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),

@@ -168,6 +168,18 @@ const FieldSpec* Service::FindField(std::string_view field_name) const {
   return nullptr;
 }
 
+Result<FieldMap> ParseAssignments(const std::vector<std::string>& assignments) {
+  FieldMap fields;
+  for (const auto& a : assignments) {
+    const size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Error::InvalidInput("--set \"" + a + "\" must look like key=value");
+    }
+    fields[a.substr(0, eq)] = a.substr(eq + 1);
+  }
+  return fields;
+}
+
 Result<void> ValidateFieldValue(const FieldSpec& spec, std::string_view value) {
   const std::string at = "field " + spec.name;
   if (!IsValidUtf8(value)) return Error::InvalidInput(at + ": value is not valid UTF-8");

@@ -1,5 +1,7 @@
 #include "mpp/sync/merge.h"
 
+#include "mpp/sync/uuid.h"
+
 namespace mpp::sync {
 namespace {
 
@@ -11,6 +13,9 @@ FieldMap WrittenValues(const Mutation& m) {
 
 Result<MergeOutcome> ApplyCreate(const Catalog& catalog, std::optional<Request>& state,
                                  const Mutation& m) {
+  if (!IsUuid(m.request_id)) {
+    return Error::InvalidInput("request id \"" + m.request_id + "\" is not a UUID");
+  }
   if (state.has_value()) {
     return Error::Conflict("request " + m.request_id + " already exists");
   }

@@ -771,5 +771,28 @@ TEST_F(SyncE2e, ServerStopsCleanlyOnSigterm) {
   EXPECT_EQ(StopServer(), 0);
 }
 
+// "finishes what is in flight and exits 0": a sync in progress loses nothing by it.
+TEST_F(SyncE2e, ServerStopsCleanlyOnSigtermDuringASync) {
+  constexpr int n = 1000;
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  const Van van = VanWithWorkload(n, 13);
+  ASSERT_FALSE(HasFailure());
+  const pid_t sync = StartSync(van, {"--batch-size", "50"});
+  ASSERT_GT(sync, 0);
+  ASSERT_TRUE(WaitForAppliedPushes(2, sync)) << ReadIfExists(temp_.Sub("sync.err"));
+
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(StopServer(), 0) << ReadIfExists(server_log_);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  const std::string log = ReadIfExists(server_log_);
+  EXPECT_THAT(log, HasSubstr("mpp-server: stopped"));
+  EXPECT_EQ(log.find("outcome=refused"), std::string::npos) << log;
+
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  ASSERT_TRUE(FinishBackground(sync, 120s).has_value()) << "the sync still runs after 120 s";
+  SyncUntilNothingPending(van);
+  ExpectExactlyOnce(van, n);
+}
+
 }  // namespace
 }  // namespace mpp::test

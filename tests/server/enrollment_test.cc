@@ -4,11 +4,11 @@
 // van unenrolled.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "mpp/field/sync_client.h"
 #include "mpp/server/http_server.h"
@@ -93,23 +93,19 @@ class Enrollment : public ::testing::Test {
                                  const crypto::Ed25519KeyPair* signing_keys = nullptr) {
     Bytes nonce = crypto::RandomBytes(sync::kNonceBytes);
     const auto& signer = signing_keys != nullptr ? *signing_keys : keys;
-    auto signature =
-        crypto::Ed25519Sign(signer.private_key,
-                            sync::EnrollRequestSignedBytes(token, device_id, keys.public_key, nonce));
+    auto signature = crypto::Ed25519Sign(
+        signer.private_key,
+        sync::EnrollRequestSignedBytes(token, device_id, keys.public_key, nonce));
     EXPECT_TRUE(signature.ok());
-    return json{{"token", token},
-                {"device_id", device_id},
-                {"van_code", van_code},
-                {"public_key", ToHex(keys.public_key)},
-                {"nonce", ToHex(nonce)},
-                {"signature", ToHex(*signature)}}
+    return json{{"token", token},        {"device_id", device_id},
+                {"van_code", van_code},  {"public_key", ToHex(keys.public_key)},
+                {"nonce", ToHex(nonce)}, {"signature", ToHex(*signature)}}
         .dump();
   }
 
   static void ExpectRefused(const Result<std::string>& r, ErrorCode code, int http_status,
                             const std::string& words) {
-    ASSERT_FALSE(r.ok()) << "enrolment accepted; expected a refusal mentioning \"" << words
-                         << "\"";
+    ASSERT_FALSE(r.ok()) << "enrolment accepted; expected a refusal mentioning \"" << words << "\"";
     EXPECT_EQ(r.error().code(), code) << r.error().message();
     EXPECT_EQ(server::HttpStatusFor(r.error()), http_status) << r.error().message();
     EXPECT_THAT(r.error().message(), HasSubstr(words));

@@ -177,13 +177,13 @@ Bytes ServerPrivateKey(SyncWorld& world) {
 
 Result<sync::OpenedEnvelope> OpenServerAnswer(SyncWorld& world, const Bytes& answer,
                                               EnvelopeKind kind) {
-  return sync::OpenEnvelope(
-      answer, kind,
-      [&world](const std::string& signer) -> Result<Bytes> {
-        if (signer != sync::kServerSigner) return Error::Unauthenticated("not the server");
-        return world.service().server_public_key();
-      },
-      {});
+  return sync::OpenEnvelope(answer, kind,
+                            [&world](const std::string& signer) -> Result<Bytes> {
+                              if (signer != sync::kServerSigner)
+                                return Error::Unauthenticated("not the server");
+                              return world.service().server_public_key();
+                            },
+                            {});
 }
 
 sync::PushAck DecodeAck(SyncWorld& world, const Bytes& answer, const Bytes& nonce) {
@@ -268,9 +268,9 @@ class EnrolledVans : public ::testing::Test {
     EnvelopeHeader h = HeaderFor(van, {});
     h.first_seq = h.last_seq = 0;
     h.cursor = cursor;
-    auto e = sync::SealEnvelopeWith(EnvelopeKind::kPullRequest, van.device_id(), h,
-                                    sync::EncodeValue(sync::PullRequestBody{1'000'000}),
-                                    KeyOf(van));
+    auto e =
+        sync::SealEnvelopeWith(EnvelopeKind::kPullRequest, van.device_id(), h,
+                               sync::EncodeValue(sync::PullRequestBody{1'000'000}), KeyOf(van));
     EXPECT_TRUE(e.ok());
     return e.ok() ? *e : Bytes{};
   }
@@ -321,8 +321,7 @@ TEST_F(PushRefusal, RevokedDeviceIsDeniedAndItsEarlierDataStays) {
   ASSERT_OK(PostPush(Push(a_, {Create(a_, 1)})));
   ASSERT_OK(world_.service().RevokeDevice(a_.device_id(), "admin"));
   const auto before = TakeSnapshot(world_);
-  ExpectRefused(PostPush(Push(a_, {Create(a_, 2)})), ErrorCode::kPermissionDenied, 403,
-                "revoked");
+  ExpectRefused(PostPush(Push(a_, {Create(a_, 2)})), ErrorCode::kPermissionDenied, 403, "revoked");
   ExpectServerUnchanged(world_, before);
   EXPECT_EQ(before.requests.size(), 1u) << "the data accepted before revocation stays";
 }
@@ -345,8 +344,7 @@ TEST_F(PushRefusal, EveryFlippedSignatureBitIsRefused) {
   const Layout l = LayoutOf(good);
   for (size_t bit = l.signature_at * 8; bit < l.body_at * 8; ++bit) {
     SCOPED_TRACE("signature bit " + std::to_string(bit - l.signature_at * 8));
-    ExpectRefused(PostPush(FlipBit(good, bit)), ErrorCode::kUnauthenticated, 401,
-                  "bad signature");
+    ExpectRefused(PostPush(FlipBit(good, bit)), ErrorCode::kUnauthenticated, 401, "bad signature");
   }
   ExpectServerUnchanged(world_, before);
   EXPECT_TRUE(PostPush(good).ok()) << "the untouched envelope is accepted";
@@ -358,8 +356,7 @@ TEST_F(PushRefusal, EveryFlippedHeaderBitIsRefused) {
   const Layout l = LayoutOf(good);
   for (size_t bit = l.header_at * 8; bit < l.signature_at * 8; ++bit) {
     SCOPED_TRACE("header bit " + std::to_string(bit - l.header_at * 8));
-    ExpectRefused(PostPush(FlipBit(good, bit)), ErrorCode::kUnauthenticated, 401,
-                  "bad signature");
+    ExpectRefused(PostPush(FlipBit(good, bit)), ErrorCode::kUnauthenticated, 401, "bad signature");
   }
   ExpectServerUnchanged(world_, before);
 }
@@ -429,8 +426,7 @@ TEST_F(PushRefusal, TruncatedEnvelopeIsRefusedAtEveryLength) {
   ExpectRefused(PostPush(cut(l.signature_at + 10)), ErrorCode::kCorrupt, 400,
                 "truncated before the signature");
   ExpectRefused(PostPush(cut(l.body_at)), ErrorCode::kUnauthenticated, 401, "bad signature");
-  ExpectRefused(PostPush(cut(good.size() - 1)), ErrorCode::kUnauthenticated, 401,
-                "bad signature");
+  ExpectRefused(PostPush(cut(good.size() - 1)), ErrorCode::kUnauthenticated, 401, "bad signature");
   for (size_t n = 0; n < good.size(); ++n) {
     auto r = PostPush(cut(n));
     ASSERT_FALSE(r.ok()) << "a push cut to " << n << " of " << good.size() << " bytes applied";
@@ -467,9 +463,9 @@ TEST_F(PushRefusal, EnvelopeOneByteOverAConfiguredLimitIsRefusedAndAtTheLimitAcc
   server::SyncService small(world_.storage(), world_.clock(), world_.rng(), keys->private_key,
                             world_.service().catalog(), tight);
   server::SyncLog log;
-  ExpectRefused(small.HandlePush(e, &log), ErrorCode::kTooLarge, 413,
-                std::to_string(e.size()) + " bytes exceeds the limit of " +
-                    std::to_string(e.size() - 1));
+  ExpectRefused(
+      small.HandlePush(e, &log), ErrorCode::kTooLarge, 413,
+      std::to_string(e.size()) + " bytes exceeds the limit of " + std::to_string(e.size() - 1));
   ExpectServerUnchanged(world_, before);
   tight.limits.max_envelope_bytes = e.size();
   server::SyncService exact(world_.storage(), world_.clock(), world_.rng(), keys->private_key,
@@ -577,8 +573,7 @@ TEST_F(PushRefusal, EmptyBatchIsRefused) {
 
 TEST_F(PushRefusal, SeqGapIsRefusedWithTheExpectedSeq) {
   auto before = TakeSnapshot(world_);
-  ExpectRefused(PostPush(Push(a_, {Create(a_, 2)})), ErrorCode::kConflict, 409,
-                "expected seq 1");
+  ExpectRefused(PostPush(Push(a_, {Create(a_, 2)})), ErrorCode::kConflict, 409, "expected seq 1");
   ExpectServerUnchanged(world_, before);
   ASSERT_OK(PostPush(Push(a_, {Create(a_, 1)})));
   before = TakeSnapshot(world_);
@@ -593,8 +588,7 @@ TEST_F(PushRefusal, HeaderNamingAnotherDeviceIsRefused) {
   EnvelopeHeader h = HeaderFor(a_, batch);
   h.device_id = b_.device_id();
   ExpectRefused(PostPush(Push(a_, batch, h)), ErrorCode::kInvalidInput, 400,
-                "header names device " + b_.device_id() + " but " + a_.device_id() +
-                    " signed it");
+                "header names device " + b_.device_id() + " but " + a_.device_id() + " signed it");
   ExpectServerUnchanged(world_, before);
 }
 
@@ -686,8 +680,8 @@ TEST_F(PushRefusal, OneBadMutationRefusesTheWholeBatch) {
 
 TEST_F(PushRefusal, VanSettingCompletedIsRecordedAsAConflictAndNotApplied) {
   const Mutation create = Create(a_, 1);
-  const std::vector<Mutation> batch = {create, SetStatus(a_, 2, create.request_id,
-                                                         RequestStatus::kCompleted)};
+  const std::vector<Mutation> batch = {
+      create, SetStatus(a_, 2, create.request_id, RequestStatus::kCompleted)};
   const EnvelopeHeader h = HeaderFor(a_, batch);
   auto answer = PostPush(Push(a_, batch, h));
   ASSERT_OK(answer);
@@ -716,9 +710,9 @@ TEST_F(PushRefusal, VanChangingAnotherVansRequestIsDenied) {
   const auto before = TakeSnapshot(world_);
   ExpectRefused(PostPush(Push(a_, {SetFields(a_, 1, bs_request, {{"phone", "081299990000"}})})),
                 ErrorCode::kPermissionDenied, 403, "belongs to another van");
-  ExpectRefused(
-      PostPush(Push(a_, {SetStatus(a_, 1, bs_request, RequestStatus::kCancelled)})),
-      ErrorCode::kPermissionDenied, 403, "request " + bs_request + " belongs to another van");
+  ExpectRefused(PostPush(Push(a_, {SetStatus(a_, 1, bs_request, RequestStatus::kCancelled)})),
+                ErrorCode::kPermissionDenied, 403,
+                "request " + bs_request + " belongs to another van");
   Mutation hijack = Create(a_, 1);
   hijack.request_id = bs_request;  // re-create it under A's name
   ExpectRefused(PostPush(Push(a_, {hijack})), ErrorCode::kPermissionDenied, 403,
@@ -743,14 +737,38 @@ TEST_F(PushRefusal, CreateWithAnotherVansReceiptIsRefused) {
     EXPECT_THAT(r.error().message(), HasSubstr("receipt"));
   }
   ExpectServerUnchanged(world_, before);
+  // What the forgery does when accepted: van B's first citizen gets that receipt, and staff
+  // looking it up are shown van A's request instead.
+  const std::string bs_request = RegisterAndSync(b_, 5);
+  ASSERT_EQ(b_.store->Find(bs_request)->view.receipt, m.receipt);
+  auto found = world_.storage().FindRequest(m.receipt);
+  ASSERT_OK(found);
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->request.id, bs_request)
+      << "staff looking up receipt " << m.receipt << " got van KR01's request";
+}
+
+// Request ids are UUIDv7 made by the van (DESIGN.md §3), and staff look requests up by id OR
+// receipt. The server takes any string as an id today (ApplyCreate does not check IsUuid), so a
+// van can name its request after another van's receipt. This test fails until it is refused.
+TEST_F(PushRefusal, CreateWithAnIdThatIsNotAUuidIsRefused) {
+  const auto before = TakeSnapshot(world_);
+  Mutation m = Create(a_, 1);
+  m.request_id = "KR02-20251128-0001";
+  auto r = PostPush(Push(a_, {m}));
+  EXPECT_FALSE(r.ok()) << "van KR01 created a request with id " << m.request_id;
+  if (!r.ok()) {
+    EXPECT_EQ(server::HttpStatusFor(r.error()), 400) << r.error().message();
+  }
+  ExpectServerUnchanged(world_, before);
 }
 
 // ---- Replays ----
 
 TEST_F(PushRefusal, ReplayedBatchGetsTheSameAckAndChangesNothing) {
   const Mutation create = Create(a_, 1);
-  const std::vector<Mutation> batch = {create, SetStatus(a_, 2, create.request_id,
-                                                         RequestStatus::kCompleted)};
+  const std::vector<Mutation> batch = {
+      create, SetStatus(a_, 2, create.request_id, RequestStatus::kCompleted)};
   const EnvelopeHeader h = HeaderFor(a_, batch);
   const Bytes e = Push(a_, batch, h);
   auto first = PostPush(e);
@@ -822,12 +840,9 @@ TEST_F(PushRefusal, SqlMetacharactersAreStoredVerbatimAndTheServerKeepsWorking) 
 TEST_F(PushRefusal, InvalidUtf8InATextFieldIsRefusedNamingTheField) {
   const auto before = TakeSnapshot(world_);
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"bad continuation byte", "Siti \xC3\x28"},
-      {"overlong slash", "Siti \xC0\xAF"},
-      {"UTF-16 surrogate", "Siti \xED\xA0\x80"},
-      {"past U+10FFFF", "Siti \xF4\x90\x80\x80"},
-      {"truncated sequence", "Siti \xE2\x82"},
-      {"lone continuation byte", "\x80Siti"},
+      {"bad continuation byte", "Siti \xC3\x28"}, {"overlong slash", "Siti \xC0\xAF"},
+      {"UTF-16 surrogate", "Siti \xED\xA0\x80"},  {"past U+10FFFF", "Siti \xF4\x90\x80\x80"},
+      {"truncated sequence", "Siti \xE2\x82"},    {"lone continuation byte", "\x80Siti"},
   };
   for (const auto& [what, value] : bad) {
     SCOPED_TRACE(what);
@@ -841,7 +856,9 @@ TEST_F(PushRefusal, InvalidUtf8InATextFieldIsRefusedNamingTheField) {
   ExpectRefused(PostPush(Push(a_, {Create(a_, 1, nul)})), ErrorCode::kInvalidInput, 400,
                 "field name: contains control characters");
   FieldMap wide = SyncWorld::KtpFields(1);
-  wide["nik"] = "\xEF\xBC\x96" "112054101900001";  // a fullwidth 6 in front of 15 ASCII digits
+  wide["nik"] =
+      "\xEF\xBC\x96"
+      "112054101900001";  // a fullwidth 6 in front of 15 ASCII digits
   ExpectRefused(PostPush(Push(a_, {Create(a_, 1, wide)})), ErrorCode::kInvalidInput, 400,
                 "field nik");
   ExpectServerUnchanged(world_, before);
@@ -1053,9 +1070,9 @@ class VanAnswerRefusal : public EnrolledVans {
   // A has one synced request that staff moved on, so its next pull has something to carry.
   std::string PrepareStaffChange() {
     const std::string id = RegisterAndSync(a_, 1);
-    EXPECT_TRUE(
-        world_.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima")
-            .ok());
+    EXPECT_TRUE(world_.service()
+                    .StaffSetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima")
+                    .ok());
     return id;
   }
 
@@ -1138,8 +1155,8 @@ TEST_F(VanAnswerRefusal, AnswerSignedByAnotherServerKeyIsRefused) {
   ASSERT_OK(impostor);
   TamperingTransport link(world_.loopback());
   link.TamperWith("/v1/pull", [&](sync::HttpResponse& response) {
-    Reseal(world_, response, EnvelopeKind::kPullAnswer, sync::kServerSigner,
-           impostor->private_key, nullptr);
+    Reseal(world_, response, EnvelopeKind::kPullAnswer, sync::kServerSigner, impostor->private_key,
+           nullptr);
   });
   ExpectAnswerRefused(SyncThrough(link), "bad signature from server");
   EXPECT_EQ(link.tampered(), 1u);
@@ -1170,8 +1187,8 @@ TEST_F(VanAnswerRefusal, AnswerSignedByAVanIsRefused) {
   link.TamperWith("/v1/pull", [&](sync::HttpResponse& response) {
     auto opened = OpenServerAnswer(world_, response.body, EnvelopeKind::kPullAnswer);
     ASSERT_TRUE(opened.ok());
-    auto sealed = sync::SealEnvelopeWith(EnvelopeKind::kPullAnswer, b_.device_id(),
-                                         opened->header, opened->raw_body, KeyOf(b_));
+    auto sealed = sync::SealEnvelopeWith(EnvelopeKind::kPullAnswer, b_.device_id(), opened->header,
+                                         opened->raw_body, KeyOf(b_));
     ASSERT_TRUE(sealed.ok());
     response.body = *sealed;
   });
@@ -1258,8 +1275,8 @@ TEST_F(VanAnswerRefusal, GenuinelySignedAnswerMovingTheCursorBackIsRefused) {
     auto answer = sync::DecodeValue<sync::PullAnswer>(opened->raw_body);
     ASSERT_TRUE(answer.ok());
     answer->cursor = 0;
-    auto sealed = sync::SealEnvelope(EnvelopeKind::kPullAnswer, sync::kServerSigner,
-                                     opened->header, sync::EncodeValue(*answer), server_key);
+    auto sealed = sync::SealEnvelope(EnvelopeKind::kPullAnswer, sync::kServerSigner, opened->header,
+                                     sync::EncodeValue(*answer), server_key);
     ASSERT_TRUE(sealed.ok());
     response.body = *sealed;
   });

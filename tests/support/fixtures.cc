@@ -26,7 +26,7 @@ const sync::Catalog& TinyCatalog() {
 }
 
 std::string ValidNik(int serial) {
-  char buf[32];
+  char buf[64];
   snprintf(buf, sizeof buf, "611205010190%04d", serial);
   return buf;
 }

@@ -75,7 +75,7 @@ Result<field::SyncReport> SyncWorld::Sync(Van& van, field::SyncOptions options) 
 }
 
 sync::FieldMap SyncWorld::KtpFields(int serial) {
-  char nik[32];
+  char nik[64];
   snprintf(nik, sizeof nik, "611205410190%04d", serial);  // a woman born 1990-01-01
   return {{"nik", nik},
           {"name", "Siti Aminah"},

@@ -53,7 +53,4 @@ inline constexpr size_t kImportBatch = 2000;
 Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
                                 const std::function<void(size_t, size_t)>& progress);
 
-// Parses "key=value" arguments of --set; the message names the bad argument.
-Result<sync::FieldMap> ParseAssignments(const std::vector<std::string>& assignments);
-
 }  // namespace mpp::field

@@ -59,6 +59,7 @@ struct TokenRecord {
   std::string van_code;
   int64_t expires_ms = 0;
   int64_t used_ms = 0;  // 0 while unused
+  std::string used_by;  // the device it enrolled
 };
 
 struct RequestQuery {
@@ -88,7 +89,8 @@ class StorageTxn {
 
   virtual Result<std::optional<TokenRecord>> FindToken(ByteView token_hash) = 0;
   virtual Result<void> InsertToken(ByteView token_hash, const TokenRecord& token) = 0;
-  virtual Result<void> MarkTokenUsed(ByteView token_hash, int64_t now_ms) = 0;
+  virtual Result<void> MarkTokenUsed(ByteView token_hash, const std::string& device_id,
+                                     int64_t now_ms) = 0;
 
   virtual Result<std::optional<sync::Request>> LoadRequest(const std::string& id) = 0;
   // Stores the request's new state. notify_owner: its van must receive this state at its next

@@ -37,6 +37,9 @@ class Database {
   Database& operator=(Database&&) noexcept = default;
 
   Result<void> Exec(std::string_view sql);
+  // Reads an integer PRAGMA (application_id, user_version, ...). The statement is finished
+  // before returning, so no read transaction stays open.
+  Result<int64_t> PragmaInt(std::string_view name);
   Result<Statement> Prepare(std::string_view sql);
   int64_t LastInsertRowId() const;
   int Changes() const;

@@ -85,6 +85,10 @@ class Catalog {
   std::map<std::string, size_t, std::less<>> service_index_;
 };
 
+// Parses "key=value" arguments (the --set of both command-line programs); the message names
+// the bad argument.
+Result<FieldMap> ParseAssignments(const std::vector<std::string>& assignments);
+
 // Checks one value against a field spec; the message says what is wrong with it.
 Result<void> ValidateFieldValue(const FieldSpec& spec, std::string_view value);
 
