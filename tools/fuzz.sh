@@ -11,7 +11,9 @@
 # timeouts and out-of-memory inputs are written to build/fuzz/artifacts/TARGET/. Prints the
 # executions and exec/s of each target at the end; exits non-zero when a target crashed, after
 # printing the path of the input that did it. Turn that input into a regression test by copying
-# it to tests/fuzz/regressions/TARGET/ (fuzz_regression_tests replays it with gcc).
+# it to tests/fuzz/regressions/TARGET/: this script replays those first (a failure there also
+# makes it exit non-zero, but the fuzzing still runs), and fuzz_regression_tests replays them
+# with gcc.
 # MPP_BUILD_JOBS sets the build's parallelism (default: all cores).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +84,22 @@ for t in "${targets[@]}"; do
   cp -f "$root/tests/fuzz/corpus/$t/"* "$work/"
   dict=()
   [ -f "$root/tests/fuzz/dict/$t.dict" ] && dict=("-dict=$root/tests/fuzz/dict/$t.dict")
+  # First the inputs of bugs found before: each must pass (fuzz_regression_tests replays them with
+  # gcc too, but only clang's UBSan sees some undefined behaviour, e.g. float-cast-overflow).
+  regressions=()
+  if [ -d "$root/tests/fuzz/regressions/$t" ]; then
+    while IFS= read -r -d '' f; do regressions+=("$f"); done \
+      < <(find "$root/tests/fuzz/regressions/$t" -type f -print0 | sort -z)
+  fi
+  if [ ${#regressions[@]} -gt 0 ]; then
+    if ! "$exe" -rss_limit_mb=512 -timeout=10 "${regressions[@]}" >"$logs/regressions.log" 2>&1; then
+      failed=1
+      bad=$(sed -n 's/^Running: //p' "$logs/regressions.log" | tail -1)
+      echo "fuzz: $t fails on a known regression input: $bad (log: $logs/regressions.log)" >&2
+      grep -m1 -E 'ERROR: |runtime error|fuzz property violated' "$logs/regressions.log" >&2 || true
+      summary+=("$(printf '%-12s FAILS on regression input %s' "$t" "$bad")")
+    fi
+  fi
   echo "fuzz: $t for ${seconds}s with $jobs process(es), corpus $work" >&2
   pids=()
   for ((j = 0; j < jobs; j++)); do

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "mpp/sync/clock.h"
 #include "support/process_util.h"
 #include "support/test_util.h"
 
@@ -793,6 +794,67 @@ TEST_F(SyncE2e, ServerStopsCleanlyOnSigtermDuringASync) {
   SyncUntilNothingPending(van);
   ExpectExactlyOnce(van, n);
 }
+
+}  // namespace
+}  // namespace mpp::test
+
+// --- Crash loops: SIGKILL of `mpp-field sync` and of `mpp-server serve`, 20 times each
+// ----------------------------------------------------------------------------------------
+
+namespace mpp::test {
+namespace {
+
+// Each round kills at a point picked by a seeded generator (the seed is GoogleTest's, printed
+// with a failure), counted in applied pushes since the round started; then checks the van's
+// store and goes on. At the end one clean sync must leave exactly the registered requests.
+class CrashLoop : public SyncE2e {
+ protected:
+  static constexpr int kRounds = 20;
+  static constexpr int kPerRound = 120;  // new requests registered before each round
+  static constexpr int kBatchSize = 20;
+
+  // Kills the sync (kill_server false) or the server (true) after `after` more applied pushes.
+  void KillDuringSync(const Van& van, bool kill_server, int after) {
+    const int before = CountAppliedPushes(ReadIfExists(server_log_)).pushes;
+    const pid_t sync = StartSync(van, {"--batch-size", std::to_string(kBatchSize)});
+    ASSERT_GT(sync, 0);
+    if (!WaitForAppliedPushes(before + after, sync)) {
+      FinishBackground(sync, 60s);  // the sync finished first: nothing to kill this round
+      return;
+    }
+    if (kill_server) {
+      ASSERT_NO_FATAL_FAILURE(KillServer());
+      ASSERT_NO_FATAL_FAILURE(StartServer());
+      ASSERT_TRUE(FinishBackground(sync, 120s).has_value()) << "the sync hangs after a restart";
+    } else {
+      kill(sync, SIGKILL);
+      ASSERT_TRUE(FinishBackground(sync, 10s).has_value());
+    }
+    ExpectStoreIntact(van);
+  }
+
+  void Run(bool kill_server) {
+    ASSERT_NO_FATAL_FAILURE(StartServer());
+    const Van van = VanWithWorkload(kPerRound, 21);
+    ASSERT_FALSE(HasFailure());
+    sync::SeededRng pick(static_cast<uint64_t>(::testing::UnitTest::GetInstance()->random_seed()));
+    int registered = kPerRound;
+    for (int round = 0; round < kRounds; ++round) {
+      SCOPED_TRACE("round " + std::to_string(round));
+      ASSERT_NO_FATAL_FAILURE(
+          KillDuringSync(van, kill_server, 1 + static_cast<int>(pick.Uniform(4))));
+      // The officer keeps working between syncs.
+      for (int i = 0; i < 3; ++i) NewKtp(van, 1000 + round * 3 + i);
+      registered += 3;
+    }
+    SyncUntilNothingPending(van);
+    ExpectExactlyOnce(van, registered);
+  }
+};
+
+TEST_F(CrashLoop, SyncKilledTwentyTimesLosesAndDuplicatesNothing) { Run(/*kill_server=*/false); }
+
+TEST_F(CrashLoop, ServerKilledTwentyTimesLosesAndDuplicatesNothing) { Run(/*kill_server=*/true); }
 
 }  // namespace
 }  // namespace mpp::test

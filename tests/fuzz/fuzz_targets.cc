@@ -29,10 +29,14 @@ using sync::FieldMap;
 using sync::FieldSpec;
 using sync::FieldType;
 
+bool throw_on_violation = false;
+
 // A violated property: say which and where, then abort (libFuzzer saves the input as a crash).
 [[noreturn]] void Fail(const char* file, int line, const char* condition, const std::string& what) {
-  std::fprintf(stderr, "%s:%d: fuzz property violated: %s\n  %s\n", file, line, condition,
-               what.c_str());
+  const std::string message = std::string(file) + ":" + std::to_string(line) +
+                              ": fuzz property violated: " + condition + "\n  " + what;
+  if (throw_on_violation) throw PropertyViolation(message);
+  std::fprintf(stderr, "%s\n", message.c_str());
   std::fflush(stderr);
   std::abort();
 }
@@ -183,9 +187,9 @@ Bytes SignedBytes(uint8_t kind, const std::string& signer, ByteView header, Byte
 // The envelope with its signature replaced by the fuzz key's signature of its signed bytes.
 Bytes Resigned(ByteView e, const Layout& layout) {
   Bytes out(e.begin(), e.end());
-  const Bytes message = SignedBytes(layout.kind, layout.signer,
-                                    e.subspan(layout.header_pos, layout.header_len),
-                                    e.subspan(layout.body_pos));
+  const Bytes message =
+      SignedBytes(layout.kind, layout.signer, e.subspan(layout.header_pos, layout.header_len),
+                  e.subspan(layout.body_pos));
   auto signature = crypto::Ed25519Sign(FuzzPrivateKey(), message);
   FUZZ_CHECK(signature.ok() && signature->size() == kSignatureBytes, "cannot sign");
   std::memcpy(out.data() + layout.signature_pos, signature->data(), kSignatureBytes);
@@ -195,8 +199,8 @@ Bytes Resigned(ByteView e, const Layout& layout) {
 // The envelope rebuilt around a header that states the body's true hash, signed by the fuzz key;
 // nullopt when the header does not decode (or grows past the bound when re-encoded).
 std::optional<Bytes> WithTrueBodyHash(ByteView e, const Layout& layout) {
-  auto header = sync::DecodeValue<sync::EnvelopeHeader>(e.subspan(layout.header_pos,
-                                                                  layout.header_len));
+  auto header =
+      sync::DecodeValue<sync::EnvelopeHeader>(e.subspan(layout.header_pos, layout.header_len));
   if (!header) return std::nullopt;
   const ByteView body = e.subspan(layout.body_pos);
   const crypto::Sha256Digest hash = crypto::Sha256(body);
@@ -267,6 +271,31 @@ Result<sync::OpenedEnvelope> OpenAndCheck(ByteView e, EnvelopeKind expected) {
 
 // ---- Catalog -----------------------------------------------------------------------------------
 
+// An accepted catalog holds the max_length its JSON states, when it states an integer ("must be
+// 1-4000", so a number that wraps into that range when narrowed must be refused, not truncated).
+void CheckStatedMaxLengths(const Catalog& catalog, std::string_view json_text) {
+  const nlohmann::json doc = nlohmann::json::parse(json_text, nullptr, false);
+  if (doc.is_discarded() || !doc.contains("services") || !doc["services"].is_array()) return;
+  for (const auto& s : doc["services"]) {
+    if (!s.is_object() || !s.contains("id") || !s["id"].is_string()) continue;
+    const sync::Service* service = catalog.FindService(s["id"].get<std::string>());
+    if (service == nullptr || !s.contains("fields") || !s["fields"].is_array()) continue;
+    for (const auto& f : s["fields"]) {
+      if (!f.is_object() || !f.contains("name") || !f["name"].is_string()) continue;
+      if (!f.contains("max_length") || !f["max_length"].is_number_integer()) continue;
+      const FieldSpec* spec = service->FindField(f["name"].get<std::string>());
+      if (spec == nullptr) continue;
+      const nlohmann::json& stated = f["max_length"];
+      const bool same = stated.is_number_unsigned()
+                            ? stated.get<uint64_t>() == spec->max_length
+                            : stated.get<int64_t>() == static_cast<int64_t>(spec->max_length);
+      FUZZ_CHECK(same, "field " + spec->name + " of " + service->id + " states max_length " +
+                           stated.dump() + " but was accepted with " +
+                           std::to_string(spec->max_length));
+    }
+  }
+}
+
 const Catalog& DefaultCatalog() {
   static const Catalog catalog = [] {
     std::ifstream in(MPP_DEFAULT_CATALOG, std::ios::binary);
@@ -284,6 +313,8 @@ const Catalog& DefaultCatalog() {
 }
 
 }  // namespace
+
+void ThrowOnPropertyViolation(bool enable) { throw_on_violation = enable; }
 
 const Bytes& FuzzPrivateKey() {
   static const Bytes key(kFuzzSeed, kFuzzSeed + crypto::kEd25519PrivateKeyBytes);
@@ -329,7 +360,9 @@ int FuzzEnvelope(const uint8_t* data, size_t size) {
 
   // 2. Re-signed: the signature checks out, so the header, protocol and body-hash checks run.
   const Bytes resigned = Resigned(input, *layout);
-  if (as_is.ok()) FUZZ_CHECK(resigned == Bytes(input.begin(), input.end()), "re-signing changed a valid envelope");
+  if (as_is.ok())
+    FUZZ_CHECK(resigned == Bytes(input.begin(), input.end()),
+               "re-signing changed a valid envelope");
   auto opened = OpenAndCheck(resigned, expected);
   if (!opened) {
     FUZZ_CHECK(opened.error().message().rfind("bad signature", 0) != 0,
@@ -387,9 +420,9 @@ int FuzzPullAnswer(const uint8_t* data, size_t size) {
     auto inner = sync::DecodeValue<sync::PullAnswer>(*raw);
     if (inner) FUZZ_CHECK(sync::EncodeValue(*inner) == *raw, "a decoded answer does not re-encode");
   } else {
-    FUZZ_CHECK(raw.error().code() == ErrorCode::kCorrupt ||
-                   raw.error().code() == ErrorCode::kTooLarge,
-               "Decompress failed with an unexpected code: " + Describe(raw.error()));
+    FUZZ_CHECK(
+        raw.error().code() == ErrorCode::kCorrupt || raw.error().code() == ErrorCode::kTooLarge,
+        "Decompress failed with an unexpected code: " + Describe(raw.error()));
   }
   return 0;
 }
@@ -412,6 +445,7 @@ int FuzzCatalog(const uint8_t* data, size_t size) {
 
   auto catalog = Catalog::FromJson(json_text);
   if (!catalog) return 0;
+  CheckStatedMaxLengths(*catalog, json_text);
   // The server sends its catalog to the vans as ToJson; a van must load it back unchanged.
   const std::string json = catalog->ToJson();
   auto again = Catalog::FromJson(json);
@@ -465,7 +499,7 @@ int FuzzImportLine(const uint8_t* data, size_t size) {
 
 const std::vector<FuzzTarget>& FuzzTargets() {
   static const std::vector<FuzzTarget> targets = {
-      {"envelope", &FuzzEnvelope},     {"push_body", &FuzzPushBody},
+      {"envelope", &FuzzEnvelope},      {"push_body", &FuzzPushBody},
       {"pull_answer", &FuzzPullAnswer}, {"catalog", &FuzzCatalog},
       {"import_line", &FuzzImportLine},
   };

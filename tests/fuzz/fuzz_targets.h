@@ -5,11 +5,12 @@
 // Each function takes one input, must return 0 for any bytes, and never crashes, leaks or hangs.
 // Besides "no crash", each checks properties that hold for every input the project accepts (an
 // accepted body re-encodes to the same bytes, an accepted catalog survives its own JSON, ...);
-// a violated property prints what failed and aborts, which libFuzzer and GoogleTest both report.
+// a violated property prints what failed and aborts (see ThrowOnPropertyViolation).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,13 @@ struct FuzzTarget {
   const char* name;  // the corpus directory under tests/fuzz/corpus/ and regressions/
   int (*run)(const uint8_t*, size_t);
 };
+// A violated property prints what failed and aborts, which is what libFuzzer wants. The
+// regression runner asks for this exception instead, so that one bad input fails one test.
+struct PropertyViolation : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+void ThrowOnPropertyViolation(bool enable);
+
 // Every target, in a fixed order.
 const std::vector<FuzzTarget>& FuzzTargets();
 

@@ -44,7 +44,8 @@ constexpr int64_t kWallMs = 1764316800000;  // 2025-11-28
 void Write(const fs::path& dir, const std::string& name, ByteView bytes) {
   fs::create_directories(dir);
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) {
     std::cerr << "cannot write " << (dir / name) << "\n";
     std::exit(1);
@@ -281,9 +282,9 @@ void MakeCatalogs(const fs::path& dir) {
   const std::string small = SmallCatalogJson();
   Write(dir, "small.json", small);
   // The catalog, then NUL-separated values for the first service's fields in order.
-  const std::string values[] = {"6112054107900001", "Siti Rahmawati", "1990-07-01",
-                                "081234567890",     "12",             "hilang",
-                                "siti@example.id",  "61.12.05.2003"};
+  const std::string values[] = {
+      "6112054107900001", "Siti Rahmawati",  "1990-07-01",   "081234567890", "12",
+      "hilang",           "siti@example.id", "61.12.05.2003"};
   std::string with_values = small;
   for (const auto& v : values) with_values += std::string(1, '\0') + v;
   Write(dir, "small_with_values", with_values);
