@@ -7,7 +7,12 @@ cd "$root"
 tools/setup.sh
 
 preset=ci
-if [ "${1:-}" = "--asan" ]; then preset=asan-ubsan; fi
+if [ "${1:-}" = "--asan" ]; then
+  preset=asan-ubsan
+  export MPP_SIM_SEEDS=${MPP_SIM_SEEDS:-200}
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake --preset "$preset" >/dev/null

@@ -42,7 +42,10 @@ Error HttpError(const sync::HttpResponse& response, const std::string& what) {
 }
 
 // Sends with exponential backoff and full jitter on transient failures (network errors and
-// 502/503/504). Every request the sync sends is safe to repeat.
+// 502/503/504). Every request the sync sends is safe to repeat. The request is built anew for
+// each attempt (1, 2, ...), so a caller can send less after a failure.
+using RequestBuilder = std::function<Result<sync::HttpRequest>(int attempt)>;
+
 class RetryingSender {
  public:
   RetryingSender(sync::Transport& transport, sync::Clock& clock, sync::Rng& rng,
@@ -50,9 +53,14 @@ class RetryingSender {
       : transport_(transport), clock_(clock), rng_(rng), options_(options), report_(report) {}
 
   Result<sync::HttpResponse> Send(const sync::HttpRequest& request, const std::string& what) {
+    return Send([&request](int) -> Result<sync::HttpRequest> { return request; }, what);
+  }
+
+  Result<sync::HttpResponse> Send(const RequestBuilder& build, const std::string& what) {
     std::chrono::milliseconds backoff = options_.initial_backoff;
     Error last = Error::Unavailable(what + ": not attempted");
     for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      MPP_ASSIGN_OR_RETURN(sync::HttpRequest request, build(attempt));
       auto response = transport_.Send(request);
       if (response.ok() && response->status == 200) return response;
       if (response.ok()) {
@@ -120,34 +128,49 @@ class Pusher {
         rng_(rng),
         device_(device),
         options_(options),
-        report_(report) {}
+        report_(report),
+        batch_size_(options.batch_size) {}
 
   Result<void> Run(const SyncProgress& progress) {
     const size_t total = static_cast<size_t>(device_.pending);
     for (;;) {
-      MPP_ASSIGN_OR_RETURN(auto batch, store_.PendingMutations(options_.batch_size));
-      if (batch.empty()) return Ok();
-      MPP_RETURN_IF_ERROR(PushBatch(batch));
+      MPP_ASSIGN_OR_RETURN(bool pushed, PushNextBatch());
+      if (!pushed) return Ok();
       if (progress) progress("push", report_.acknowledged, total);
     }
   }
 
  private:
-  Result<void> PushBatch(const std::vector<sync::Mutation>& batch) {
+  // Pushes the oldest pending mutations; false when there were none. The batch adapts to the
+  // link: each failed attempt halves it (a link that drops every few tens of KB never carries a
+  // body larger than that), each success doubles it again, up to options.batch_size. Shrinking
+  // is safe: the server skips seqs it already applied, so a batch whose answer was lost is
+  // simply acknowledged again.
+  Result<bool> PushNextBatch() {
+    std::vector<sync::Mutation> batch;
     sync::EnvelopeHeader header;
-    header.device_id = device_.device_id;
-    header.hlc = {clock_.NowMillis(), 0};
-    header.nonce = FreshNonce(rng_);
-    header.first_seq = batch.front().seq;
-    header.last_seq = batch.back().seq;
-    const Bytes body = sync::EncodeMutations(batch);
-    // Signed once per batch; the private key is unsealed only for this call.
-    MPP_ASSIGN_OR_RETURN(Bytes envelope, SealWithDeviceKey(header, body));
-    report_.pushed += batch.size();
+    auto build = [&](int attempt) -> Result<sync::HttpRequest> {
+      if (attempt > 1) batch_size_ = std::max<size_t>(1, batch_size_ / 2);
+      MPP_ASSIGN_OR_RETURN(batch, store_.PendingMutations(batch_size_));
+      if (batch.empty()) return Error::Internal("the outbox emptied during a push");
+      header = {};
+      header.device_id = device_.device_id;
+      header.hlc = {clock_.NowMillis(), 0};
+      header.nonce = FreshNonce(rng_);
+      header.first_seq = batch.front().seq;
+      header.last_seq = batch.back().seq;
+      // Signed once per batch; the private key is unsealed only for this call.
+      MPP_ASSIGN_OR_RETURN(Bytes envelope, SealWithDeviceKey(header, sync::EncodeMutations(batch)));
+      if (header.last_seq > highest_sent_) {  // count each mutation once, however often sent
+        report_.pushed += header.last_seq - std::max(highest_sent_, header.first_seq - 1);
+        highest_sent_ = header.last_seq;
+      }
+      return sync::HttpRequest{"POST", "/v1/push", "application/octet-stream", std::move(envelope)};
+    };
+    MPP_ASSIGN_OR_RETURN(auto first, store_.PendingMutations(1));
+    if (first.empty()) return false;
     MPP_ASSIGN_OR_RETURN(sync::HttpResponse response,
-                         sender_.Send({"POST", "/v1/push", "application/octet-stream", envelope},
-                                      "push of seq " + std::to_string(header.first_seq) + "-" +
-                                          std::to_string(header.last_seq)));
+                         sender_.Send(build, "push from seq " + std::to_string(first.front().seq)));
     MPP_ASSIGN_OR_RETURN(auto opened, OpenAnswer(response.body, sync::EnvelopeKind::kPushAck,
                                                  device_, header.nonce));
     MPP_ASSIGN_OR_RETURN(auto ack, sync::DecodeValue<sync::PushAck>(opened.raw_body));
@@ -158,7 +181,8 @@ class Pusher {
     }
     MPP_RETURN_IF_ERROR(store_.ApplyAck(ack, opened.header.hlc));
     report_.acknowledged += batch.size();
-    return Ok();
+    batch_size_ = std::min(options_.batch_size, batch_size_ * 2);
+    return true;
   }
 
   Result<Bytes> SealWithDeviceKey(const sync::EnvelopeHeader& header, const Bytes& body);
@@ -170,6 +194,8 @@ class Pusher {
   const store::DeviceInfo& device_;
   const SyncOptions& options_;
   SyncReport& report_;
+  size_t batch_size_;  // adapts to the link, within [1, options_.batch_size]
+  uint64_t highest_sent_ = 0;
 };
 
 Result<Bytes> Pusher::SealWithDeviceKey(const sync::EnvelopeHeader& header, const Bytes& body) {

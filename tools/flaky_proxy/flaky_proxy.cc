@@ -40,10 +40,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Time = Clock::time_point;
 constexpr size_t kNoCut = std::numeric_limits<size_t>::max();
-constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kReadChunk = size_t{16} * 1024;
 // A direction stops reading its source while this much waits for the destination, so a fast
 // sender meets TCP back-pressure instead of filling our memory.
-constexpr size_t kMaxQueued = 256 * 1024;
+constexpr size_t kMaxQueued = size_t{256} * 1024;
 
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "flaky-proxy: %s\n", message.c_str());
@@ -386,11 +386,6 @@ void OnSignal(int) {
   (void)!write(signal_pipe_write, &byte, 1);  // the self-pipe wakes poll() without a race
 }
 
-int NonBlocking(int fd) {
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return fd;
-}
-
 class EventLoop {
  public:
   explicit EventLoop(const Config& config) : config_(config) {
@@ -463,14 +458,14 @@ class EventLoop {
   void Accept() {
     for (;;) {
       const int client = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (client < 0) return;  // EAGAIN: all taken; EMFILE and the like: try again next turn
+      if (client < 0) return;  // EAGAIN: all taken (EMFILE and the like: next turn)
       const int upstream = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       const int one = 1;
       setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       setsockopt(upstream, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       ++stats_.connections;
-      auto conn = std::make_unique<Connection>(stats_.connections, client, NonBlocking(upstream),
-                                               config_, &stats_);
+      auto conn =
+          std::make_unique<Connection>(stats_.connections, client, upstream, config_, &stats_);
       const int r = connect(upstream, reinterpret_cast<const sockaddr*>(&config_.target),
                             sizeof config_.target);
       if (upstream < 0 || (r != 0 && errno != EINPROGRESS)) {
@@ -495,19 +490,25 @@ class EventLoop {
   Stats stats_;
 };
 
+// Written once at start (so a bad path fails at once, exit 2) and again at exit.
+void WriteStats(const std::string& path, const Stats& stats) {
+  if (path.empty()) return;
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr || std::fprintf(f, "%s\n", stats.Json().c_str()) < 0 || std::fclose(f) != 0) {
+    Fail("cannot write " + path + ": " + strerror(errno));
+  }
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   const Config config = Config::Parse(argc, argv);
+  WriteStats(config.stats_file, Stats{});
   EventLoop loop(config);
   const Stats stats = loop.Run();
-  const std::string json = stats.Json();
-  if (!config.stats_file.empty()) {
-    FILE* f = std::fopen(config.stats_file.c_str(), "w");
-    if (f == nullptr || std::fprintf(f, "%s\n", json.c_str()) < 0 || std::fclose(f) != 0) {
-      Fail("cannot write " + config.stats_file + ": " + strerror(errno));
-    }
-  }
-  std::fprintf(stderr, "flaky-proxy: stats %s\n", json.c_str());
+  WriteStats(config.stats_file, stats);
+  std::fprintf(stderr, "flaky-proxy: stats %s\n", stats.Json().c_str());
   return 0;
+} catch (const std::exception& e) {
+  Fail(e.what());
 }
