@@ -25,6 +25,7 @@
 #include "fuzz_targets.h"
 #include "mpp/sync/catalog.h"
 #include "mpp/sync/codec.h"
+#include "mpp/sync/crypto.h"
 #include "mpp/sync/model.h"
 #include "mpp/sync/protocol.h"
 
@@ -220,6 +221,32 @@ Bytes CompressUnknownSize(ByteView data) {
   return out;
 }
 
+// An envelope around an already compressed body (what SealEnvelope does after its Compress):
+// for bodies SealEnvelope would not make, such as a frame that does not state its size, or a
+// header that states another size than the frame holds.
+Bytes SealCompressedBody(EnvelopeKind kind, const std::string& signer, EnvelopeHeader header,
+                         const Bytes& body, uint64_t stated_raw_bytes) {
+  const crypto::Sha256Digest hash = crypto::Sha256(body);
+  header.body_raw_bytes = stated_raw_bytes;
+  header.body_sha256.assign(hash.begin(), hash.end());
+  const Bytes header_bytes = EncodeValue(header);
+  const std::string domain = EnvelopeDomain(kind);
+  Bytes message(domain.begin(), domain.end());
+  message.push_back(0);
+  message.insert(message.end(), signer.begin(), signer.end());
+  message.insert(message.end(), header_bytes.begin(), header_bytes.end());
+  message.insert(message.end(), hash.begin(), hash.end());
+  const Bytes signature = Must(crypto::Ed25519Sign(fuzz::FuzzPrivateKey(), message), "sign");
+  Bytes out = {'M', 'P', 'P', '1', static_cast<uint8_t>(kind), static_cast<uint8_t>(signer.size())};
+  out.insert(out.end(), signer.begin(), signer.end());
+  out.push_back(static_cast<uint8_t>(header_bytes.size() & 0xff));
+  out.push_back(static_cast<uint8_t>(header_bytes.size() >> 8));
+  out.insert(out.end(), header_bytes.begin(), header_bytes.end());
+  out.insert(out.end(), signature.begin(), signature.end());
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
 void MakeEnvelopes(const fs::path& dir) {
   const std::vector<Mutation> batch = SampleBatch();
   const Bytes push = Seal(EnvelopeKind::kPush, kDevice, Header(1, 3), EncodeMutations(batch));
@@ -242,6 +269,19 @@ void MakeEnvelopes(const fs::path& dir) {
         Seal(EnvelopeKind::kPullAnswer, kServerSigner, answer, EncodeValue(SampleAnswer())));
   Write(dir, "pull_answer_empty",
         Seal(EnvelopeKind::kPullAnswer, kServerSigner, answer, EncodeValue(PullAnswer{})));
+
+  // A body frame that does not state its size (opens), and one that holds more than the header
+  // says (refused at the stated size: a decompression bomb).
+  const Bytes raw = EncodeMutations(batch);
+  const Bytes unknown_size = SealCompressedBody(EnvelopeKind::kPush, kDevice, Header(1, 3),
+                                                CompressUnknownSize(raw), raw.size());
+  Must(OpenEnvelope(unknown_size, EnvelopeKind::kPush,
+                    [](const std::string&) -> Result<Bytes> { return fuzz::FuzzPublicKey(); }, {}),
+       "open the envelope with an unknown-size body");
+  Write(dir, "push_unknown_size_body", unknown_size);
+  Write(dir, "push_bomb_body",
+        SealCompressedBody(EnvelopeKind::kPush, kDevice, Header(1, 3),
+                           CompressUnknownSize(Bytes(1 << 20)), 1000));
 
   // Near misses: a flipped signature bit, a body cut short, a body the header does not match.
   Bytes flipped = push;
