@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <array>
 #include <set>
 
@@ -115,6 +116,29 @@ bool IsValidEmail(std::string_view s) {
          s.find(' ') == std::string_view::npos;
 }
 
+// An integer member within [min, max], or `fallback` when absent. Floats, booleans and values
+// out of range are refused before any narrowing conversion.
+Result<int64_t> IntegerMember(const json& j, const char* name, int64_t min, int64_t max,
+                              int64_t fallback, const std::string& where) {
+  auto it = j.find(name);
+  if (it == j.end()) return fallback;
+  if (!it->is_number_integer()) {
+    return Error::InvalidInput(where + ": \"" + name + "\" must be an integer");
+  }
+  // nlohmann keeps non-negative integers as unsigned: compare those as unsigned, so a value past
+  // INT64_MAX is refused instead of wrapping.
+  const bool in_range =
+      it->is_number_unsigned()
+          ? it->get<uint64_t>() <= static_cast<uint64_t>(max) &&
+                static_cast<int64_t>(it->get<uint64_t>()) >= min
+          : it->get<int64_t>() >= min && it->get<int64_t>() <= max;
+  if (!in_range) {
+    return Error::InvalidInput(where + ": \"" + name + "\" must be " + std::to_string(min) +
+                               "-" + std::to_string(max));
+  }
+  return it->get<int64_t>();
+}
+
 Result<FieldSpec> ParseField(const json& j, const std::string& where) {
   FieldSpec spec;
   if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) {
@@ -132,10 +156,8 @@ Result<FieldSpec> ParseField(const json& j, const std::string& where) {
   spec.required = j.value("required", false);
   spec.personal = j.value("personal", false);
   spec.label = j.value("label", spec.name);
-  spec.max_length = j.value("max_length", 200u);
-  if (spec.max_length == 0 || spec.max_length > 4000) {
-    return Error::InvalidInput(at + ": max_length must be 1-4000");
-  }
+  MPP_ASSIGN_OR_RETURN(const int64_t max_length, IntegerMember(j, "max_length", 1, 4000, 200, at));
+  spec.max_length = static_cast<uint32_t>(max_length);
   if (j.contains("options")) {
     for (const auto& o : j["options"]) spec.options.push_back(o.get<std::string>());
   }
@@ -241,9 +263,10 @@ Result<Catalog> Catalog::FromJson(std::string_view json_text) {
   }
   Catalog catalog;
   try {
-    catalog.version_ = doc.value("version", int64_t{0});
+    if (!doc.contains("version")) return Error::InvalidInput("catalog needs a \"version\"");
+    MPP_ASSIGN_OR_RETURN(catalog.version_,
+                         IntegerMember(doc, "version", 1, INT64_MAX, 0, "catalog"));
     catalog.name_ = doc.value("name", std::string());
-    if (catalog.version_ <= 0) return Error::InvalidInput("catalog needs a positive \"version\"");
     if (!doc.contains("agencies") || !doc["agencies"].is_array() || !doc.contains("services") ||
         !doc["services"].is_array()) {
       return Error::InvalidInput("catalog needs \"agencies\" and \"services\" arrays");
