@@ -1,23 +1,21 @@
 // mpp-field: the officer's command-line program on the van. Every command works offline.
 // Errors print one line on stderr ("mpp-field: <reason>") and exit non-zero.
+#include <curl/curl.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
-
-#include <curl/curl.h>
 
 #include "mpp/field/sync_client.h"
 #include "mpp/field/use_cases.h"
-#include "mpp/sync/curl_transport.h"
 #include "mpp/store/van_store.h"
+#include "mpp/sync/curl_transport.h"
 #include "mpp/sync/json_format.h"
 
 namespace {
@@ -204,15 +202,16 @@ int RunImport(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (!report) return Fail(report.error());
   if (o.json_output) {
     json refused = json::array();
-    for (const auto& r : report->refused) refused.push_back({{"line", r.line}, {"reason", r.reason}});
+    for (const auto& r : report->refused)
+      refused.push_back({{"line", r.line}, {"reason", r.reason}});
     std::cout << json{{"imported", report->imported},
                       {"refused", refused},
                       {"duration_ms", duration_ms}}
                      .dump()
               << "\n";
   } else {
-    std::cout << "Imported " << report->imported << " requests, refused "
-              << report->refused.size() << " lines.\n";
+    std::cout << "Imported " << report->imported << " requests, refused " << report->refused.size()
+              << " lines.\n";
     for (const auto& r : report->refused) {
       std::cout << "  line " << r.line << ": " << r.reason << "\n";
     }
@@ -382,16 +381,13 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (show_progress) std::cerr << "\n";
   if (!report) return Fail(report.error());
   if (o.json_output) {
-    std::cout << json{{"pushed", report->pushed},
-                      {"acknowledged", report->acknowledged},
-                      {"pulled", report->pulled},
-                      {"conflicts", report->conflicts},
-                      {"retries", report->retries},
-                      {"duration_ms", report->duration_ms},
-                      {"bytes_sent", report->bytes_sent},
-                      {"bytes_received", report->bytes_received}}
-                     .dump()
-              << "\n";
+    std::cout
+        << json{{"pushed", report->pushed},         {"acknowledged", report->acknowledged},
+                {"pulled", report->pulled},         {"conflicts", report->conflicts},
+                {"retries", report->retries},       {"duration_ms", report->duration_ms},
+                {"bytes_sent", report->bytes_sent}, {"bytes_received", report->bytes_received}}
+               .dump()
+        << "\n";
   } else {
     std::cout << "Synced: pushed " << report->pushed << ", acknowledged " << report->acknowledged
               << ", pulled " << report->pulled << ", conflicts " << report->conflicts << " ("
@@ -459,8 +455,9 @@ int main(int argc, char** argv) {
   auto* sync_cmd = app.add_subcommand("sync", "push pending changes, pull the server's");
   sync_cmd->add_option("--batch-size", o.batch_size, "mutations per push (default 500)")
       ->check(CLI::Range(1, 5000));
-  sync_cmd->add_option("--attempts", o.attempts,
-                       "tries per step on a failing link, with backoff (default 8)")
+  sync_cmd
+      ->add_option("--attempts", o.attempts,
+                   "tries per step on a failing link, with backoff (default 8)")
       ->check(CLI::Range(1, 100));
 
   for (auto* sub : {init, catalog, request, req_new, req_import, req_list, req_show, req_update,

@@ -1,8 +1,7 @@
 #include "mpp/field/sync_client.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "mpp/sync/codec.h"
 #include "mpp/sync/crypto.h"
@@ -74,8 +73,8 @@ class RetryingSender {
       if (attempt == options_.max_attempts) break;
       ++report_.retries;
       // Full jitter: a fleet that lost the link together does not come back in lockstep.
-      const auto wait_ms = static_cast<int64_t>(
-          rng_.Uniform(static_cast<uint64_t>(backoff.count()) + 1));
+      const auto wait_ms =
+          static_cast<int64_t>(rng_.Uniform(static_cast<uint64_t>(backoff.count()) + 1));
       clock_.SleepFor(std::chrono::milliseconds(wait_ms));
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
@@ -224,11 +223,11 @@ class Puller {
       header.nonce = FreshNonce(rng_);
       header.cursor = state.cursor;
       const Bytes body = sync::EncodeValue(sync::PullRequestBody{state.catalog_version});
-      MPP_ASSIGN_OR_RETURN(
-          Bytes envelope,
-          sync::SealEnvelopeWith(
-              sync::EnvelopeKind::kPullRequest, device_.device_id, header, body,
-              [this](ByteView message) { return store_.SignWithDeviceKey(message); }));
+      MPP_ASSIGN_OR_RETURN(Bytes envelope, sync::SealEnvelopeWith(
+                                               sync::EnvelopeKind::kPullRequest, device_.device_id,
+                                               header, body, [this](ByteView message) {
+                                                 return store_.SignWithDeviceKey(message);
+                                               }));
       MPP_ASSIGN_OR_RETURN(sync::HttpResponse response,
                            sender_.Send({"POST", "/v1/pull", "application/octet-stream", envelope},
                                         "pull from cursor " + std::to_string(state.cursor)));
@@ -259,8 +258,7 @@ class Puller {
 
 Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
                             const std::string& server_url, const std::string& token,
-                            const std::optional<std::string>& pinned_fingerprint,
-                            sync::Rng& rng) {
+                            const std::optional<std::string>& pinned_fingerprint, sync::Rng& rng) {
   MPP_ASSIGN_OR_RETURN(store::DeviceInfo device, store.Device());
   if (device.enrolled_ms != 0) {
     return Error::Conflict("this van is already enrolled with " + device.server_url);
@@ -291,18 +289,19 @@ Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
   }
   // 2. Enrol: prove possession of the device key.
   const Bytes nonce = FreshNonce(rng);
-  MPP_ASSIGN_OR_RETURN(Bytes signature,
-                       store.SignWithDeviceKey(sync::EnrollRequestSignedBytes(
-                           token, device.device_id, device.public_key, nonce)));
-  const std::string request = json{{"token", token},
-                                   {"device_id", device.device_id},
-                                   {"van_code", device.van_code},
-                                   {"public_key", ToHex(device.public_key)},
-                                   {"nonce", ToHex(nonce)},
-                                   {"signature", ToHex(signature)}}
-                                  .dump();
-  MPP_ASSIGN_OR_RETURN(sync::HttpResponse response,
-                       transport.Send({"POST", "/v1/enroll", "application/json", BytesOf(request)}));
+  MPP_ASSIGN_OR_RETURN(Bytes signature, store.SignWithDeviceKey(sync::EnrollRequestSignedBytes(
+                                            token, device.device_id, device.public_key, nonce)));
+  const std::string request = json{
+      {"token", token},
+      {"device_id", device.device_id},
+      {"van_code", device.van_code},
+      {"public_key", ToHex(device.public_key)},
+      {"nonce", ToHex(nonce)},
+      {"signature",
+       ToHex(signature)}}.dump();
+  MPP_ASSIGN_OR_RETURN(
+      sync::HttpResponse response,
+      transport.Send({"POST", "/v1/enroll", "application/json", BytesOf(request)}));
   if (response.status != 200) return HttpError(response, "enrolment");
   // 3. The answer must be signed by the key we checked, over our nonce.
   json answer = json::parse(response.body, nullptr, /*allow_exceptions=*/false);

@@ -1,8 +1,7 @@
 #include "mpp/field/use_cases.h"
 
-#include <nlohmann/json.hpp>
-
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace mpp::field {
 namespace {

@@ -29,7 +29,9 @@ constexpr int64_t kWibOffsetMs = 7 * 3600 * 1000;
 std::string ViewAad(std::string_view id) { return "view:" + std::string(id); }
 std::string BaseAad(std::string_view id) { return "base:" + std::string(id); }
 std::string OutboxAad(uint64_t seq) { return "outbox:" + std::to_string(seq); }
-std::string ConflictAad(std::string_view request_id) { return "conflict:" + std::string(request_id); }
+std::string ConflictAad(std::string_view request_id) {
+  return "conflict:" + std::string(request_id);
+}
 
 // YYYYMMDD of a Unix time in WIB.
 std::string WibDay(int64_t unix_ms) {
@@ -163,8 +165,9 @@ class VanStore::Impl {
   Result<void> AppendOutbox(const sync::Mutation& m) {
     MPP_ASSIGN_OR_RETURN(Bytes sealed, Seal(sync::EncodeMutation(m), OutboxAad(m.seq)));
     if (!insert_outbox_) {
-      MPP_ASSIGN_OR_RETURN(insert_outbox_,
-                           db_.Prepare("INSERT INTO outbox(seq, request_id, body) VALUES (?, ?, ?)"));
+      MPP_ASSIGN_OR_RETURN(
+          insert_outbox_,
+          db_.Prepare("INSERT INTO outbox(seq, request_id, body) VALUES (?, ?, ?)"));
     }
     insert_outbox_->Bind(1, static_cast<int64_t>(m.seq)).Bind(2, m.request_id).Bind(3, sealed);
     return insert_outbox_->Run();
@@ -282,8 +285,8 @@ Result<std::unique_ptr<VanStore>> VanStore::Create(const std::string& dir,
     device.Bind(9, int64_t{options.kdf.memory_kib}).Bind(10, int64_t{options.kdf.parallelism});
     device.Bind(11, wrapped);
     MPP_RETURN_IF_ERROR(device.Run());
-    MPP_ASSIGN_OR_RETURN(auto cat,
-                         impl->db_.Prepare("INSERT INTO catalog(id, version, body) VALUES (1, ?, ?)"));
+    MPP_ASSIGN_OR_RETURN(
+        auto cat, impl->db_.Prepare("INSERT INTO catalog(id, version, body) VALUES (1, ?, ?)"));
     cat.Bind(1, catalog.version()).Bind(2, options.catalog_json);
     MPP_RETURN_IF_ERROR(cat.Run());
     MPP_RETURN_IF_ERROR(impl->db_.Exec(
@@ -313,16 +316,17 @@ Result<std::unique_ptr<VanStore>> VanStore::Open(const std::string& dir, sync::C
 }
 
 Result<void> VanStore::Unlock(std::string_view passphrase) {
-  MPP_ASSIGN_OR_RETURN(
-      auto stmt, impl_->db_.Prepare("SELECT kdf_salt, kdf_time_cost, kdf_memory_kib, "
-                                    "kdf_parallelism, wrapped_data_key FROM device"));
+  MPP_ASSIGN_OR_RETURN(auto stmt,
+                       impl_->db_.Prepare("SELECT kdf_salt, kdf_time_cost, kdf_memory_kib, "
+                                          "kdf_parallelism, wrapped_data_key FROM device"));
   MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return Error::Corrupt("the store has no device identity");
   crypto::Argon2Params params;
   params.time_cost = static_cast<uint32_t>(stmt.ColumnInt(1));
   params.memory_kib = static_cast<uint32_t>(stmt.ColumnInt(2));
   params.parallelism = static_cast<uint32_t>(stmt.ColumnInt(3));
-  MPP_ASSIGN_OR_RETURN(Bytes kek, crypto::Argon2idDeriveKey(passphrase, stmt.ColumnBlob(0), params));
+  MPP_ASSIGN_OR_RETURN(Bytes kek,
+                       crypto::Argon2idDeriveKey(passphrase, stmt.ColumnBlob(0), params));
   auto data_key = crypto::AesGcmOpen(kek, stmt.ColumnBlob(4), ViewOf(kDataKeyAad));
   crypto::Cleanse(kek);
   if (!data_key) return Error::Unauthenticated("wrong passphrase");
@@ -451,9 +455,9 @@ Result<std::vector<sync::Request>> VanStore::Commit(std::vector<MutationDraft> d
 Result<RequestRow> VanStore::Find(std::string_view id_or_receipt) {
   MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
   MPP_ASSIGN_OR_RETURN(
-      auto stmt,
-      impl_->db_.Prepare("SELECT id, view, EXISTS(SELECT 1 FROM outbox o WHERE o.request_id = r.id) "
-                         "FROM requests r WHERE id = ?1 OR receipt = ?1"));
+      auto stmt, impl_->db_.Prepare(
+                     "SELECT id, view, EXISTS(SELECT 1 FROM outbox o WHERE o.request_id = r.id) "
+                     "FROM requests r WHERE id = ?1 OR receipt = ?1"));
   stmt.Bind(1, id_or_receipt);
   MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return Error::NotFound("no request with id or receipt " + std::string(id_or_receipt));
@@ -657,8 +661,7 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
 
   // 3. Conflicts, catalog, cursor, clock.
   for (const auto& c : answer.conflicts) {
-    MPP_ASSIGN_OR_RETURN(Bytes sealed,
-                         s.Seal(sync::EncodeConflict(c), ConflictAad(c.request_id)));
+    MPP_ASSIGN_OR_RETURN(Bytes sealed, s.Seal(sync::EncodeConflict(c), ConflictAad(c.request_id)));
     MPP_ASSIGN_OR_RETURN(auto ins, s.db_.Prepare("INSERT INTO conflicts(request_id, body, "
                                                  "received_ms) VALUES (?, ?, ?)"));
     ins.Bind(1, c.request_id).Bind(2, sealed).Bind(3, s.clock_.NowMillis());

@@ -63,14 +63,14 @@ class HttpServer::Impl {
     // and a count like every other refusal.
     server_.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (res.status != 413 || !res.body.empty()) return;
-      const std::string reason = "request body exceeds the limit of " +
-                                 std::to_string(kMaxRequestBytes) + " bytes";
+      const std::string reason =
+          "request body exceeds the limit of " + std::to_string(kMaxRequestBytes) + " bytes";
       res.set_content(reason + "\n", "text/plain; charset=utf-8");
       const std::string what = req.path.substr(req.path.rfind('/') + 1);  // "push", "pull"
       std::lock_guard<std::mutex> lock(mu_);
       ++counters_[what + "_refused_too_large"];
-      log_ << Timestamp() << " " << what << " device=- bytes_in=" << req.get_header_value(
-                                                                        "Content-Length")
+      log_ << Timestamp() << " " << what
+           << " device=- bytes_in=" << req.get_header_value("Content-Length")
            << " outcome=refused status=413 reason=\"" << reason << "\"" << std::endl;
     });
     server_.set_read_timeout(60, 0);
@@ -123,7 +123,8 @@ class HttpServer::Impl {
                         std::chrono::steady_clock::now() - start)
                         .count();
     std::ostringstream line;
-    line << Timestamp() << " " << what << " device=" << (log.device_id.empty() ? "-" : log.device_id)
+    line << Timestamp() << " " << what
+         << " device=" << (log.device_id.empty() ? "-" : log.device_id)
          << " received=" << log.received << " applied=" << log.applied
          << " conflicts=" << log.conflicts << " bytes_in=" << bytes_in;
     if (log.clock_suspect > 0) {
@@ -140,8 +141,8 @@ class HttpServer::Impl {
       const Error& e = answer.error();
       res.status = HttpStatusFor(e);
       res.set_content(e.message() + "\n", "text/plain; charset=utf-8");
-      line << " duration_ms=" << ms << " outcome=refused status=" << res.status
-           << " reason=\"" << e.message() << "\"";
+      line << " duration_ms=" << ms << " outcome=refused status=" << res.status << " reason=\""
+           << e.message() << "\"";
       Count(std::string(what) + "_refused_" + ErrorCodeName(e.code()));
     }
     std::lock_guard<std::mutex> lock(mu_);

@@ -3,11 +3,10 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -37,7 +36,8 @@ int Fail(const Error& error) {
 }
 
 Result<int64_t> ParseDuration(const std::string& text) {
-  if (text.size() < 2) return Error::InvalidInput("duration \"" + text + "\" must look like 30m, 24h or 7d");
+  if (text.size() < 2)
+    return Error::InvalidInput("duration \"" + text + "\" must look like 30m, 24h or 7d");
   const char unit = text.back();
   const std::string number = text.substr(0, text.size() - 1);
   if (number.find_first_not_of("0123456789") != std::string::npos || number.size() > 6) {
@@ -45,11 +45,16 @@ Result<int64_t> ParseDuration(const std::string& text) {
   }
   const int64_t n = std::stoll(number);
   switch (unit) {
-    case 's': return n * 1000;
-    case 'm': return n * 60'000;
-    case 'h': return n * 3'600'000;
-    case 'd': return n * 86'400'000;
-    default: return Error::InvalidInput("duration unit must be s, m, h or d");
+    case 's':
+      return n * 1000;
+    case 'm':
+      return n * 60'000;
+    case 'h':
+      return n * 3'600'000;
+    case 'd':
+      return n * 86'400'000;
+    default:
+      return Error::InvalidInput("duration unit must be s, m, h or d");
   }
 }
 
@@ -252,8 +257,8 @@ int main(int argc, char** argv) {
                      {"last_applied_seq", d.last_applied_seq},
                      {"last_sync_ms", d.last_sync_ms}});
       if (!o.json_output) {
-        std::cout << d.device_id << "  " << d.van_code << "  " << (d.revoked() ? "REVOKED" : "active")
-                  << "  seq " << d.last_applied_seq << "\n";
+        std::cout << d.device_id << "  " << d.van_code << "  "
+                  << (d.revoked() ? "REVOKED" : "active") << "  seq " << d.last_applied_seq << "\n";
       }
     }
     if (o.json_output) std::cout << out.dump() << "\n";
@@ -316,8 +321,10 @@ int main(int argc, char** argv) {
                   << c.conflict.lost_version.origin << "): " << c.conflict.reason << "\n";
       }
     }
-    if (o.json_output) std::cout << out.dump() << "\n";
-    else std::cout << list->size() << " conflicts\n";
+    if (o.json_output)
+      std::cout << out.dump() << "\n";
+    else
+      std::cout << list->size() << " conflicts\n";
     return 0;
   }
   if (*audit_verify) {

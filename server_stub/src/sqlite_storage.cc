@@ -171,10 +171,9 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<std::optional<DeviceRecord>> FindDeviceLocked(const std::string& device_id) {
-    MPP_ASSIGN_OR_RETURN(Statement * s,
-                         Prepared((std::string("SELECT ") + kDeviceColumns +
-                                   " FROM devices WHERE device_id = ?")
-                                      .c_str()));
+    MPP_ASSIGN_OR_RETURN(Statement * s, Prepared((std::string("SELECT ") + kDeviceColumns +
+                                                  " FROM devices WHERE device_id = ?")
+                                                     .c_str()));
     s->Bind(1, device_id);
     MPP_ASSIGN_OR_RETURN(bool row, s->Step());
     std::optional<DeviceRecord> out;
@@ -269,8 +268,7 @@ class SqliteStorage final : public ServerStorage {
           MPP_ASSIGN_OR_RETURN(bool row, s.Step());
           if (!row) break;
           page.push_back({s.ColumnInt(0), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2)),
-                          static_cast<uint64_t>(s.ColumnInt(3)), s.ColumnInt(4),
-                          s.ColumnBlob(5)});
+                          static_cast<uint64_t>(s.ColumnInt(3)), s.ColumnInt(4), s.ColumnBlob(5)});
         }
       }
       if (page.empty()) return Ok();
@@ -309,18 +307,17 @@ class SqliteStorage final : public ServerStorage {
   Database& db() { return db_; }
 
  private:
-  Result<PullPage> ReadPullLocked(const std::string& device_id, uint64_t cursor,
-                                  size_t max_items) {
+  Result<PullPage> ReadPullLocked(const std::string& device_id, uint64_t cursor, size_t max_items) {
     PullPage page;
     MPP_ASSIGN_OR_RETURN(auto counter, db_.Prepare("SELECT value FROM counters WHERE name='rev'"));
     MPP_ASSIGN_OR_RETURN(bool has_counter, counter.Step());
     const uint64_t head = has_counter ? static_cast<uint64_t>(counter.ColumnInt(0)) : 0;
     // Take changes in rev order across requests and conflicts, at most max_items of them.
-    MPP_ASSIGN_OR_RETURN(
-        auto s, db_.Prepare("SELECT owner_rev AS rev, 0 AS kind, body FROM requests "
-                            "WHERE device_id = ?1 AND owner_rev > ?2 "
-                            "UNION ALL SELECT rev, 1, body FROM conflicts "
-                            "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
+    MPP_ASSIGN_OR_RETURN(auto s,
+                         db_.Prepare("SELECT owner_rev AS rev, 0 AS kind, body FROM requests "
+                                     "WHERE device_id = ?1 AND owner_rev > ?2 "
+                                     "UNION ALL SELECT rev, 1, body FROM conflicts "
+                                     "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
     s.Bind(1, device_id).Bind(2, static_cast<int64_t>(cursor));
     s.Bind(3, static_cast<int64_t>(max_items) + 1);
     uint64_t last_rev = cursor;
@@ -525,7 +522,8 @@ Result<void> SqliteTxn::SaveHlc(int64_t packed) {
 
 Result<void> SqliteTxn::Commit() {
   if (rev_) {
-    MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("UPDATE counters SET value = ? WHERE name = 'rev'"));
+    MPP_ASSIGN_OR_RETURN(Statement * s,
+                         Prepared("UPDATE counters SET value = ? WHERE name = 'rev'"));
     s->Bind(1, static_cast<int64_t>(*rev_));
     MPP_RETURN_IF_ERROR(s->Run());
   }

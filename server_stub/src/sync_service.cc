@@ -1,7 +1,6 @@
 #include "mpp/server/sync_service.h"
 
 #include <nlohmann/json.hpp>
-
 #include <set>
 
 #include "mpp/sync/codec.h"
@@ -84,11 +83,9 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
   MPP_ASSIGN_OR_RETURN(std::string token, StringField(j, "token", 128));
   MPP_ASSIGN_OR_RETURN(std::string device_id, StringField(j, "device_id", sync::kMaxSignerBytes));
   MPP_ASSIGN_OR_RETURN(std::string van_code, StringField(j, "van_code", 12));
-  MPP_ASSIGN_OR_RETURN(Bytes public_key,
-                       HexField(j, "public_key", crypto::kEd25519PublicKeyBytes));
+  MPP_ASSIGN_OR_RETURN(Bytes public_key, HexField(j, "public_key", crypto::kEd25519PublicKeyBytes));
   MPP_ASSIGN_OR_RETURN(Bytes nonce, HexField(j, "nonce", sync::kNonceBytes));
-  MPP_ASSIGN_OR_RETURN(Bytes signature,
-                       HexField(j, "signature", crypto::kEd25519SignatureBytes));
+  MPP_ASSIGN_OR_RETURN(Bytes signature, HexField(j, "signature", crypto::kEd25519SignatureBytes));
   if (device_id == sync::kServerSigner || device_id.find(':') != std::string::npos) {
     return Error::InvalidInput("enrolment: device id \"" + device_id + "\" is reserved");
   }
@@ -172,10 +169,10 @@ Result<Bytes> SyncService::SealAnswer(sync::EnvelopeKind kind, const std::string
 }
 
 Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
-  MPP_ASSIGN_OR_RETURN(
-      sync::OpenedEnvelope opened,
-      sync::OpenEnvelope(envelope, sync::EnvelopeKind::kPush,
-                         [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
+  MPP_ASSIGN_OR_RETURN(sync::OpenedEnvelope opened,
+                       sync::OpenEnvelope(
+                           envelope, sync::EnvelopeKind::kPush,
+                           [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
   const sync::EnvelopeHeader& h = opened.header;
   const std::string& device_id = opened.signer;
   log->device_id = device_id;
@@ -234,8 +231,7 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
     const std::string where = "mutation seq " + std::to_string(m.seq);
     // Receipts are VANCODE-YYYYMMDD-NNNN: a van may only issue its own, so a receipt number
     // always leads staff to the van that gave it.
-    if (m.kind == sync::MutationKind::kCreate &&
-        m.receipt.rfind(device->van_code + "-", 0) != 0) {
+    if (m.kind == sync::MutationKind::kCreate && m.receipt.rfind(device->van_code + "-", 0) != 0) {
       return Error::InvalidInput(where + ": receipt \"" + m.receipt + "\" does not start with " +
                                  "this van's code " + device->van_code);
     }
@@ -270,10 +266,10 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
 }
 
 Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
-  MPP_ASSIGN_OR_RETURN(
-      sync::OpenedEnvelope opened,
-      sync::OpenEnvelope(envelope, sync::EnvelopeKind::kPullRequest,
-                         [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
+  MPP_ASSIGN_OR_RETURN(sync::OpenedEnvelope opened,
+                       sync::OpenEnvelope(
+                           envelope, sync::EnvelopeKind::kPullRequest,
+                           [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
   const sync::EnvelopeHeader& h = opened.header;
   const std::string& device_id = opened.signer;
   log->device_id = device_id;
@@ -301,12 +297,10 @@ Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
   if (body.catalog_version < catalog_.version()) answer.catalog_json = catalog_.ToJson();
   log->received = answer.requests.size();
   log->conflicts = answer.conflicts.size();
-  return SealAnswer(sync::EnvelopeKind::kPullAnswer, device_id, h.nonce,
-                    sync::EncodeValue(answer));
+  return SealAnswer(sync::EnvelopeKind::kPullAnswer, device_id, h.nonce, sync::EncodeValue(answer));
 }
 
-Result<sync::Request> SyncService::ApplyStaff(const std::string& id_or_receipt,
-                                              sync::Mutation m) {
+Result<sync::Request> SyncService::ApplyStaff(const std::string& id_or_receipt, sync::Mutation m) {
   MPP_ASSIGN_OR_RETURN(auto found, storage_.FindRequest(id_or_receipt));
   if (!found) return Error::NotFound("no request with id or receipt " + id_or_receipt);
   const std::string id = found->request.id;
@@ -386,8 +380,8 @@ Result<AuditReport> SyncService::VerifyEnvelopes() {
     };
     auto opened = sync::OpenEnvelope(e.bytes, sync::EnvelopeKind::kPush, lookup, limits);
     if (!opened) {
-      report.failures.push_back("envelope " + std::to_string(e.id) + " from " + e.device_id +
-                                ": " + opened.error().message());
+      report.failures.push_back("envelope " + std::to_string(e.id) + " from " + e.device_id + ": " +
+                                opened.error().message());
     } else if (opened->signer != e.device_id || opened->header.first_seq != e.first_seq ||
                opened->header.last_seq != e.last_seq) {
       report.failures.push_back("envelope " + std::to_string(e.id) +

@@ -96,7 +96,8 @@ Statement& Statement::Bind(int index, std::string_view text) {
 }
 
 Statement& Statement::Bind(int index, ByteView blob) {
-  const int rc = sqlite3_bind_blob64(stmt_.get(), index, blob.data(), blob.size(), SQLITE_TRANSIENT);
+  const int rc =
+      sqlite3_bind_blob64(stmt_.get(), index, blob.data(), blob.size(), SQLITE_TRANSIENT);
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = db_->MakeError(rc, "bind");
   return *this;
 }

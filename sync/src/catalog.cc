@@ -1,10 +1,9 @@
 #include "mpp/sync/catalog.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
-#include <cstdint>
 #include <array>
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "mpp/sync/json_format.h"
@@ -127,14 +126,13 @@ Result<int64_t> IntegerMember(const json& j, const char* name, int64_t min, int6
   }
   // nlohmann keeps non-negative integers as unsigned: compare those as unsigned, so a value past
   // INT64_MAX is refused instead of wrapping.
-  const bool in_range =
-      it->is_number_unsigned()
-          ? it->get<uint64_t>() <= static_cast<uint64_t>(max) &&
-                static_cast<int64_t>(it->get<uint64_t>()) >= min
-          : it->get<int64_t>() >= min && it->get<int64_t>() <= max;
+  const bool in_range = it->is_number_unsigned()
+                            ? it->get<uint64_t>() <= static_cast<uint64_t>(max) &&
+                                  static_cast<int64_t>(it->get<uint64_t>()) >= min
+                            : it->get<int64_t>() >= min && it->get<int64_t>() <= max;
   if (!in_range) {
-    return Error::InvalidInput(where + ": \"" + name + "\" must be " + std::to_string(min) +
-                               "-" + std::to_string(max));
+    return Error::InvalidInput(where + ": \"" + name + "\" must be " + std::to_string(min) + "-" +
+                               std::to_string(max));
   }
   return it->get<int64_t>();
 }
@@ -240,8 +238,8 @@ Result<void> ValidateFieldValue(const FieldSpec& spec, std::string_view value) {
       if (std::find(spec.options.begin(), spec.options.end(), value) == spec.options.end()) {
         std::string options;
         for (const auto& o : spec.options) options += (options.empty() ? "" : ", ") + o;
-        return Error::InvalidInput(at + ": \"" + std::string(value) + "\" is not one of: " +
-                                   options);
+        return Error::InvalidInput(at + ": \"" + std::string(value) +
+                                   "\" is not one of: " + options);
       }
       return Ok();
     case FieldType::kEmail:
@@ -274,7 +272,8 @@ Result<Catalog> Catalog::FromJson(std::string_view json_text) {
     for (const auto& a : doc["agencies"]) {
       Agency agency{a.at("id").get<std::string>(), a.at("name").get<std::string>(),
                     a.value("name_en", std::string())};
-      if (!IsId(agency.id)) return Error::InvalidInput("agency id \"" + agency.id + "\" is invalid");
+      if (!IsId(agency.id))
+        return Error::InvalidInput("agency id \"" + agency.id + "\" is invalid");
       if (catalog.agency_index_.count(agency.id)) {
         return Error::InvalidInput("agency id \"" + agency.id + "\" appears twice");
       }
@@ -334,8 +333,8 @@ Result<void> Catalog::ValidateNew(std::string_view service_id, const FieldMap& f
     auto it = fields.find(spec.name);
     if (it == fields.end() || it->second.empty()) {
       if (spec.required) {
-        return Error::InvalidInput("field " + spec.name + " (" + spec.label +
-                                   ") is required for " + service->id);
+        return Error::InvalidInput("field " + spec.name + " (" + spec.label + ") is required for " +
+                                   service->id);
       }
       continue;
     }

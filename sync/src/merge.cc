@@ -82,7 +82,8 @@ MergeOutcome ApplySetStatus(Request& r, const Mutation& m, Role role) {
                                  StatusName(m.status_to), m.version(), allowed.error().message()});
     return outcome;
   }
-  std::string text = std::string("status ") + StatusName(r.status) + " -> " + StatusName(m.status_to);
+  std::string text =
+      std::string("status ") + StatusName(r.status) + " -> " + StatusName(m.status_to);
   if (!m.note.empty()) text += ": " + m.note;
   r.history.push_back({m.hlc, m.actor, std::move(text)});
   r.status = m.status_to;

@@ -82,7 +82,8 @@ Result<void> CheckTransition(RequestStatus from, RequestStatus to, Role role) {
     return Error::InvalidInput(what + " for a van (a van may cancel an open request, deliver a " +
                                "completed one, or answer needs_info)");
   }
-  if (role == Role::kStaff && (to == RequestStatus::kDelivered || to == RequestStatus::kSubmitted)) {
+  if (role == Role::kStaff &&
+      (to == RequestStatus::kDelivered || to == RequestStatus::kSubmitted)) {
     return Error::InvalidInput(what + " for staff (delivery and submission are done by the van)");
   }
   if (to == RequestStatus::kDelivered) {

@@ -8,10 +8,9 @@ namespace mpp::sync {
 namespace {
 
 // Province codes (kode wilayah Kemendagri), including the Papua provinces formed in 2022.
-constexpr std::array<int, 38> kProvinceCodes = {11, 12, 13, 14, 15, 16, 17, 18, 19, 21,
-                                                31, 32, 33, 34, 35, 36, 51, 52, 53, 61,
-                                                62, 63, 64, 65, 71, 72, 73, 74, 75, 76,
-                                                81, 82, 91, 92, 93, 94, 95, 96};
+constexpr std::array<int, 38> kProvinceCodes = {11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33,
+                                                34, 35, 36, 51, 52, 53, 61, 62, 63, 64, 65, 71, 72,
+                                                73, 74, 75, 76, 81, 82, 91, 92, 93, 94, 95, 96};
 
 int TwoDigits(std::string_view s, size_t pos) { return (s[pos] - '0') * 10 + (s[pos + 1] - '0'); }
 
@@ -64,7 +63,8 @@ Result<void> ValidateNik(std::string_view nik) {
                                ", or 41-" + std::to_string(max_day + 40) + " for women)");
   }
   if (nik.substr(12, 4) == "0000") {
-    return Error::InvalidInput("NIK digits 13-16: serial number 0000 is not valid (starts at 0001)");
+    return Error::InvalidInput(
+        "NIK digits 13-16: serial number 0000 is not valid (starts at 0001)");
   }
   return Ok();
 }

@@ -92,9 +92,8 @@ Result<Bytes> SealEnvelope(EnvelopeKind kind, const std::string& signer, Envelop
       zstd_level);
 }
 
-Result<Bytes> SealEnvelopeWith(EnvelopeKind kind, const std::string& signer,
-                               EnvelopeHeader header, ByteView raw_body, const SignFunction& sign,
-                               int zstd_level) {
+Result<Bytes> SealEnvelopeWith(EnvelopeKind kind, const std::string& signer, EnvelopeHeader header,
+                               ByteView raw_body, const SignFunction& sign, int zstd_level) {
   if (signer.empty() || signer.size() > kMaxSignerBytes) {
     return Error::InvalidInput("signer must be 1-64 bytes");
   }

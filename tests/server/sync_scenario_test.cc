@@ -32,7 +32,8 @@ TEST(SyncScenario, RegisteredOfflineArrivesOnceAndStaffChangeFlowsBack) {
   EXPECT_EQ(report->pulled, 0u) << "the van's own write must not be echoed back";
   EXPECT_EQ(van.store->Device()->pending, 0);
 
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima"));
+  ASSERT_OK(
+      world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima"));
   report = world.Sync(van);
   ASSERT_OK(report);
   EXPECT_EQ(report->pulled, 1u);

@@ -1,7 +1,6 @@
 // mpp-sim: runs the deterministic simulation for one seed (replay) or for fresh seeds over a
 // time budget (soak). Prints counts of actions, mutations and faults; exit 1 on any violation.
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <iostream>
 #include <random>

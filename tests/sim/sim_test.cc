@@ -27,9 +27,8 @@ TEST_P(SimSeeds, InvariantsHoldAfterFaultsHeal) {
     config.seed = static_cast<uint64_t>(seed);
     SimResult result = RunSimulation(config);
     for (const auto& [k, v] : result.counts) totals[k] += v;
-    ASSERT_TRUE(result.violations.empty())
-        << "seed " << seed << ": " << result.violations.front() << "\nreplay: "
-        << result.ReplayCommand(config);
+    ASSERT_TRUE(result.violations.empty()) << "seed " << seed << ": " << result.violations.front()
+                                           << "\nreplay: " << result.ReplayCommand(config);
   }
   std::string summary;
   for (const auto& [k, v] : totals) summary += k + "=" + std::to_string(v) + " ";

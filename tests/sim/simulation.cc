@@ -18,15 +18,24 @@ constexpr int64_t kDay = 86'400'000;
 
 const char* FaultName(Fault f) {
   switch (f) {
-    case Fault::kNone: return "none";
-    case Fault::kDropRequest: return "fault_drop_request";
-    case Fault::kCutAnswer: return "fault_cut_answer_after_apply";
-    case Fault::kDuplicate: return "fault_duplicate";
-    case Fault::kServerBusy: return "fault_server_503";
-    case Fault::kReplayPrevious: return "fault_replay_old_answer";
-    case Fault::kCorruptRequest: return "fault_corrupt_request";
-    case Fault::kCorruptAnswer: return "fault_corrupt_answer";
-    case Fault::kTruncateAnswer: return "fault_truncate_answer";
+    case Fault::kNone:
+      return "none";
+    case Fault::kDropRequest:
+      return "fault_drop_request";
+    case Fault::kCutAnswer:
+      return "fault_cut_answer_after_apply";
+    case Fault::kDuplicate:
+      return "fault_duplicate";
+    case Fault::kServerBusy:
+      return "fault_server_503";
+    case Fault::kReplayPrevious:
+      return "fault_replay_old_answer";
+    case Fault::kCorruptRequest:
+      return "fault_corrupt_request";
+    case Fault::kCorruptAnswer:
+      return "fault_corrupt_answer";
+    case Fault::kTruncateAnswer:
+      return "fault_truncate_answer";
   }
   return "fault_unknown";
 }
@@ -62,9 +71,14 @@ std::string ValidValue(const sync::FieldSpec& spec, sync::Rng& rng, int serial) 
                2001 + static_cast<int>(rng.Uniform(20)));
       return buf;
     case sync::FieldType::kText: {
-      static const char* kWords[] = {"Jl. Sungai Raya", "Desa Kuala Dua", "RT 003/RW 002",
-                                     "Siti",            "Budi",           "O'Brien'); DROP TABLE requests;--",
-                                     "Ñoño ünïcode",    "catatan petugas"};
+      static const char* kWords[] = {"Jl. Sungai Raya",
+                                     "Desa Kuala Dua",
+                                     "RT 003/RW 002",
+                                     "Siti",
+                                     "Budi",
+                                     "O'Brien'); DROP TABLE requests;--",
+                                     "Ñoño ünïcode",
+                                     "catatan petugas"};
       std::string text = kWords[rng.Uniform(8)];
       text += " " + std::to_string(rng.Uniform(1000));
       return text.size() <= spec.max_length ? text : text.substr(0, spec.max_length);
@@ -189,7 +203,7 @@ class Simulation {
       auto id = RandomServerRequest();
       if (!id) return;
       static constexpr RequestStatus kStaff[] = {
-          RequestStatus::kReceived, RequestStatus::kInReview, RequestStatus::kNeedsInfo,
+          RequestStatus::kReceived,  RequestStatus::kInReview, RequestStatus::kNeedsInfo,
           RequestStatus::kCompleted, RequestStatus::kRejected, RequestStatus::kCancelled};
       auto r = world_.service().StaffSetStatus(*id, kStaff[rng_.Uniform(std::size(kStaff))],
                                                "staf" + std::to_string(rng_.Uniform(3)), "");
@@ -243,8 +257,8 @@ class Simulation {
         RecordPending(van);
         auto report = world_.Sync(van);
         if (!revoked_.count(i) && !report.ok()) {
-          Violation("van " + van.van_code + " cannot sync after healing: " +
-                    report.error().message());
+          Violation("van " + van.van_code +
+                    " cannot sync after healing: " + report.error().message());
         }
       }
     }
@@ -296,7 +310,8 @@ class Simulation {
         for (const auto& row : *van_rows) {
           auto it = server_by_id.find(row.view.id);
           if (it == server_by_id.end()) {
-            Violation("request " + row.view.id + " of van " + van.van_code + " is not on the server");
+            Violation("request " + row.view.id + " of van " + van.van_code +
+                      " is not on the server");
           } else if (!(it->second == row.view)) {
             Violation("request " + row.view.id + " differs between van " + van.van_code +
                       " and server: van " + sync::RequestToJson(row.view, true).dump() +
@@ -366,8 +381,8 @@ class Simulation {
 
 std::string SimResult::ReplayCommand(const SimConfig& c) const {
   std::ostringstream out;
-  out << "tools/soak.sh --seed " << c.seed << " --vans " << c.vans << " --steps "
-      << c.steps << " --fault-rate " << c.fault_rate;
+  out << "tools/soak.sh --seed " << c.seed << " --vans " << c.vans << " --steps " << c.steps
+      << " --fault-rate " << c.fault_rate;
   return out.str();
 }
 

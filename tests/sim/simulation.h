@@ -23,7 +23,7 @@ struct SimConfig {
 };
 
 struct SimResult {
-  std::vector<std::string> violations;  // empty when every invariant held
+  std::vector<std::string> violations;     // empty when every invariant held
   std::map<std::string, uint64_t> counts;  // actions, mutations and faults injected, by kind
   std::string ReplayCommand(const SimConfig& config) const;
 };

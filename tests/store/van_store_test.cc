@@ -207,8 +207,8 @@ TEST_F(VanStoreTest, NewerSchemaIsRefusedWithAClearMessage) {
 
 TEST_F(VanStoreTest, ForeignDatabaseIsRefused) {
   {
-    auto db = sqlite::Database::Open(dir_.Sub(kStoreFileName),
-                                     sqlite::Database::Mode::kReadWriteCreate);
+    auto db =
+        sqlite::Database::Open(dir_.Sub(kStoreFileName), sqlite::Database::Mode::kReadWriteCreate);
     ASSERT_OK(db);
     ASSERT_OK(db->Exec("CREATE TABLE customers(id INTEGER)"));
   }

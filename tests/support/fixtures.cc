@@ -42,7 +42,8 @@ sync::Mutation CreateMutation(const std::string& origin, uint64_t seq, sync::Hlc
   m.request_id = request_id;
   m.service_id = "dukcapil.ktp-el";
   m.receipt = "KR01-20261128-" + std::to_string(seq);
-  m.writes = {{"nik", ValidNik(), {}}, {"name", "Siti Rahmawati", {}}, {"birth_date", "1990-01-01", {}}};
+  m.writes = {
+      {"nik", ValidNik(), {}}, {"name", "Siti Rahmawati", {}}, {"birth_date", "1990-01-01", {}}};
   return m;
 }
 

@@ -35,8 +35,8 @@ void SyncWorld::RestartServer() {
   auto home = server::OpenServerHome(dir_.Sub("server"));
   ASSERT_TRUE(home.ok()) << home.error().message();
   home_ = std::move(home).value();
-  service_ = std::make_unique<server::SyncService>(*home_.storage, clock_, rng_,
-                                                   home_.private_key, home_.catalog);
+  service_ = std::make_unique<server::SyncService>(*home_.storage, clock_, rng_, home_.private_key,
+                                                   home_.catalog);
   loopback_ = std::make_unique<LoopbackTransport>(*service_);
   for (auto& van : vans_) van->link = std::make_unique<FaultyTransport>(*loopback_);
 }

@@ -8,14 +8,14 @@
 
 #include "mpp/sync/result.h"
 
-#define ASSERT_OK(expr)                                                   \
-  do {                                                                    \
-    const auto& mpp_r_ = (expr);                                          \
+#define ASSERT_OK(expr)                                                           \
+  do {                                                                            \
+    const auto& mpp_r_ = (expr);                                                  \
     ASSERT_TRUE(mpp_r_.ok()) << #expr << " failed: " << mpp_r_.error().message(); \
   } while (0)
-#define EXPECT_OK(expr)                                                   \
-  do {                                                                    \
-    const auto& mpp_r_ = (expr);                                          \
+#define EXPECT_OK(expr)                                                           \
+  do {                                                                            \
+    const auto& mpp_r_ = (expr);                                                  \
     EXPECT_TRUE(mpp_r_.ok()) << #expr << " failed: " << mpp_r_.error().message(); \
   } while (0)
 

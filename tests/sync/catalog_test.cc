@@ -1,6 +1,7 @@
+#include "mpp/sync/catalog.h"
+
 #include <gtest/gtest.h>
 
-#include "mpp/sync/catalog.h"
 #include "support/test_util.h"
 
 namespace mpp::sync {

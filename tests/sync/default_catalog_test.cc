@@ -1,20 +1,19 @@
 // The default catalog shipped in data/catalog.json (15 agencies, 90 services of the Kubu Raya
 // MPP), and the import lines tools/workload makes for it: every line the generator calls valid
 // must pass Catalog::ValidateNew, and every line it spoils on purpose must be refused.
+#include <gtest/gtest.h>
 #include <stdio.h>
 #include <sys/wait.h>
 
 #include <cstddef>
 #include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "mpp/sync/catalog.h"
 #include "support/test_util.h"

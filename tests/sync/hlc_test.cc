@@ -1,7 +1,8 @@
+#include "mpp/sync/hlc.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
-#include "mpp/sync/hlc.h"
 #include "support/test_util.h"
 
 namespace mpp::sync {

@@ -1,10 +1,11 @@
+#include "mpp/sync/merge.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
 #include <algorithm>
 #include <numeric>
 
-#include "mpp/sync/merge.h"
 #include "support/fixtures.h"
 #include "support/test_util.h"
 
@@ -20,8 +21,8 @@ constexpr char kId[] = "0190c5a2-7b1e-7c3d-8e4f-0123456789ab";
 
 std::optional<Request> Created(const std::string& origin = "van-a") {
   std::optional<Request> state;
-  EXPECT_OK(ApplyMutation(TinyCatalog(), state, CreateMutation(origin, 1, {100, 0}, kId),
-                          Role::kVan));
+  EXPECT_OK(
+      ApplyMutation(TinyCatalog(), state, CreateMutation(origin, 1, {100, 0}, kId), Role::kVan));
   return state;
 }
 
@@ -35,8 +36,8 @@ TEST(Merge, CreateSetsEveryFieldVersionToTheMutation) {
 
 TEST(Merge, CreateOfExistingIdIsRefused) {
   auto state = Created();
-  auto again = ApplyMutation(TinyCatalog(), state, CreateMutation("van-a", 2, {200, 0}, kId),
-                             Role::kVan);
+  auto again =
+      ApplyMutation(TinyCatalog(), state, CreateMutation("van-a", 2, {200, 0}, kId), Role::kVan);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code(), ErrorCode::kConflict);
 }
@@ -59,9 +60,9 @@ TEST(Merge, ConcurrentWritesKeepHigherHlcAndRecordConflict) {
   ASSERT_OK(ApplyMutation(TinyCatalog(), state,
                           SetFieldMutation("staff:rina", {300, 0}, kId, "name", "Staff", base),
                           Role::kStaff));
-  auto out = ApplyMutation(TinyCatalog(), state,
-                           SetFieldMutation("van-a", {200, 0}, kId, "name", "Van", base),
-                           Role::kVan);
+  auto out =
+      ApplyMutation(TinyCatalog(), state,
+                    SetFieldMutation("van-a", {200, 0}, kId, "name", "Van", base), Role::kVan);
   ASSERT_OK(out);
   EXPECT_FALSE(out->clean);
   ASSERT_EQ(out->conflicts.size(), 1u);
@@ -85,10 +86,10 @@ TEST(Merge, EqualTimestampsAreOrderedByOrigin) {
 
 TEST(Merge, DifferentFieldsDoNotConflict) {
   auto state = Created();
-  ASSERT_OK(ApplyMutation(TinyCatalog(), state,
-                          SetFieldMutation("staff:rina", {300, 0}, kId, "name", "N",
-                                           state->fields.at("name").version),
-                          Role::kStaff));
+  ASSERT_OK(ApplyMutation(
+      TinyCatalog(), state,
+      SetFieldMutation("staff:rina", {300, 0}, kId, "name", "N", state->fields.at("name").version),
+      Role::kStaff));
   auto out = ApplyMutation(TinyCatalog(), state,
                            SetFieldMutation("van-a", {200, 0}, kId, "phone", "081234567890", {}),
                            Role::kVan);
@@ -100,9 +101,9 @@ TEST(Merge, DifferentFieldsDoNotConflict) {
 TEST(Merge, InvalidValueChangesNothing) {
   auto state = Created();
   const Request before = *state;
-  auto out = ApplyMutation(TinyCatalog(), state,
-                           SetFieldMutation("van-a", {200, 0}, kId, "alasan", "lupa", {}),
-                           Role::kVan);
+  auto out =
+      ApplyMutation(TinyCatalog(), state,
+                    SetFieldMutation("van-a", {200, 0}, kId, "alasan", "lupa", {}), Role::kVan);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(*state, before);
 }
@@ -110,8 +111,8 @@ TEST(Merge, InvalidValueChangesNothing) {
 TEST(Merge, CancelAfterCompletionBecomesConflictAndIsNotApplied) {
   auto state = Created();
   for (auto to : {RequestStatus::kReceived, RequestStatus::kInReview, RequestStatus::kCompleted}) {
-    ASSERT_OK(ApplyMutation(TinyCatalog(), state, SetStatusMutation("staff:rina", {200, 0}, kId, to),
-                            Role::kStaff));
+    ASSERT_OK(ApplyMutation(TinyCatalog(), state,
+                            SetStatusMutation("staff:rina", {200, 0}, kId, to), Role::kStaff));
   }
   auto out = ApplyMutation(TinyCatalog(), state,
                            SetStatusMutation("van-a", {150, 0}, kId, RequestStatus::kCancelled),
@@ -127,9 +128,9 @@ TEST(Merge, CancelAfterCompletionBecomesConflictAndIsNotApplied) {
 
 TEST(Merge, UnknownRequestIsNotFound) {
   std::optional<Request> none;
-  auto out = ApplyMutation(TinyCatalog(), none,
-                           SetStatusMutation("van-a", {1, 0}, kId, RequestStatus::kCancelled),
-                           Role::kVan);
+  auto out =
+      ApplyMutation(TinyCatalog(), none,
+                    SetStatusMutation("van-a", {1, 0}, kId, RequestStatus::kCancelled), Role::kVan);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().code(), ErrorCode::kNotFound);
 }
@@ -145,18 +146,19 @@ TEST(Merge, FieldOutcomeIsIndependentOfArrivalOrder) {
     for (int w = 0; w < writers; ++w) {
       const auto hlc = *rc::gen::inRange<int64_t>(101, 110);  // collisions on purpose
       const std::string field = *rc::gen::element<std::string>("name", "phone", "catatan");
-      const std::string value = field == "phone" ? "08123456789" + std::to_string(w)
-                                                 : "value-" + std::to_string(w);
+      const std::string value =
+          field == "phone" ? "08123456789" + std::to_string(w) : "value-" + std::to_string(w);
       const Version field_base = field == "name" ? base : Version{};
-      mutations.push_back(SetFieldMutation("van-" + std::to_string(w), {hlc, 0}, kId, field,
-                                           value, field_base));
+      mutations.push_back(
+          SetFieldMutation("van-" + std::to_string(w), {hlc, 0}, kId, field, value, field_base));
     }
     std::vector<int> order(mutations.size());
     std::iota(order.begin(), order.end(), 0);
     std::optional<std::map<std::string, FieldValue>> expected;
     do {
       auto state = initial;
-      for (int i : order) RC_ASSERT(ApplyMutation(TinyCatalog(), state, mutations[i], Role::kVan).ok());
+      for (int i : order)
+        RC_ASSERT(ApplyMutation(TinyCatalog(), state, mutations[i], Role::kVan).ok());
       if (!expected) expected = state->fields;
       RC_ASSERT(*expected == state->fields);
     } while (std::next_permutation(order.begin(), order.end()));

@@ -1,6 +1,7 @@
+#include "mpp/sync/model.h"
+
 #include <gtest/gtest.h>
 
-#include "mpp/sync/model.h"
 #include "mpp/sync/nik.h"
 #include "support/test_util.h"
 

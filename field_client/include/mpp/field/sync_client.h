@@ -52,8 +52,7 @@ struct EnrollResult {
 // answer and pins the server key in the store.
 Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
                             const std::string& server_url, const std::string& token,
-                            const std::optional<std::string>& pinned_fingerprint,
-                            sync::Rng& rng);
+                            const std::optional<std::string>& pinned_fingerprint, sync::Rng& rng);
 
 // Push, then pull, with retries. Progress (phase, done, total) for a terminal line.
 using SyncProgress = std::function<void(const char* phase, size_t done, size_t total)>;

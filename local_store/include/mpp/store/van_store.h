@@ -59,7 +59,7 @@ struct DeviceInfo {
 };
 
 struct RequestRow {
-  sync::Request view;  // what the officer sees
+  sync::Request view;    // what the officer sees
   bool pending = false;  // the outbox holds unsynced changes of it
 };
 
@@ -117,7 +117,7 @@ class VanStore {
   Result<Bytes> SignWithDeviceKey(ByteView message);
 
   struct SyncState {
-    uint64_t cursor = 0;    // pull cursor: every server change up to it is in the base
+    uint64_t cursor = 0;     // pull cursor: every server change up to it is in the base
     uint64_t acked_seq = 0;  // every mutation up to it is acknowledged (gone from the outbox)
     int64_t catalog_version = 0;
   };

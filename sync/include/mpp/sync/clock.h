@@ -48,7 +48,8 @@ class Rng {
 
 class SystemRng final : public Rng {
  public:
-  void Fill(std::span<uint8_t> out) override;  // aborts if the OS has no entropy (never returns junk)
+  void Fill(
+      std::span<uint8_t> out) override;  // aborts if the OS has no entropy (never returns junk)
 };
 
 // xoshiro256** seeded through splitmix64: fast, good enough for simulation, never for keys.

@@ -16,7 +16,7 @@ struct CurlOptions {
   long total_timeout_ms = 120'000;   // one request, including a large batch at 2G speed
   long low_speed_bytes_per_s = 100;  // below this for low_speed_time_s: the link is dead
   long low_speed_time_s = 30;
-  std::string ca_file;               // for https with a private CA; empty: system store
+  std::string ca_file;  // for https with a private CA; empty: system store
   // A response body larger than this is refused (kTooLarge) while it arrives, so a broken or
   // hostile server cannot fill the van's memory.
   uint64_t max_response_bytes = 64ull << 20;

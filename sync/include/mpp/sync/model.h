@@ -66,8 +66,8 @@ struct HistoryEntry {
 };
 
 struct Request {
-  std::string id;         // UUIDv7 made offline by the van
-  std::string receipt;    // the citizen's receipt number: VANCODE-YYYYMMDD-NNNN
+  std::string id;       // UUIDv7 made offline by the van
+  std::string receipt;  // the citizen's receipt number: VANCODE-YYYYMMDD-NNNN
   std::string service_id;
   std::string device_id;  // the van that created it (its scope)
   std::string officer;    // who registered it

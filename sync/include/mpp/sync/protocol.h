@@ -42,12 +42,12 @@ const char* EnvelopeDomain(EnvelopeKind kind);
 
 struct EnvelopeHeader {
   uint32_t protocol = kProtocolVersion;
-  std::string device_id;    // the van this exchange is about (answers: the addressee)
-  HlcTimestamp hlc;         // sender's clock when sending
-  Bytes nonce;              // request: fresh random; answer: the request's nonce echoed
-  uint64_t first_seq = 0;   // push: seq range of the batch
+  std::string device_id;   // the van this exchange is about (answers: the addressee)
+  HlcTimestamp hlc;        // sender's clock when sending
+  Bytes nonce;             // request: fresh random; answer: the request's nonce echoed
+  uint64_t first_seq = 0;  // push: seq range of the batch
   uint64_t last_seq = 0;
-  uint64_t cursor = 0;      // pull request: the van's cursor
+  uint64_t cursor = 0;          // pull request: the van's cursor
   uint64_t body_raw_bytes = 0;  // size of the body after decompression
   Bytes body_sha256;            // of the body as sent (compressed)
 
@@ -109,9 +109,8 @@ Result<Bytes> SealEnvelope(EnvelopeKind kind, const std::string& signer, Envelop
 // The same, for a signer whose private key stays behind a signing call (the van's key is
 // unsealed from its store only for the duration of one signature).
 using SignFunction = std::function<Result<Bytes>(ByteView message)>;
-Result<Bytes> SealEnvelopeWith(EnvelopeKind kind, const std::string& signer,
-                               EnvelopeHeader header, ByteView raw_body, const SignFunction& sign,
-                               int zstd_level = 3);
+Result<Bytes> SealEnvelopeWith(EnvelopeKind kind, const std::string& signer, EnvelopeHeader header,
+                               ByteView raw_body, const SignFunction& sign, int zstd_level = 3);
 
 struct OpenedEnvelope {
   EnvelopeKind kind;

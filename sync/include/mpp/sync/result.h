@@ -13,17 +13,17 @@
 namespace mpp {
 
 enum class ErrorCode {
-  kInvalidInput,     // the caller's input is wrong; retrying the same input cannot help
-  kNotFound,         // the thing asked for does not exist
-  kConflict,         // the state changed under the caller (seq gap, already used, ...)
-  kCorrupt,          // stored or received bytes do not decode
-  kUnauthenticated,  // bad signature, unknown device, wrong passphrase
-  kPermissionDenied, // authenticated but not allowed: revoked device, another van's request
-  kTooLarge,         // input over a size bound
-  kUnavailable,      // network or peer down; may succeed later
-  kTimeout,          // an operation ran out of time; may succeed later
-  kStorageFull,      // disk full
-  kInternal,         // a bug or an unexpected failure of a dependency
+  kInvalidInput,      // the caller's input is wrong; retrying the same input cannot help
+  kNotFound,          // the thing asked for does not exist
+  kConflict,          // the state changed under the caller (seq gap, already used, ...)
+  kCorrupt,           // stored or received bytes do not decode
+  kUnauthenticated,   // bad signature, unknown device, wrong passphrase
+  kPermissionDenied,  // authenticated but not allowed: revoked device, another van's request
+  kTooLarge,          // input over a size bound
+  kUnavailable,       // network or peer down; may succeed later
+  kTimeout,           // an operation ran out of time; may succeed later
+  kStorageFull,       // disk full
+  kInternal,          // a bug or an unexpected failure of a dependency
 };
 
 const char* ErrorCodeName(ErrorCode code);
@@ -55,9 +55,7 @@ class [[nodiscard]] Error {
     return code_ == ErrorCode::kUnavailable || code_ == ErrorCode::kTimeout;
   }
   // Returns a copy whose message is prefixed with where the error happened.
-  Error WithContext(const std::string& context) const {
-    return {code_, context + ": " + message_};
-  }
+  Error WithContext(const std::string& context) const { return {code_, context + ": " + message_}; }
 
  private:
   ErrorCode code_;
@@ -68,7 +66,7 @@ class [[nodiscard]] Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(state_); }
@@ -122,9 +120,9 @@ inline Result<void> Ok() { return {}; }
 }  // namespace mpp
 
 // Propagates a failed Result<...> to the caller, which must itself return a Result or Error.
-#define MPP_RETURN_IF_ERROR(expr)                 \
-  do {                                            \
-    auto mpp_result_ = (expr);                    \
+#define MPP_RETURN_IF_ERROR(expr)                      \
+  do {                                                 \
+    auto mpp_result_ = (expr);                         \
     if (!mpp_result_.ok()) return mpp_result_.error(); \
   } while (0)
 
