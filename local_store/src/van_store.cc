@@ -1,6 +1,7 @@
 #include "mpp/store/van_store.h"
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -219,6 +220,40 @@ class VanStore::Impl {
       out.push_back(std::move(m));
     }
     return out;
+  }
+
+  // Removes the mutations up to `last_applied_seq` from the outbox. Those `fold` accepts were
+  // applied by the server exactly as written: they are folded into the base, in seq order, so
+  // the base stays equal to the server's state without the server sending it back. A fold that
+  // fails would mean the base had drifted from the server; it is then left as it was, and the
+  // next change from the server replaces it.
+  Result<void> RetireAcknowledged(const sync::Catalog& catalog, uint64_t last_applied_seq,
+                                  const std::function<bool(const sync::Mutation&)>& fold) {
+    MPP_ASSIGN_OR_RETURN(auto stmt,
+                         db_.Prepare("SELECT seq, body FROM outbox WHERE seq <= ? ORDER BY seq"));
+    stmt.Bind(1, static_cast<int64_t>(last_applied_seq));
+    std::map<std::string, std::optional<sync::Request>> bases;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      MPP_ASSIGN_OR_RETURN(auto m, OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
+      if (!fold(m)) continue;
+      auto base = bases.find(m.request_id);
+      if (base == bases.end()) {
+        MPP_ASSIGN_OR_RETURN(auto loaded, LoadBase(m.request_id));
+        base = bases.emplace(m.request_id, std::move(loaded)).first;
+      }
+      std::optional<sync::Request> next = base->second;
+      if (sync::ApplyMutation(catalog, next, m, sync::Role::kVan).ok()) {
+        base->second = std::move(next);
+      }
+    }
+    for (const auto& [id, base] : bases) {
+      if (base) MPP_RETURN_IF_ERROR(SaveBase(*base));
+    }
+    MPP_ASSIGN_OR_RETURN(auto drop, db_.Prepare("DELETE FROM outbox WHERE seq <= ?"));
+    drop.Bind(1, static_cast<int64_t>(last_applied_seq));
+    return drop.Run();
   }
 
   std::optional<Statement> insert_request_;
@@ -549,50 +584,14 @@ Result<std::vector<sync::Mutation>> VanStore::PendingMutations(size_t limit) {
   return out;
 }
 
-namespace {
-
-// Folds mutations the server applied as written into the base, in seq order. A fold that fails
-// would mean the base had drifted from the server; the base is then left as it was and the next
-// change from the server replaces it.
-void FoldIntoBases(const sync::Catalog& catalog, const std::vector<sync::Mutation>& acked,
-                   std::map<std::string, std::optional<sync::Request>>& bases) {
-  for (const auto& m : acked) {
-    auto& base = bases[m.request_id];
-    std::optional<sync::Request> next = base;
-    if (sync::ApplyMutation(catalog, next, m, sync::Role::kVan).ok()) base = std::move(next);
-  }
-}
-
-}  // namespace
-
 Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc) {
   MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
   MPP_ASSIGN_OR_RETURN(sync::Catalog catalog, Catalog());
   Impl& s = *impl_;
   MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
-  MPP_ASSIGN_OR_RETURN(auto stmt,
-                       s.db_.Prepare("SELECT seq, body FROM outbox WHERE seq <= ? ORDER BY seq"));
-  stmt.Bind(1, static_cast<int64_t>(ack.last_applied_seq));
   const std::set<uint64_t> unclean(ack.unclean_seqs.begin(), ack.unclean_seqs.end());
-  std::vector<sync::Mutation> clean;
-  std::map<std::string, std::optional<sync::Request>> bases;
-  for (;;) {
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    MPP_ASSIGN_OR_RETURN(auto m, s.OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
-    if (unclean.count(m.seq)) continue;
-    if (!bases.count(m.request_id)) {
-      MPP_ASSIGN_OR_RETURN(bases[m.request_id], s.LoadBase(m.request_id));
-    }
-    clean.push_back(std::move(m));
-  }
-  FoldIntoBases(catalog, clean, bases);
-  for (const auto& [id, base] : bases) {
-    if (base) MPP_RETURN_IF_ERROR(s.SaveBase(*base));
-  }
-  MPP_ASSIGN_OR_RETURN(auto drop, s.db_.Prepare("DELETE FROM outbox WHERE seq <= ?"));
-  drop.Bind(1, static_cast<int64_t>(ack.last_applied_seq));
-  MPP_RETURN_IF_ERROR(drop.Run());
+  MPP_RETURN_IF_ERROR(s.RetireAcknowledged(
+      catalog, ack.last_applied_seq, [&](const auto& m) { return unclean.count(m.seq) == 0; }));
   s.hlc_.ObserveTrusted(server_hlc);
   MPP_ASSIGN_OR_RETURN(auto state, s.db_.Prepare("UPDATE sync_state SET acked_seq = max(acked_seq, "
                                                  "?), hlc = max(hlc, ?)"));
@@ -619,30 +618,9 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
 
   // 1. Acknowledged mutations whose ack was lost: the server state in this answer already holds
   //    them; for requests not in it, they applied cleanly and fold into the base.
-  {
-    MPP_ASSIGN_OR_RETURN(auto stmt,
-                         s.db_.Prepare("SELECT seq, body FROM outbox WHERE seq <= ? ORDER BY seq"));
-    stmt.Bind(1, static_cast<int64_t>(answer.last_applied_seq));
-    std::vector<sync::Mutation> acked;
-    std::map<std::string, std::optional<sync::Request>> bases;
-    for (;;) {
-      MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      MPP_ASSIGN_OR_RETURN(auto m, s.OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
-      if (in_answer.count(m.request_id)) continue;
-      if (!bases.count(m.request_id)) {
-        MPP_ASSIGN_OR_RETURN(bases[m.request_id], s.LoadBase(m.request_id));
-      }
-      acked.push_back(std::move(m));
-    }
-    FoldIntoBases(catalog, acked, bases);
-    for (const auto& [id, base] : bases) {
-      if (base) MPP_RETURN_IF_ERROR(s.SaveBase(*base));
-    }
-    MPP_ASSIGN_OR_RETURN(auto drop, s.db_.Prepare("DELETE FROM outbox WHERE seq <= ?"));
-    drop.Bind(1, static_cast<int64_t>(answer.last_applied_seq));
-    MPP_RETURN_IF_ERROR(drop.Run());
-  }
+  MPP_RETURN_IF_ERROR(s.RetireAcknowledged(catalog, answer.last_applied_seq, [&](const auto& m) {
+    return in_answer.count(m.request_id) == 0;
+  }));
 
   // 2. Rebase: the server's state is the base; the view is base + what is still pending.
   for (const sync::Request& server_state : answer.requests) {

@@ -168,19 +168,28 @@ Result<Bytes> SyncService::SealAnswer(sync::EnvelopeKind kind, const std::string
                             server_private_key_);
 }
 
+Result<sync::OpenedEnvelope> SyncService::OpenVanEnvelope(ByteView envelope,
+                                                          sync::EnvelopeKind kind, SyncLog* log) {
+  MPP_ASSIGN_OR_RETURN(
+      sync::OpenedEnvelope opened,
+      sync::OpenEnvelope(
+          envelope, kind, [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
+  log->device_id = opened.signer;
+  if (opened.header.device_id != opened.signer) {
+    return Error::InvalidInput("header names device " + opened.header.device_id + " but " +
+                               opened.signer + " signed it");
+  }
+  if (opened.header.nonce.size() != sync::kNonceBytes) {
+    return Error::InvalidInput("nonce must be 16 bytes");
+  }
+  return opened;
+}
+
 Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
   MPP_ASSIGN_OR_RETURN(sync::OpenedEnvelope opened,
-                       sync::OpenEnvelope(
-                           envelope, sync::EnvelopeKind::kPush,
-                           [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
+                       OpenVanEnvelope(envelope, sync::EnvelopeKind::kPush, log));
   const sync::EnvelopeHeader& h = opened.header;
   const std::string& device_id = opened.signer;
-  log->device_id = device_id;
-  if (h.device_id != device_id) {
-    return Error::InvalidInput("header names device " + h.device_id + " but " + device_id +
-                               " signed it");
-  }
-  if (h.nonce.size() != sync::kNonceBytes) return Error::InvalidInput("nonce must be 16 bytes");
   MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> mutations,
                        sync::DecodeMutations(opened.raw_body));
   log->received = mutations.size();
@@ -267,17 +276,9 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
 
 Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
   MPP_ASSIGN_OR_RETURN(sync::OpenedEnvelope opened,
-                       sync::OpenEnvelope(
-                           envelope, sync::EnvelopeKind::kPullRequest,
-                           [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
+                       OpenVanEnvelope(envelope, sync::EnvelopeKind::kPullRequest, log));
   const sync::EnvelopeHeader& h = opened.header;
   const std::string& device_id = opened.signer;
-  log->device_id = device_id;
-  if (h.device_id != device_id) {
-    return Error::InvalidInput("header names device " + h.device_id + " but " + device_id +
-                               " signed it");
-  }
-  if (h.nonce.size() != sync::kNonceBytes) return Error::InvalidInput("nonce must be 16 bytes");
   MPP_ASSIGN_OR_RETURN(auto body, sync::DecodeValue<sync::PullRequestBody>(opened.raw_body));
   {
     std::lock_guard<std::mutex> lock(hlc_mu_);

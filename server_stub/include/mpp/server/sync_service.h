@@ -79,6 +79,10 @@ class SyncService {
 
  private:
   Result<Bytes> DeviceKey(const std::string& signer);
+  // Opens a van's envelope in the fixed order of checks, and checks that the header speaks for
+  // the device that signed it and carries a nonce.
+  Result<sync::OpenedEnvelope> OpenVanEnvelope(ByteView envelope, sync::EnvelopeKind kind,
+                                               SyncLog* log);
   Result<sync::Request> ApplyStaff(const std::string& id_or_receipt, sync::Mutation mutation);
   Result<Bytes> SealAnswer(sync::EnvelopeKind kind, const std::string& device_id,
                            const Bytes& nonce, ByteView body);
