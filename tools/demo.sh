@@ -52,7 +52,7 @@ step "KR02 imports 200 requests; a malformed NIK is refused, saying which part i
 python3 tools/workload --n 200 --seed 2 > "$work/kr02.jsonl"
 van KR02 request import --file "$work/kr02.jsonl"
 van KR02 request new --service dukcapil.kartu-keluarga --set nik=6112057507920003 \
-  --set name=Budi --set birth_date=1992-07-35 --set address="Desa Kuala Dua" \
+  --set name=Budi --set birth_date=1992-07-05 --set address="Desa Kuala Dua" \
   --set village_code=61.12.05.2002 || true
 
 step "The server starts; the administrator makes one enrolment token per van"

@@ -325,21 +325,17 @@ const Service* Catalog::FindService(std::string_view id) const {
 }
 
 Result<void> Catalog::ValidateNew(std::string_view service_id, const FieldMap& fields) const {
+  // What the officer typed is checked first: a malformed NIK is the more useful message.
+  MPP_RETURN_IF_ERROR(ValidateUpdate(service_id, fields));
   const Service* service = FindService(service_id);
-  if (service == nullptr) {
-    return Error::InvalidInput("unknown service \"" + std::string(service_id) + "\"");
-  }
   for (const auto& spec : service->fields) {
     auto it = fields.find(spec.name);
-    if (it == fields.end() || it->second.empty()) {
-      if (spec.required) {
-        return Error::InvalidInput("field " + spec.name + " (" + spec.label + ") is required for " +
-                                   service->id);
-      }
-      continue;
+    if (spec.required && (it == fields.end() || it->second.empty())) {
+      return Error::InvalidInput("field " + spec.name + " (" + spec.label + ") is required for " +
+                                 service->id);
     }
   }
-  return ValidateUpdate(service_id, fields);
+  return Ok();
 }
 
 Result<void> Catalog::ValidateUpdate(std::string_view service_id, const FieldMap& fields) const {
