@@ -849,6 +849,20 @@ class CrashLoop : public SyncE2e {
     }
     SyncUntilNothingPending(van);
     ExpectExactlyOnce(van, registered);
+    ExpectNoPersonalDataInLogs();
+  }
+
+  // THREATS.md row 48: the server's logs and the van's error output never carry a citizen's NIK
+  // (the requests registered in the rounds use known NIKs; the log holds thousands of lines).
+  void ExpectNoPersonalDataInLogs() {
+    std::string logs = ReadIfExists(temp_.Sub("sync.err"));
+    for (int i = 1; i <= server_starts_; ++i) {
+      logs += ReadIfExists(temp_.Sub("server-" + std::to_string(i) + ".log"));
+    }
+    ASSERT_FALSE(logs.empty());
+    for (int serial = 1000; serial < 1000 + kRounds * 3; ++serial) {
+      EXPECT_EQ(logs.find(Nik(serial)), std::string::npos) << "NIK " << Nik(serial) << " in a log";
+    }
   }
 };
 
