@@ -231,7 +231,10 @@ Result<Ed25519KeyPair> GenerateEd25519KeyPair() {
   return pair;
 }
 
-Result<Bytes> Ed25519PublicKeyOf(ByteView private_key) {
+namespace {
+
+// The OpenSSL key of a 32-byte Ed25519 seed.
+Result<PkeyPtr> LoadEd25519PrivateKey(ByteView private_key) {
   if (private_key.size() != kEd25519PrivateKeyBytes) {
     return Error::InvalidInput("Ed25519 private key is " + SizeText(private_key.size()) +
                                ", expected 32");
@@ -239,6 +242,13 @@ Result<Bytes> Ed25519PublicKeyOf(ByteView private_key) {
   PkeyPtr pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, private_key.data(),
                                             private_key.size()));
   if (!pkey) return OpenSslInternal("Ed25519: loading the private key");
+  return pkey;
+}
+
+}  // namespace
+
+Result<Bytes> Ed25519PublicKeyOf(ByteView private_key) {
+  MPP_ASSIGN_OR_RETURN(PkeyPtr pkey, LoadEd25519PrivateKey(private_key));
   Bytes public_key(kEd25519PublicKeyBytes);
   size_t len = public_key.size();
   if (EVP_PKEY_get_raw_public_key(pkey.get(), public_key.data(), &len) != 1 ||
@@ -249,13 +259,7 @@ Result<Bytes> Ed25519PublicKeyOf(ByteView private_key) {
 }
 
 Result<Bytes> Ed25519Sign(ByteView private_key, ByteView message) {
-  if (private_key.size() != kEd25519PrivateKeyBytes) {
-    return Error::InvalidInput("Ed25519 private key is " + SizeText(private_key.size()) +
-                               ", expected 32");
-  }
-  PkeyPtr pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, private_key.data(),
-                                            private_key.size()));
-  if (!pkey) return OpenSslInternal("Ed25519: loading the private key");
+  MPP_ASSIGN_OR_RETURN(PkeyPtr pkey, LoadEd25519PrivateKey(private_key));
   MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx) return OpenSslInternal("Ed25519: EVP_MD_CTX_new");
   // Ed25519 hashes internally (PureEdDSA), so no digest is named here.
