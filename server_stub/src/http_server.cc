@@ -76,6 +76,10 @@ class HttpServer::Impl {
     server_.set_read_timeout(60, 0);
     server_.set_write_timeout(60, 0);
     server_.set_keep_alive_max_count(1000);
+    // cpp-httplib writes the status line and headers, then the body, in separate sends. With
+    // Nagle's algorithm on, the body waits for the client's delayed ACK of the headers: 40 ms
+    // lost per answer, which capped a 10,000-request push at about 6,000 requests/s.
+    server_.set_tcp_nodelay(true);
     server_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
