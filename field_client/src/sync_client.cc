@@ -146,12 +146,15 @@ class Pusher {
   // is safe: the server skips seqs it already applied, so a batch whose answer was lost is
   // simply acknowledged again.
   Result<bool> PushNextBatch() {
-    std::vector<sync::Mutation> batch;
+    // Read once; a retry with a smaller batch sends a prefix of it (the oldest entries).
+    MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> batch, store_.PendingMutations(batch_size_));
+    if (batch.empty()) return false;
     sync::EnvelopeHeader header;
     auto build = [&](int attempt) -> Result<sync::HttpRequest> {
-      if (attempt > 1) batch_size_ = std::max<size_t>(1, batch_size_ / 2);
-      MPP_ASSIGN_OR_RETURN(batch, store_.PendingMutations(batch_size_));
-      if (batch.empty()) return Error::Internal("the outbox emptied during a push");
+      if (attempt > 1) {
+        batch_size_ = std::max<size_t>(1, batch_size_ / 2);
+        if (batch.size() > batch_size_) batch.resize(batch_size_);
+      }
       header = {};
       header.device_id = device_.device_id;
       header.hlc = {clock_.NowMillis(), 0};
@@ -166,10 +169,8 @@ class Pusher {
       }
       return sync::HttpRequest{"POST", "/v1/push", "application/octet-stream", std::move(envelope)};
     };
-    MPP_ASSIGN_OR_RETURN(auto first, store_.PendingMutations(1));
-    if (first.empty()) return false;
     MPP_ASSIGN_OR_RETURN(sync::HttpResponse response,
-                         sender_.Send(build, "push from seq " + std::to_string(first.front().seq)));
+                         sender_.Send(build, "push from seq " + std::to_string(batch.front().seq)));
     MPP_ASSIGN_OR_RETURN(auto opened, OpenAnswer(response.body, sync::EnvelopeKind::kPushAck,
                                                  device_, header.nonce));
     MPP_ASSIGN_OR_RETURN(auto ack, sync::DecodeValue<sync::PushAck>(opened.raw_body));
@@ -178,7 +179,7 @@ class Pusher {
                              std::to_string(ack.last_applied_seq) + " of a batch ending at " +
                              std::to_string(header.last_seq));
     }
-    MPP_RETURN_IF_ERROR(store_.ApplyAck(ack, opened.header.hlc));
+    MPP_RETURN_IF_ERROR(store_.ApplyAck(ack, opened.header.hlc, batch));
     report_.acknowledged += batch.size();
     batch_size_ = std::min(options_.batch_size, batch_size_ * 2);
     return true;

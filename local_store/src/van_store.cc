@@ -140,23 +140,15 @@ class VanStore::Impl {
     const Bytes nik_index = nik == view.fields.end() ? Bytes() : NikIndex(nik->second.value);
     Statement* stmt = nullptr;
     if (is_new) {
-      if (!insert_request_) {
-        MPP_ASSIGN_OR_RETURN(
-            insert_request_,
-            db_.Prepare("INSERT INTO requests(id, receipt, service_id, status, nik_index, view, "
-                        "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-      }
-      stmt = &*insert_request_;
+      MPP_ASSIGN_OR_RETURN(
+          stmt, Cached("INSERT INTO requests(id, receipt, service_id, status, nik_index, view, "
+                       "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"));
       stmt->Bind(1, view.id).Bind(2, view.receipt).Bind(3, view.service_id);
       stmt->Bind(4, sync::StatusName(view.status)).Bind(5, nik_index).Bind(6, sealed);
       stmt->Bind(7, clock_.NowMillis());
     } else {
-      if (!update_request_) {
-        MPP_ASSIGN_OR_RETURN(update_request_,
-                             db_.Prepare("UPDATE requests SET status = ?, nik_index = ?, view = ?, "
-                                         "updated_ms = ? WHERE id = ?"));
-      }
-      stmt = &*update_request_;
+      MPP_ASSIGN_OR_RETURN(stmt, Cached("UPDATE requests SET status = ?, nik_index = ?, view = ?, "
+                                        "updated_ms = ? WHERE id = ?"));
       stmt->Bind(1, sync::StatusName(view.status)).Bind(2, nik_index).Bind(3, sealed);
       stmt->Bind(4, clock_.NowMillis()).Bind(5, view.id);
     }
@@ -165,13 +157,10 @@ class VanStore::Impl {
 
   Result<void> AppendOutbox(const sync::Mutation& m) {
     MPP_ASSIGN_OR_RETURN(Bytes sealed, Seal(sync::EncodeMutation(m), OutboxAad(m.seq)));
-    if (!insert_outbox_) {
-      MPP_ASSIGN_OR_RETURN(
-          insert_outbox_,
-          db_.Prepare("INSERT INTO outbox(seq, request_id, body) VALUES (?, ?, ?)"));
-    }
-    insert_outbox_->Bind(1, static_cast<int64_t>(m.seq)).Bind(2, m.request_id).Bind(3, sealed);
-    return insert_outbox_->Run();
+    MPP_ASSIGN_OR_RETURN(Statement * insert,
+                         Cached("INSERT INTO outbox(seq, request_id, body) VALUES (?, ?, ?)"));
+    insert->Bind(1, static_cast<int64_t>(m.seq)).Bind(2, m.request_id).Bind(3, sealed);
+    return insert->Run();
   }
 
   Result<int64_t> HighestReceiptCounter(const std::string& van_code, const std::string& day) {
@@ -186,19 +175,42 @@ class VanStore::Impl {
   }
 
   Result<std::optional<sync::Request>> LoadBase(const std::string& id) {
-    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT base FROM requests WHERE id = ?"));
-    stmt.Bind(1, id);
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row || stmt.ColumnIsNull(0)) return std::optional<sync::Request>();
-    MPP_ASSIGN_OR_RETURN(auto base, OpenRequest(stmt.ColumnBlob(0), BaseAad(id)));
+    MPP_ASSIGN_OR_RETURN(Statement * stmt, Cached("SELECT base FROM requests WHERE id = ?"));
+    stmt->Bind(1, id);
+    MPP_ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row || stmt->ColumnIsNull(0)) return std::optional<sync::Request>();
+    MPP_ASSIGN_OR_RETURN(auto base, OpenRequest(stmt->ColumnBlob(0), BaseAad(id)));
     return std::optional<sync::Request>(std::move(base));
+  }
+
+  // True when the outbox holds a mutation of the request after `after_seq`.
+  Result<bool> HasPendingAfter(const std::string& request_id, uint64_t after_seq) {
+    MPP_ASSIGN_OR_RETURN(Statement * stmt,
+                         Cached("SELECT 1 FROM outbox WHERE request_id = ? AND seq > ? LIMIT 1"));
+    stmt->Bind(1, request_id).Bind(2, static_cast<int64_t>(after_seq));
+    return stmt->Step();
+  }
+
+  // Invariant: a NULL base means either "not acknowledged yet" (its create is in the outbox) or,
+  // when nothing of the request is pending, "the base is the view". RetireAcknowledged leaves a
+  // cleanly acknowledged create that way rather than encrypting a second copy of every new
+  // request. Before the officer's next change moves the view ahead, the base gets its own copy.
+  Result<void> KeepBaseBeforeEdit(const sync::Request& view) {
+    MPP_ASSIGN_OR_RETURN(Statement * stmt,
+                         Cached("SELECT base IS NULL FROM requests WHERE id = ?"));
+    stmt->Bind(1, view.id);
+    MPP_ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row || stmt->ColumnInt(0) == 0) return Ok();
+    MPP_ASSIGN_OR_RETURN(bool pending, HasPendingAfter(view.id, 0));
+    if (pending) return Ok();
+    return SaveBase(view);
   }
 
   Result<void> SaveBase(const sync::Request& base) {
     MPP_ASSIGN_OR_RETURN(Bytes sealed, Seal(sync::EncodeRequest(base), BaseAad(base.id)));
-    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("UPDATE requests SET base = ? WHERE id = ?"));
-    stmt.Bind(1, sealed).Bind(2, base.id);
-    return stmt.Run();
+    MPP_ASSIGN_OR_RETURN(Statement * stmt, Cached("UPDATE requests SET base = ? WHERE id = ?"));
+    stmt->Bind(1, sealed).Bind(2, base.id);
+    return stmt->Run();
   }
 
   Result<sync::Mutation> OpenMutation(const Bytes& sealed, uint64_t seq) const {
@@ -226,9 +238,11 @@ class VanStore::Impl {
   // applied by the server exactly as written: they are folded into the base, in seq order, so
   // the base stays equal to the server's state without the server sending it back. A fold that
   // fails would mean the base had drifted from the server; it is then left as it was, and the
-  // next change from the server replaces it.
+  // next change from the server replaces it. `sent` holds outbox entries the caller already has
+  // in memory (the batch just pushed), so they need not be read and decrypted again.
   Result<void> RetireAcknowledged(const sync::Catalog& catalog, uint64_t last_applied_seq,
-                                  const std::function<bool(const sync::Mutation&)>& fold) {
+                                  const std::function<bool(const sync::Mutation&)>& fold,
+                                  std::span<const sync::Mutation> sent = {}) {
     MPP_ASSIGN_OR_RETURN(auto stmt,
                          db_.Prepare("SELECT seq, body FROM outbox WHERE seq <= ? ORDER BY seq"));
     stmt.Bind(1, static_cast<int64_t>(last_applied_seq));
@@ -236,11 +250,29 @@ class VanStore::Impl {
     for (;;) {
       MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      MPP_ASSIGN_OR_RETURN(auto m, OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
+      const auto seq = static_cast<uint64_t>(stmt.ColumnInt(0));
+      const sync::Mutation* known = nullptr;
+      if (!sent.empty() && seq >= sent.front().seq && seq - sent.front().seq < sent.size()) {
+        known = &sent[seq - sent.front().seq];  // `sent` is contiguous in seq
+      }
+      sync::Mutation opened;
+      if (known == nullptr || known->seq != seq) {
+        MPP_ASSIGN_OR_RETURN(opened, OpenMutation(stmt.ColumnBlob(1), seq));
+        known = &opened;
+      }
+      const sync::Mutation& m = *known;
       if (!fold(m)) continue;
       auto base = bases.find(m.request_id);
       if (base == bases.end()) {
-        MPP_ASSIGN_OR_RETURN(auto loaded, LoadBase(m.request_id));
+        std::optional<sync::Request> loaded;
+        if (m.kind == sync::MutationKind::kCreate) {
+          // A create makes its request: there is no base before it. When nothing of the request
+          // follows it, the base is the view (see KeepBaseBeforeEdit) and nothing is written.
+          MPP_ASSIGN_OR_RETURN(bool more, HasPendingAfter(m.request_id, m.seq));
+          if (!more) continue;
+        } else {
+          MPP_ASSIGN_OR_RETURN(loaded, LoadBase(m.request_id));
+        }
         base = bases.emplace(m.request_id, std::move(loaded)).first;
       }
       std::optional<sync::Request> next = base->second;
@@ -256,9 +288,19 @@ class VanStore::Impl {
     return drop.Run();
   }
 
-  std::optional<Statement> insert_request_;
-  std::optional<Statement> update_request_;
-  std::optional<Statement> insert_outbox_;
+  // The statements of the hot paths, prepared once. Each is reset before it is handed out: a
+  // query may have stopped before its last row.
+  Result<Statement*> Cached(const char* sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare(sql));
+      it = statements_.emplace(sql, std::move(stmt)).first;
+    }
+    it->second.Reset();
+    return &it->second;
+  }
+
+  std::map<std::string, Statement, std::less<>> statements_;
 };
 
 VanStore::VanStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -453,6 +495,7 @@ Result<std::vector<sync::Request>> VanStore::Commit(std::vector<MutationDraft> d
       MPP_ASSIGN_OR_RETURN(auto loaded, m.kind == sync::MutationKind::kCreate
                                             ? Result<std::optional<sync::Request>>(std::nullopt)
                                             : s.LoadView(m.request_id));
+      if (loaded) MPP_RETURN_IF_ERROR(s.KeepBaseBeforeEdit(*loaded));
       it = views.emplace(m.request_id, std::move(loaded)).first;
       is_new[m.request_id] = !it->second.has_value();
     }
@@ -584,14 +627,16 @@ Result<std::vector<sync::Mutation>> VanStore::PendingMutations(size_t limit) {
   return out;
 }
 
-Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc) {
+Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc,
+                                std::span<const sync::Mutation> sent) {
   MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
   MPP_ASSIGN_OR_RETURN(sync::Catalog catalog, Catalog());
   Impl& s = *impl_;
   MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
   const std::set<uint64_t> unclean(ack.unclean_seqs.begin(), ack.unclean_seqs.end());
   MPP_RETURN_IF_ERROR(s.RetireAcknowledged(
-      catalog, ack.last_applied_seq, [&](const auto& m) { return unclean.count(m.seq) == 0; }));
+      catalog, ack.last_applied_seq, [&](const auto& m) { return unclean.count(m.seq) == 0; },
+      sent));
   s.hlc_.ObserveTrusted(server_hlc);
   MPP_ASSIGN_OR_RETURN(auto state, s.db_.Prepare("UPDATE sync_state SET acked_seq = max(acked_seq, "
                                                  "?), hlc = max(hlc, ?)"));

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -129,8 +130,10 @@ class VanStore {
   // Applies a push acknowledgement in one transaction: mutations up to last_applied_seq leave the
   // outbox; those that applied cleanly are folded into the base (the server holds exactly what
   // the van wrote, and will not send it back); unclean ones wait for the pull to bring the
-  // server's state. The view does not change. The HLC takes in the server's timestamp.
-  Result<void> ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc);
+  // server's state. The view does not change. The HLC takes in the server's timestamp. `sent`
+  // may hold the batch just pushed (as PendingMutations returned it), to spare reading it again.
+  Result<void> ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc,
+                        std::span<const sync::Mutation> sent = {});
 
   // Applies one pull answer in one transaction: each request becomes the base and the view is
   // rebuilt as base + the still-pending mutations; acknowledged mutations leave the outbox (the

@@ -1,0 +1,205 @@
+"""Shared pieces of the benchmark programs in tools/bench: the binaries, a server process, vans,
+and the summary each program prints (one JSON line, then a human table).
+
+Every process a benchmark starts is ended by PID when the benchmark ends, and every wait is
+bounded. Traffic goes to 127.0.0.1 only.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def common_args(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--build", default=os.path.join(ROOT, "build", "release"),
+                   help="build directory holding the binaries (default build/release)")
+    p.add_argument("--runs", type=int, default=5, help="repetitions; medians are reported")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny sizes and one run: checks the benchmark works, not how fast")
+    p.add_argument("--json", action="store_true", help="only the JSON line")
+    return p
+
+
+class Binaries:
+    def __init__(self, build):
+        self.field = os.path.join(build, "field_client", "mpp-field")
+        self.server = os.path.join(build, "server_stub", "mpp-server")
+        self.proxy = os.path.join(build, "tools", "flaky_proxy", "flaky-proxy")
+        self.fleet = os.path.join(build, "tools", "fleet", "mpp-fleet")
+        for path in (self.field, self.server):
+            if not os.access(path, os.X_OK):
+                sys.exit(f"bench: {path} is missing: build first (cmake --build --preset release)")
+
+
+def run(cmd, env=None, timeout=600, stdin=None):
+    """Runs a command to completion; returns stdout. A failure ends the benchmark with its stderr."""
+    started = time.monotonic()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, stdin=stdin)
+    if p.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd[:4])} ... failed ({p.returncode}): {p.stderr.strip()}")
+    run.last_wall_ms = (time.monotonic() - started) * 1000
+    return p.stdout
+
+
+def run_measured(cmd, env=None, timeout=600):
+    """Runs a command; returns (stdout, wall ms, peak RSS in MB) of that one child."""
+    started = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        sys.exit(f"bench: {' '.join(cmd[:4])} ... did not finish in {timeout} s")
+    wall_ms = (time.monotonic() - started) * 1000
+    if p.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd[:4])} ... failed ({p.returncode}): {err.strip()}")
+    return out, wall_ms, peak_rss_mb_of_last_child()
+
+
+def peak_rss_mb_of_last_child():
+    # ru_maxrss of RUSAGE_CHILDREN is the largest of all waited-for children; callers that need
+    # one child's figure run that child alone (the benchmark's other children are servers, which
+    # are waited for only at the end).
+    import resource
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+class Workdir:
+    def __init__(self, keep=False):
+        self.path = tempfile.mkdtemp(prefix="mpp-bench-")
+        self.keep = keep
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        if not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Server:
+    """One `mpp-server serve` process on a free loopback port, ended by PID on exit."""
+
+    def __init__(self, bins, workdir, name="server"):
+        self.bins = bins
+        self.env = dict(os.environ, MPP_SERVER_DATA=os.path.join(workdir, name))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(workdir, name + ".log")
+        self.proc = None
+        self.fingerprint = run([bins.server, "init"], env=self.env).strip().splitlines()[-1]
+
+    def __enter__(self):
+        log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [self.bins.server, "serve", "--listen", f"127.0.0.1:{self.port}"],
+            env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"bench: the server exited early; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)  # polling a condition (the port answering), bounded above
+        sys.exit("bench: the server did not answer /healthz within 30 s")
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def peak_rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        return 0.0
+
+    def cli(self, *args):
+        return run([self.bins.server, *args], env=self.env)
+
+    def token(self, van_code):
+        return self.cli("token", "create", "--van-code", van_code).strip()
+
+    def set_status_many(self, receipts, status, by="bench"):
+        for receipt in receipts:
+            self.cli("request", "set-status", receipt, status, "--by", by)
+
+
+class Van:
+    """One van store, driven through the real `mpp-field` program."""
+
+    def __init__(self, bins, workdir, name, van_code, kdf_memory_kib=None):
+        self.bins = bins
+        self.env = dict(os.environ, MPP_FIELD_DATA=os.path.join(workdir, "van-" + name),
+                        MPP_PASSPHRASE="bench-passphrase-" + name)
+        args = ["init", "--van-code", van_code, "--officer", "Bench Officer"]
+        if kdf_memory_kib:
+            args += ["--kdf-memory-kib", str(kdf_memory_kib)]
+        self.field(*args)
+
+    def field(self, *args, timeout=600):
+        return run([self.bins.field, *args], env=self.env, timeout=timeout)
+
+    def field_json(self, *args, timeout=600):
+        return json.loads(self.field("--json", *args, timeout=timeout))
+
+    def enroll(self, server, url=None):
+        self.field("enroll", "--server", url or server.url, "--token",
+                   server.token(self.van_code()), "--server-key", server.fingerprint)
+
+    def van_code(self):
+        return self.field_json("status")["van_code"]
+
+
+def workload(path, n, seed):
+    with open(path, "w") as out:
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "workload"), "--n", str(n),
+                        "--seed", str(seed)], stdout=out, check=True, timeout=600)
+    return path
+
+
+def median(values):
+    return statistics.median(values) if values else 0
+
+
+def summary(name, target, figures, rows, args):
+    """Prints the JSON line (name, target, figures) and, unless --json, a table of rows:
+    (what, median, min, max, target)."""
+    print(json.dumps({"bench": name, "target": target, **figures}, sort_keys=True))
+    if args.json:
+        return
+    print(f"\n{name}")
+    print(f"  {'figure':44} {'median':>12} {'min':>12} {'max':>12}   target")
+    for what, values, goal in rows:
+        vals = values if isinstance(values, list) else [values]
+        fmt = (lambda v: f"{v:,.0f}") if max(vals) >= 100 else (lambda v: f"{v:,.2f}")
+        print(f"  {what:44} {fmt(median(vals)):>12} {fmt(min(vals)):>12} {fmt(max(vals)):>12}"
+              f"   {goal}")
+    print()
