@@ -15,7 +15,7 @@ using sqlite::Database;
 using sqlite::Statement;
 
 constexpr int kApplicationId = 0x4D505053;  // 'MPPS'
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS devices(
@@ -41,8 +41,11 @@ CREATE TABLE IF NOT EXISTS requests(
   status TEXT NOT NULL,
   owner_rev INTEGER NOT NULL,
   updated_ms INTEGER NOT NULL,
-  body BLOB NOT NULL);
+  body BLOB NOT NULL,
+  van_code TEXT NOT NULL DEFAULT '',
+  rev INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS requests_pull ON requests(device_id, owner_rev);
+CREATE INDEX IF NOT EXISTS requests_van ON requests(van_code, rev);
 CREATE INDEX IF NOT EXISTS requests_agency ON requests(agency, status);
 CREATE INDEX IF NOT EXISTS requests_receipt ON requests(receipt);
 CREATE TABLE IF NOT EXISTS conflicts(
@@ -153,6 +156,15 @@ class SqliteStorage final : public ServerStorage {
     }
     MPP_RETURN_IF_ERROR(db_.UseDurableWal());
     MPP_ASSIGN_OR_RETURN(auto txn, sqlite::Transaction::Begin(db_));
+    if (version == 1) {
+      // v2: a van's scope is its van code, so a re-installed van (a new device) pulls its work
+      // back. `rev` orders every change; owner_rev stays the creating device's own feed.
+      MPP_RETURN_IF_ERROR(
+          db_.Exec("ALTER TABLE requests ADD COLUMN van_code TEXT NOT NULL DEFAULT '';"
+                   "ALTER TABLE requests ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+                   "UPDATE requests SET rev = owner_rev, van_code = coalesce((SELECT van_code FROM "
+                   "devices WHERE devices.device_id = requests.device_id), '');"));
+    }
     MPP_RETURN_IF_ERROR(db_.Exec(kSchema));
     MPP_RETURN_IF_ERROR(db_.Exec("PRAGMA application_id=" + std::to_string(kApplicationId) +
                                  "; PRAGMA user_version=" + std::to_string(kSchemaVersion)));
@@ -309,17 +321,24 @@ class SqliteStorage final : public ServerStorage {
  private:
   Result<PullPage> ReadPullLocked(const std::string& device_id, uint64_t cursor, size_t max_items) {
     PullPage page;
+    MPP_ASSIGN_OR_RETURN(auto device, FindDeviceLocked(device_id));
+    if (!device) return Error::Unauthenticated("unknown device " + device_id);
     MPP_ASSIGN_OR_RETURN(auto counter, db_.Prepare("SELECT value FROM counters WHERE name='rev'"));
     MPP_ASSIGN_OR_RETURN(bool has_counter, counter.Step());
     const uint64_t head = has_counter ? static_cast<uint64_t>(counter.ColumnInt(0)) : 0;
-    // Take changes in rev order across requests and conflicts, at most max_items of them.
+    // Take changes in rev order, at most max_items of them: the device's own requests changed by
+    // someone else (owner_rev), every change to the requests other devices of the same van made
+    // (a re-installed van gets its work back; two tablets in one van see each other's), and the
+    // device's conflict records.
     MPP_ASSIGN_OR_RETURN(auto s,
                          db_.Prepare("SELECT owner_rev AS rev, 0 AS kind, body FROM requests "
                                      "WHERE device_id = ?1 AND owner_rev > ?2 "
+                                     "UNION ALL SELECT rev, 0, body FROM requests "
+                                     "WHERE van_code = ?4 AND device_id != ?1 AND rev > ?2 "
                                      "UNION ALL SELECT rev, 1, body FROM conflicts "
                                      "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
     s.Bind(1, device_id).Bind(2, static_cast<int64_t>(cursor));
-    s.Bind(3, static_cast<int64_t>(max_items) + 1);
+    s.Bind(3, static_cast<int64_t>(max_items) + 1).Bind(4, device->van_code);
     uint64_t last_rev = cursor;
     size_t items = 0;
     for (;;) {
@@ -431,21 +450,21 @@ Result<uint64_t> SqliteTxn::NextRev() {
 Result<void> SqliteTxn::SaveRequest(const sync::Request& r, const std::string& agency,
                                     bool notify_owner, int64_t now_ms) {
   const Bytes body = sync::EncodeRequest(r);
+  MPP_ASSIGN_OR_RETURN(uint64_t next_rev, NextRev());
+  const auto rev = static_cast<int64_t>(next_rev);
   // A van's own clean write keeps owner_rev, so the pull does not echo it back.
-  int64_t owner_rev = 0;
-  if (notify_owner) {
-    MPP_ASSIGN_OR_RETURN(uint64_t rev, NextRev());
-    owner_rev = static_cast<int64_t>(rev);
-  }
+  const int64_t owner_rev = notify_owner ? rev : 0;
   MPP_ASSIGN_OR_RETURN(
       Statement * s,
       Prepared("INSERT INTO requests(id, receipt, device_id, agency, service_id, status, "
-               "owner_rev, updated_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+               "owner_rev, updated_ms, body, rev, van_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+               "?8, ?9, ?10, (SELECT van_code FROM devices WHERE device_id = ?3)) "
                "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
                "owner_rev = CASE WHEN ?7 > 0 THEN ?7 ELSE requests.owner_rev END, "
-               "updated_ms = excluded.updated_ms, body = excluded.body"));
+               "updated_ms = excluded.updated_ms, body = excluded.body, rev = excluded.rev"));
   s->Bind(1, r.id).Bind(2, r.receipt).Bind(3, r.device_id).Bind(4, agency).Bind(5, r.service_id);
   s->Bind(6, sync::StatusName(r.status)).Bind(7, owner_rev).Bind(8, now_ms).Bind(9, body);
+  s->Bind(10, rev);
   return s->Run();
 }
 

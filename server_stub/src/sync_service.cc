@@ -245,14 +245,18 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
                                  "this van's code " + device->van_code);
     }
     MPP_ASSIGN_OR_RETURN(std::optional<sync::Request> state, txn->LoadRequest(m.request_id));
-    if (state && state->device_id != device_id) {
+    // A van works on its own requests, whichever of its devices made them (a re-installed
+    // tablet continues the old one's work): the receipt carries the van code.
+    if (state && state->receipt.rfind(device->van_code + "-", 0) != 0) {
       return Error::PermissionDenied(where + ": request " + m.request_id +
                                      " belongs to another van");
     }
     auto outcome = sync::ApplyMutation(catalog_, state, m, sync::Role::kVan);
     if (!outcome) return outcome.error().WithContext(where);
-    MPP_RETURN_IF_ERROR(
-        txn->SaveRequest(*state, AgencyOf(state->service_id), !outcome->clean, now));
+    // The creating device hears of every change it did not make itself, or that did not apply
+    // as written.
+    const bool notify_owner = !outcome->clean || state->device_id != device_id;
+    MPP_RETURN_IF_ERROR(txn->SaveRequest(*state, AgencyOf(state->service_id), notify_owner, now));
     for (const auto& c : outcome->conflicts) {
       MPP_RETURN_IF_ERROR(txn->AddConflict(device_id, c, now));
     }

@@ -44,6 +44,72 @@ TEST(SyncScenario, RegisteredOfflineArrivesOnceAndStaffChangeFlowsBack) {
   EXPECT_FALSE(row->pending);
 }
 
+// A tablet is lost and the van re-installed: the new device, enrolled with the same van code,
+// pulls the van's work back, gives receipt numbers that follow the old ones, and continues the
+// old device's requests; the old device (if it comes back) hears of those changes.
+TEST(SyncScenario, ReinstalledVanPullsItsWorkBackAndContinuesIt) {
+  SyncWorld world(11);
+  Van& old_tablet = world.AddVan("KR01");
+  Van& other_van = world.AddVan("KR02");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Register(old_tablet, 20 + i));
+  ASSERT_OK(world.Sync(old_tablet));
+  Register(other_van, 30);
+  ASSERT_OK(world.Sync(other_van));
+
+  Van& new_tablet = world.AddVan("KR01");
+  auto report = world.Sync(new_tablet);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->pulled, 3u) << "the van's own work, not another van's";
+  for (const auto& id : ids) {
+    auto row = new_tablet.store->Find(id);
+    ASSERT_OK(row);
+    EXPECT_EQ(row->view, ServerState(world, id));
+  }
+  const std::string fresh = Register(new_tablet, 40);
+  auto fresh_row = new_tablet.store->Find(fresh);
+  ASSERT_OK(fresh_row);
+  for (const auto& id : ids) {
+    EXPECT_NE(fresh_row->view.receipt, old_tablet.store->Find(id)->view.receipt);
+  }
+
+  ASSERT_OK(field::UpdateRequest(*new_tablet.store, ids[0], {{"phone", "081211112222"}}));
+  ASSERT_OK(world.Sync(new_tablet));
+  EXPECT_EQ(ServerState(world, ids[0]).fields.at("phone").value, "081211112222");
+  report = world.Sync(old_tablet);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->pulled, 2u) << "the other tablet's edit and its new request";
+  EXPECT_EQ(old_tablet.store->Find(ids[0])->view, ServerState(world, ids[0]));
+  report = world.Sync(other_van);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->pulled, 0u);
+}
+
+// An acknowledged new request keeps no second copy as its base (the view stands for it) until
+// the officer edits it; edits and staff changes after that still converge exactly.
+TEST(SyncScenario, EditsAfterAnAcknowledgedCreateConverge) {
+  SyncWorld world(12);
+  Van& van = world.AddVan("KR01");
+  const std::string id = Register(van, 50);
+  ASSERT_OK(world.Sync(van));
+  ASSERT_OK(field::UpdateRequest(*van.store, id, {{"phone", "081233334444"}}));
+  ASSERT_OK(world.service().StaffSetFields(id, {{"address", "Desa Kuala Dua"}}, "rina"));
+  ASSERT_OK(world.Sync(van));
+  ASSERT_OK(field::UpdateRequest(*van.store, id, {{"pekerjaan", "nelayan/perikanan"}}));
+  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
+  auto report = world.Sync(van);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->conflicts, 0u);
+  auto row = van.store->Find(id);
+  ASSERT_OK(row);
+  EXPECT_FALSE(row->pending);
+  EXPECT_EQ(row->view, ServerState(world, id));
+  EXPECT_EQ(row->view.fields.at("phone").value, "081233334444");
+  EXPECT_EQ(row->view.fields.at("address").value, "Desa Kuala Dua");
+  EXPECT_EQ(row->view.fields.at("pekerjaan").value, "nelayan/perikanan");
+  EXPECT_EQ(row->view.status, RequestStatus::kReceived);
+}
+
 TEST(SyncScenario, CancelOfflineAfterStaffCompletedBecomesConflictOnBothSides) {
   SyncWorld world(2);
   Van& van = world.AddVan("KR01");

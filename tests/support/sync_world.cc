@@ -44,7 +44,8 @@ void SyncWorld::RestartServer() {
 Van& SyncWorld::AddVan(const std::string& van_code) {
   auto van = std::make_unique<Van>();
   van->clock = std::make_unique<SkewedClock>(clock_);
-  van->dir = dir_.Sub("van-" + van_code);
+  // One directory per store: a van code may have several devices (a re-installed tablet).
+  van->dir = dir_.Sub("van-" + van_code + "-" + std::to_string(vans_.size()));
   van->van_code = van_code;
   auto catalog = home_.storage->LoadCatalog();
   EXPECT_TRUE(catalog.ok());
