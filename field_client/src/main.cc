@@ -476,7 +476,7 @@ int main(int argc, char** argv) {
   enroll->add_option("--server-key", o.server_key,
                      "the server key fingerprint the administrator gave you (SHA256:...)");
   auto* sync_cmd = app.add_subcommand("sync", "push pending changes, pull the server's");
-  sync_cmd->add_option("--batch-size", o.batch_size, "mutations per push (default 500)")
+  sync_cmd->add_option("--batch-size", o.batch_size, "mutations per push, at most (default 1000)")
       ->check(CLI::Range(1, 5000));
   sync_cmd
       ->add_option("--attempts", o.attempts,

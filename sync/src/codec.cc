@@ -11,6 +11,7 @@
 #include <string>
 
 #include "codec_impl.h"
+#include "columns.h"
 
 namespace mpp::sync {
 namespace {
@@ -103,9 +104,15 @@ Bytes EncodeRequest(const Request& request) { return EncodeValue(request); }
 Result<Request> DecodeRequest(ByteView bytes) { return DecodeValue<Request>(bytes); }
 Bytes EncodeMutation(const Mutation& mutation) { return EncodeValue(mutation); }
 Result<Mutation> DecodeMutation(ByteView bytes) { return DecodeValue<Mutation>(bytes); }
-Bytes EncodeMutations(const std::vector<Mutation>& mutations) { return EncodeValue(mutations); }
+// A batch goes column by column (columns.h).
+Bytes EncodeMutations(const std::vector<Mutation>& mutations) {
+  return EncodeValue(ToColumns(mutations));
+}
 Result<std::vector<Mutation>> DecodeMutations(ByteView bytes) {
-  return DecodeValue<std::vector<Mutation>>(bytes);
+  MPP_ASSIGN_OR_RETURN(MutationColumns columns, DecodeValue<MutationColumns>(bytes));
+  auto mutations = FromColumns(columns);
+  if (!mutations) return Error::Corrupt("malformed body: " + mutations.error().message());
+  return mutations;
 }
 Bytes EncodeConflict(const ConflictRecord& conflict) { return EncodeValue(conflict); }
 Result<ConflictRecord> DecodeConflict(ByteView bytes) { return DecodeValue<ConflictRecord>(bytes); }

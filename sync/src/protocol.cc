@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "codec_impl.h"
+#include "columns.h"
 #include "mpp/sync/codec.h"
 #include "mpp/sync/crypto.h"
 
@@ -199,6 +200,20 @@ std::optional<std::string> PeekSigner(ByteView envelope) {
 namespace mpp::sync {
 // The protocol's messages are encoded with the generic codec; instantiate it for them here so
 // callers need only codec.h.
+template <class Archive>
+void PullAnswer::save(Archive& ar) const {
+  ar(cursor, more, last_applied_seq, ToColumns(requests), conflicts, catalog_version, catalog_json);
+}
+
+template <class Archive>
+void PullAnswer::load(Archive& ar) {
+  RequestColumns columns;
+  ar(cursor, more, last_applied_seq, columns, conflicts, catalog_version, catalog_json);
+  auto decoded = FromColumns(columns);
+  if (!decoded) throw cereal::Exception(decoded.error().message());
+  requests = std::move(decoded).value();
+}
+
 template Bytes EncodeValue<EnvelopeHeader>(const EnvelopeHeader&);
 template Result<EnvelopeHeader> DecodeValue<EnvelopeHeader>(ByteView);
 template Bytes EncodeValue<PushAck>(const PushAck&);

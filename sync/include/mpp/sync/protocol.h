@@ -79,10 +79,12 @@ struct PullAnswer {
   int64_t catalog_version = 0;
   std::string catalog_json;  // empty unless newer than the van's
 
+  // The requests go column by column on the wire (sync/src/columns.h); defined in protocol.cc
+  // for the codec's archives.
   template <class Archive>
-  void serialize(Archive& ar) {
-    ar(cursor, more, last_applied_seq, requests, conflicts, catalog_version, catalog_json);
-  }
+  void save(Archive& ar) const;
+  template <class Archive>
+  void load(Archive& ar);
 };
 
 // The pull request body: which catalog version the van has.
