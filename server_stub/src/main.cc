@@ -26,7 +26,7 @@ struct Options {
   std::string data_dir;
   bool json_output = false;
   std::string catalog_file, listen = "127.0.0.1:8080", van_code, ttl = "24h";
-  std::string device_id, by, status, agency, note, id;
+  std::string device_id, by, status, agency, note, id, bulk_file;
   std::vector<std::string> assignments;
 };
 
@@ -129,6 +129,59 @@ int RunServe(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   return 0;
 }
 
+struct StatusChange {
+  size_t line = 0;  // 1-based, for messages
+  std::string id_or_receipt;
+  mpp::sync::RequestStatus to;
+};
+
+// Reads "ID_OR_RECEIPT STATUS" lines; blank lines and lines starting with '#' are skipped.
+// The whole file is checked before anything is applied, so a typo on line 2,000 changes nothing.
+Result<std::vector<StatusChange>> ReadStatusChanges(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error::NotFound("cannot read " + path);
+  std::vector<StatusChange> changes;
+  size_t number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::istringstream words(line);
+    std::string id, status, extra;
+    if (!(words >> id) || id.front() == '#') continue;
+    const std::string where = path + " line " + std::to_string(number);
+    if (!(words >> status) || (words >> extra)) {
+      return Error::InvalidInput(where + ": expected \"ID_OR_RECEIPT STATUS\", got \"" +
+                                 line.substr(0, 200) + "\"");
+    }
+    auto to = mpp::sync::ParseStatus(status);
+    if (!to) return Error::InvalidInput(where + ": unknown status \"" + status + "\"");
+    changes.push_back({number, std::move(id), *to});
+  }
+  return changes;
+}
+
+// Applies the changes in file order, each through StaffSetStatus (its own transaction and audit
+// entry), and stops at the first refusal: the lines before it stay applied and the message says
+// so, so the operator fixes that line and reruns the file from there.
+Result<size_t> ApplyStatusChanges(mpp::server::SyncService& service, const std::string& path,
+                                  const std::vector<StatusChange>& changes, const std::string& by,
+                                  const std::string& note) {
+  size_t applied = 0;
+  for (const auto& c : changes) {
+    auto changed = service.StaffSetStatus(c.id_or_receipt, c.to, by, note);
+    if (!changed) {
+      const std::string where =
+          path + " line " + std::to_string(c.line) + " (" + c.id_or_receipt + ")";
+      const std::string before = std::to_string(applied) +
+                                 (applied == 1 ? " earlier change was" : " earlier changes were");
+      return Error(changed.error().code(), where + ": " + changed.error().message() + "; " +
+                                               before + " applied, none after it");
+    }
+    ++applied;
+  }
+  return applied;
+}
+
 void PrintRequests(const std::vector<mpp::server::StoredRequest>& rows, bool as_json) {
   if (as_json) {
     json out = json::array();
@@ -190,6 +243,13 @@ int main(int argc, char** argv) {
   set_status->add_option("status", o.status, "new status")->required();
   set_status->add_option("--by", o.by, "staff member")->required();
   set_status->add_option("--note", o.note, "note for the officer and citizen");
+  auto* set_status_bulk = request->add_subcommand(
+      "set-status-bulk",
+      "change many statuses from a file of \"ID_OR_RECEIPT STATUS\" lines; the file is checked "
+      "first, then applied in order, stopping at the first refusal");
+  set_status_bulk->add_option("--file", o.bulk_file, "the file, one change per line")->required();
+  set_status_bulk->add_option("--by", o.by, "staff member")->required();
+  set_status_bulk->add_option("--note", o.note, "note for every change");
   auto* set_fields = request->add_subcommand("set", "correct fields");
   set_fields->add_option("id", o.id, "request id or receipt")->required();
   set_fields->add_option("--set", o.assignments, "key=value (repeat)")->required();
@@ -204,8 +264,8 @@ int main(int argc, char** argv) {
   auto* audit_verify = audit->add_subcommand("verify", "re-verify every stored envelope");
 
   for (auto* sub : {init, serve, token, token_create, device, device_list, device_revoke, requests,
-                    requests_list, request, set_status, set_fields, conflicts, conflicts_list,
-                    audit, audit_verify}) {
+                    requests_list, request, set_status, set_status_bulk, set_fields, conflicts,
+                    conflicts_list, audit, audit_verify}) {
     sub->fallthrough();
   }
   try {
@@ -303,6 +363,18 @@ int main(int argc, char** argv) {
       std::cout << mpp::sync::RequestToJson(*changed, true).dump() << "\n";
     } else {
       std::cout << changed->receipt << " is " << mpp::sync::StatusName(changed->status) << "\n";
+    }
+    return 0;
+  }
+  if (*set_status_bulk) {
+    auto changes = ReadStatusChanges(o.bulk_file);
+    if (!changes) return Fail(changes.error());
+    auto applied = ApplyStatusChanges(service, o.bulk_file, *changes, o.by, o.note);
+    if (!applied) return Fail(applied.error());
+    if (o.json_output) {
+      std::cout << json{{"applied", *applied}}.dump() << "\n";
+    } else {
+      std::cout << "Changed the status of " << *applied << " requests.\n";
     }
     return 0;
   }
