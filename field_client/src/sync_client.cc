@@ -223,7 +223,8 @@ class Puller {
       header.hlc = {clock_.NowMillis(), 0};
       header.nonce = FreshNonce(rng_);
       header.cursor = state.cursor;
-      const Bytes body = sync::EncodeValue(sync::PullRequestBody{state.catalog_version});
+      const Bytes body = sync::EncodeValue(
+          sync::PullRequestBody{state.catalog_version, state.acked_seq, state.complete_cursor});
       MPP_ASSIGN_OR_RETURN(Bytes envelope, sync::SealEnvelopeWith(
                                                sync::EnvelopeKind::kPullRequest, device_.device_id,
                                                header, body, [this](ByteView message) {
@@ -239,7 +240,7 @@ class Puller {
         return Error::Unauthenticated("server answer refused: it would move the cursor back");
       }
       MPP_RETURN_IF_ERROR(store_.ApplyPull(answer, opened.header.hlc));
-      report_.pulled += answer.requests.size();
+      report_.pulled += answer.requests.size() + answer.patches.size();
       report_.conflicts += answer.conflicts.size();
       if (progress) progress("pull", report_.pulled, 0);
       if (!answer.more) return Ok();

@@ -68,6 +68,11 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     CREATE INDEX requests_status ON requests(status, service_id);
     ALTER TABLE conflicts ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
     )sql",
+    // v3: pulls of only what changed need the cursor of the last complete pull (0 for a store
+    // made before: its first pull then brings requests whole).
+    R"sql(
+    ALTER TABLE sync_state ADD COLUMN complete_cursor INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 
 }  // namespace

@@ -604,12 +604,16 @@ Result<Bytes> VanStore::SignWithDeviceKey(ByteView message) {
 
 Result<VanStore::SyncState> VanStore::LoadSyncState() {
   MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("SELECT cursor, acked_seq, "
-                                                     "(SELECT version FROM catalog) FROM "
-                                                     "sync_state"));
+                                                     "(SELECT version FROM catalog), "
+                                                     "complete_cursor FROM sync_state"));
   MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return Error::Corrupt("the store has no sync state");
-  return SyncState{static_cast<uint64_t>(stmt.ColumnInt(0)),
-                   static_cast<uint64_t>(stmt.ColumnInt(1)), stmt.ColumnInt(2)};
+  SyncState state;
+  state.cursor = static_cast<uint64_t>(stmt.ColumnInt(0));
+  state.acked_seq = static_cast<uint64_t>(stmt.ColumnInt(1));
+  state.catalog_version = stmt.ColumnInt(2);
+  state.complete_cursor = static_cast<uint64_t>(stmt.ColumnInt(3));
+  return state;
 }
 
 Result<std::vector<sync::Mutation>> VanStore::PendingMutations(size_t limit) {
@@ -660,15 +664,40 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
   MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
   std::set<std::string> in_answer;
   for (const auto& r : answer.requests) in_answer.insert(r.id);
+  for (const auto& p : answer.patches) in_answer.insert(p.part.id);
+  const std::set<uint64_t> unclean(answer.unclean_seqs.begin(), answer.unclean_seqs.end());
 
   // 1. Acknowledged mutations whose ack was lost: the server state in this answer already holds
-  //    them; for requests not in it, they applied cleanly and fold into the base.
+  //    them; for requests not in it, those that applied cleanly fold into the base (an unclean
+  //    one is not folded: the server's state of its request comes in this or a later page).
   MPP_RETURN_IF_ERROR(s.RetireAcknowledged(catalog, answer.last_applied_seq, [&](const auto& m) {
-    return in_answer.count(m.request_id) == 0;
+    return in_answer.count(m.request_id) == 0 && unclean.count(m.seq) == 0;
   }));
 
-  // 2. Rebase: the server's state is the base; the view is base + what is still pending.
-  for (const sync::Request& server_state : answer.requests) {
+  // 2. Patches bring the base up to the server's state: only the parts changed since the cursor
+  //    travel, and everything the server applied after the cursor (acknowledged mutations of
+  //    this van included, which step 1 therefore does not fold) is among them.
+  std::vector<sync::Request> server_states = answer.requests;
+  for (const sync::RequestPatch& patch : answer.patches) {
+    const std::string& id = patch.part.id;
+    MPP_ASSIGN_OR_RETURN(auto base, s.LoadBase(id));
+    if (!base) {
+      // A NULL base with nothing pending is the view (see KeepBaseBeforeEdit).
+      MPP_ASSIGN_OR_RETURN(bool pending, s.HasPendingAfter(id, 0));
+      if (!pending) {
+        MPP_ASSIGN_OR_RETURN(base, s.LoadView(id));
+      }
+    }
+    if (!base) {
+      return Error::Corrupt("the server sent a change to request " + id +
+                            ", which this van does not hold");
+    }
+    MPP_RETURN_IF_ERROR(sync::ApplyPatch(*base, patch));
+    server_states.push_back(std::move(*base));
+  }
+
+  // 3. Rebase: the server's state is the base; the view is base + what is still pending.
+  for (const sync::Request& server_state : server_states) {
     MPP_ASSIGN_OR_RETURN(auto existing, s.LoadView(server_state.id));
     MPP_ASSIGN_OR_RETURN(auto pending, s.PendingFor(server_state.id));
     std::optional<sync::Request> view = server_state;
@@ -682,7 +711,7 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
     MPP_RETURN_IF_ERROR(s.SaveBase(server_state));
   }
 
-  // 3. Conflicts, catalog, cursor, clock.
+  // 4. Conflicts, catalog, cursor, clock.
   for (const auto& c : answer.conflicts) {
     MPP_ASSIGN_OR_RETURN(Bytes sealed, s.Seal(sync::EncodeConflict(c), ConflictAad(c.request_id)));
     MPP_ASSIGN_OR_RETURN(auto ins, s.db_.Prepare("INSERT INTO conflicts(request_id, body, "
@@ -696,11 +725,13 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
     MPP_RETURN_IF_ERROR(cat.Run());
   }
   s.hlc_.ObserveTrusted(server_hlc);
-  MPP_ASSIGN_OR_RETURN(auto state,
-                       s.db_.Prepare("UPDATE sync_state SET cursor = ?, acked_seq = max(acked_seq, "
-                                     "?), hlc = max(hlc, ?)"));
+  MPP_ASSIGN_OR_RETURN(
+      auto state, s.db_.Prepare("UPDATE sync_state SET cursor = ?1, acked_seq = max(acked_seq, "
+                                "?2), hlc = max(hlc, ?3), complete_cursor = CASE WHEN ?4 "
+                                "THEN complete_cursor ELSE ?1 END"));
   state.Bind(1, static_cast<int64_t>(answer.cursor));
   state.Bind(2, static_cast<int64_t>(answer.last_applied_seq)).Bind(3, s.hlc_.last().Packed());
+  state.Bind(4, int64_t{answer.more ? 1 : 0});
   MPP_RETURN_IF_ERROR(state.Run());
   MPP_RETURN_IF_ERROR(txn.Commit());
   if (new_catalog) s.catalog_ = std::move(new_catalog);

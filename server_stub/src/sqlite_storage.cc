@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS requests(
   updated_ms INTEGER NOT NULL,
   body BLOB NOT NULL,
   van_code TEXT NOT NULL DEFAULT '',
-  rev INTEGER NOT NULL DEFAULT 0);
+  rev INTEGER NOT NULL DEFAULT 0,
+  revs BLOB);
 CREATE INDEX IF NOT EXISTS requests_pull ON requests(device_id, owner_rev);
 CREATE INDEX IF NOT EXISTS requests_van ON requests(van_code, rev);
 CREATE INDEX IF NOT EXISTS requests_agency ON requests(agency, status);
@@ -158,10 +159,13 @@ class SqliteStorage final : public ServerStorage {
     MPP_ASSIGN_OR_RETURN(auto txn, sqlite::Transaction::Begin(db_));
     if (version == 1) {
       // v2: a van's scope is its van code, so a re-installed van (a new device) pulls its work
-      // back. `rev` orders every change; owner_rev stays the creating device's own feed.
+      // back. `rev` orders every change; owner_rev stays the creating device's own feed. `revs`
+      // (sync::ChangeRevs) says which parts changed when, for pulls of only what changed; a row
+      // without it is sent whole.
       MPP_RETURN_IF_ERROR(
           db_.Exec("ALTER TABLE requests ADD COLUMN van_code TEXT NOT NULL DEFAULT '';"
                    "ALTER TABLE requests ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE requests ADD COLUMN revs BLOB;"
                    "UPDATE requests SET rev = owner_rev, van_code = coalesce((SELECT van_code FROM "
                    "devices WHERE devices.device_id = requests.device_id), '');"));
     }
@@ -207,12 +211,11 @@ class SqliteStorage final : public ServerStorage {
     return out;
   }
 
-  Result<PullPage> ReadPull(const std::string& device_id, uint64_t cursor,
-                            size_t max_items) override {
+  Result<PullPage> ReadPull(const std::string& device_id, const PullQuery& query) override {
     std::lock_guard<std::mutex> lock(mu_);
     // One read transaction: the counter and the rows come from the same snapshot.
     MPP_RETURN_IF_ERROR(db_.Exec("BEGIN"));
-    auto page = ReadPullLocked(device_id, cursor, max_items);
+    auto page = ReadPullLocked(device_id, query);
     (void)db_.Exec("COMMIT");
     return page;
   }
@@ -319,10 +322,25 @@ class SqliteStorage final : public ServerStorage {
   Database& db() { return db_; }
 
  private:
-  Result<PullPage> ReadPullLocked(const std::string& device_id, uint64_t cursor, size_t max_items) {
+  Result<PullPage> ReadPullLocked(const std::string& device_id, const PullQuery& query) {
+    const uint64_t cursor = query.cursor;
+    const uint64_t acked_seq = query.acked_seq;
+    const size_t max_items = query.max_items;
     PullPage page;
     MPP_ASSIGN_OR_RETURN(auto device, FindDeviceLocked(device_id));
     if (!device) return Error::Unauthenticated("unknown device " + device_id);
+    page.last_applied_seq = device->last_applied_seq;
+    if (acked_seq < page.last_applied_seq) {
+      MPP_ASSIGN_OR_RETURN(auto unclean, db_.Prepare("SELECT seq FROM unclean WHERE device_id = ? "
+                                                     "AND seq > ? AND seq <= ? ORDER BY seq"));
+      unclean.Bind(1, device_id).Bind(2, static_cast<int64_t>(acked_seq));
+      unclean.Bind(3, static_cast<int64_t>(page.last_applied_seq));
+      for (;;) {
+        MPP_ASSIGN_OR_RETURN(bool row, unclean.Step());
+        if (!row) break;
+        page.unclean_seqs.push_back(static_cast<uint64_t>(unclean.ColumnInt(0)));
+      }
+    }
     MPP_ASSIGN_OR_RETURN(auto counter, db_.Prepare("SELECT value FROM counters WHERE name='rev'"));
     MPP_ASSIGN_OR_RETURN(bool has_counter, counter.Step());
     const uint64_t head = has_counter ? static_cast<uint64_t>(counter.ColumnInt(0)) : 0;
@@ -331,11 +349,11 @@ class SqliteStorage final : public ServerStorage {
     // (a re-installed van gets its work back; two tablets in one van see each other's), and the
     // device's conflict records.
     MPP_ASSIGN_OR_RETURN(auto s,
-                         db_.Prepare("SELECT owner_rev AS rev, 0 AS kind, body FROM requests "
+                         db_.Prepare("SELECT owner_rev AS rev, 0 AS kind, body, revs FROM requests "
                                      "WHERE device_id = ?1 AND owner_rev > ?2 "
-                                     "UNION ALL SELECT rev, 0, body FROM requests "
+                                     "UNION ALL SELECT rev, 0, body, revs FROM requests "
                                      "WHERE van_code = ?4 AND device_id != ?1 AND rev > ?2 "
-                                     "UNION ALL SELECT rev, 1, body FROM conflicts "
+                                     "UNION ALL SELECT rev, 1, body, NULL FROM conflicts "
                                      "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
     s.Bind(1, device_id).Bind(2, static_cast<int64_t>(cursor));
     s.Bind(3, static_cast<int64_t>(max_items) + 1).Bind(4, device->van_code);
@@ -352,7 +370,16 @@ class SqliteStorage final : public ServerStorage {
       last_rev = static_cast<uint64_t>(s.ColumnInt(0));
       if (s.ColumnInt(1) == 0) {
         MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(2)));
-        page.requests.push_back(std::move(request));
+        std::optional<sync::RequestPatch> patch;
+        if (!s.ColumnIsNull(3)) {
+          MPP_ASSIGN_OR_RETURN(auto revs, sync::DecodeValue<sync::ChangeRevs>(s.ColumnBlob(3)));
+          patch = sync::PatchSince(request, revs, std::min(query.patch_base, cursor));
+        }
+        if (patch) {
+          page.patches.push_back(std::move(*patch));
+        } else {
+          page.requests.push_back(std::move(request));
+        }
       } else {
         MPP_ASSIGN_OR_RETURN(auto conflict, sync::DecodeConflict(s.ColumnBlob(2)));
         page.conflicts.push_back(std::move(conflict));
@@ -452,19 +479,34 @@ Result<void> SqliteTxn::SaveRequest(const sync::Request& r, const std::string& a
   const Bytes body = sync::EncodeRequest(r);
   MPP_ASSIGN_OR_RETURN(uint64_t next_rev, NextRev());
   const auto rev = static_cast<int64_t>(next_rev);
+  // Which parts this save changes, for pulls of only what changed (sync/patch.h).
+  std::optional<sync::Request> before;
+  sync::ChangeRevs revs;
+  {
+    MPP_ASSIGN_OR_RETURN(Statement * old, Prepared("SELECT body, revs FROM requests WHERE id = ?"));
+    old->Bind(1, r.id);
+    MPP_ASSIGN_OR_RETURN(bool found, old->Step());
+    if (found && !old->ColumnIsNull(1)) {
+      MPP_ASSIGN_OR_RETURN(before, sync::DecodeRequest(old->ColumnBlob(0)));
+      MPP_ASSIGN_OR_RETURN(revs, sync::DecodeValue<sync::ChangeRevs>(old->ColumnBlob(1)));
+    }
+    old->Reset();
+  }
+  const Bytes revs_bytes = sync::EncodeValue(sync::NextChangeRevs(before, r, revs, next_rev));
   // A van's own clean write keeps owner_rev, so the pull does not echo it back.
   const int64_t owner_rev = notify_owner ? rev : 0;
   MPP_ASSIGN_OR_RETURN(
       Statement * s,
       Prepared("INSERT INTO requests(id, receipt, device_id, agency, service_id, status, "
-               "owner_rev, updated_ms, body, rev, van_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-               "?8, ?9, ?10, (SELECT van_code FROM devices WHERE device_id = ?3)) "
+               "owner_rev, updated_ms, body, rev, revs, van_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+               "?7, ?8, ?9, ?10, ?11, (SELECT van_code FROM devices WHERE device_id = ?3)) "
                "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
                "owner_rev = CASE WHEN ?7 > 0 THEN ?7 ELSE requests.owner_rev END, "
-               "updated_ms = excluded.updated_ms, body = excluded.body, rev = excluded.rev"));
+               "updated_ms = excluded.updated_ms, body = excluded.body, rev = excluded.rev, "
+               "revs = excluded.revs"));
   s->Bind(1, r.id).Bind(2, r.receipt).Bind(3, r.device_id).Bind(4, agency).Bind(5, r.service_id);
   s->Bind(6, sync::StatusName(r.status)).Bind(7, owner_rev).Bind(8, now_ms).Bind(9, body);
-  s->Bind(10, rev);
+  s->Bind(10, rev).Bind(11, revs_bytes);
   return s->Run();
 }
 

@@ -288,19 +288,20 @@ Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
     std::lock_guard<std::mutex> lock(hlc_mu_);
     MPP_RETURN_IF_ERROR(hlc_.Observe(h.hlc));
   }
-  MPP_ASSIGN_OR_RETURN(auto device, storage_.FindDevice(device_id));
-  if (!device) return Error::Unauthenticated("unknown device " + device_id);
   MPP_ASSIGN_OR_RETURN(PullPage page,
-                       storage_.ReadPull(device_id, h.cursor, options_.pull_page_items));
+                       storage_.ReadPull(device_id, {h.cursor, body.patch_base, body.acked_seq,
+                                                     options_.pull_page_items}));
   sync::PullAnswer answer;
   answer.cursor = page.cursor;
   answer.more = page.more;
-  answer.last_applied_seq = device->last_applied_seq;
+  answer.last_applied_seq = page.last_applied_seq;
+  answer.unclean_seqs = std::move(page.unclean_seqs);
   answer.requests = std::move(page.requests);
+  answer.patches = std::move(page.patches);
   answer.conflicts = std::move(page.conflicts);
   answer.catalog_version = catalog_.version();
   if (body.catalog_version < catalog_.version()) answer.catalog_json = catalog_.ToJson();
-  log->received = answer.requests.size();
+  log->received = answer.requests.size() + answer.patches.size();
   log->conflicts = answer.conflicts.size();
   return SealAnswer(sync::EnvelopeKind::kPullAnswer, device_id, h.nonce, sync::EncodeValue(answer));
 }

@@ -200,18 +200,42 @@ std::optional<std::string> PeekSigner(ByteView envelope) {
 namespace mpp::sync {
 // The protocol's messages are encoded with the generic codec; instantiate it for them here so
 // callers need only codec.h.
+// A patch travels as the request-shaped part it carries, plus two small columns.
 template <class Archive>
 void PullAnswer::save(Archive& ar) const {
-  ar(cursor, more, last_applied_seq, ToColumns(requests), conflicts, catalog_version, catalog_json);
+  std::vector<Request> parts;
+  std::vector<uint8_t> status_changed;
+  std::vector<uint32_t> history_from;
+  for (const RequestPatch& p : patches) {
+    parts.push_back(p.part);
+    status_changed.push_back(p.status_changed ? 1 : 0);
+    history_from.push_back(p.history_from);
+  }
+  ar(cursor, more, last_applied_seq, unclean_seqs, ToColumns(requests), ToColumns(parts),
+     status_changed, history_from, conflicts, catalog_version, catalog_json);
 }
 
 template <class Archive>
 void PullAnswer::load(Archive& ar) {
   RequestColumns columns;
-  ar(cursor, more, last_applied_seq, columns, conflicts, catalog_version, catalog_json);
+  RequestColumns part_columns;
+  std::vector<uint8_t> status_changed;
+  std::vector<uint32_t> history_from;
+  ar(cursor, more, last_applied_seq, unclean_seqs, columns, part_columns, status_changed,
+     history_from, conflicts, catalog_version, catalog_json);
   auto decoded = FromColumns(columns);
   if (!decoded) throw cereal::Exception(decoded.error().message());
   requests = std::move(decoded).value();
+  auto parts = FromColumns(part_columns);
+  if (!parts) throw cereal::Exception(parts.error().message());
+  if (status_changed.size() != parts->size() || history_from.size() != parts->size()) {
+    throw cereal::Exception("the patch columns have different lengths");
+  }
+  patches.clear();
+  for (size_t i = 0; i < parts->size(); ++i) {
+    if (status_changed[i] > 1) throw cereal::Exception("a patch's status flag is not 0 or 1");
+    patches.push_back({std::move((*parts)[i]), status_changed[i] == 1, history_from[i]});
+  }
 }
 
 template Bytes EncodeValue<EnvelopeHeader>(const EnvelopeHeader&);
@@ -221,5 +245,7 @@ template Result<PushAck> DecodeValue<PushAck>(ByteView);
 template Bytes EncodeValue<PullAnswer>(const PullAnswer&);
 template Result<PullAnswer> DecodeValue<PullAnswer>(ByteView);
 template Bytes EncodeValue<PullRequestBody>(const PullRequestBody&);
+template Bytes EncodeValue<ChangeRevs>(const ChangeRevs&);
+template Result<ChangeRevs> DecodeValue<ChangeRevs>(ByteView);
 template Result<PullRequestBody> DecodeValue<PullRequestBody>(ByteView);
 }  // namespace mpp::sync

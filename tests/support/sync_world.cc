@@ -35,8 +35,12 @@ void SyncWorld::RestartServer() {
   auto home = server::OpenServerHome(dir_.Sub("server"));
   ASSERT_TRUE(home.ok()) << home.error().message();
   home_ = std::move(home).value();
+  // Small pull pages, so every scenario and simulated seed also runs the paging: a lost ack
+  // recovered on one page while its request comes whole or patched on a later one.
+  server::ServiceOptions options;
+  options.pull_page_items = 3;
   service_ = std::make_unique<server::SyncService>(*home_.storage, clock_, rng_, home_.private_key,
-                                                   home_.catalog);
+                                                   home_.catalog, options);
   loopback_ = std::make_unique<LoopbackTransport>(*service_);
   for (auto& van : vans_) van->link = std::make_unique<FaultyTransport>(*loopback_);
 }

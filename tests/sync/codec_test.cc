@@ -227,10 +227,14 @@ RC_GTEST_PROP(CodecProperty, AnyPullAnswerRoundTrips, ()) {
   answer.last_applied_seq = *rc::gen::arbitrary<uint64_t>();
   answer.requests = *rc::gen::container<std::vector<Request>>(GenRequest());
   answer.catalog_json = *rc::gen::arbitrary<std::string>();
+  for (const Request& part : *rc::gen::container<std::vector<Request>>(GenRequest())) {
+    answer.patches.push_back({part, *rc::gen::arbitrary<bool>(), *rc::gen::arbitrary<uint32_t>()});
+  }
   auto decoded = DecodeValue<PullAnswer>(EncodeValue(answer));
   RC_ASSERT(decoded.ok());
   RC_ASSERT(decoded->cursor == answer.cursor);
   RC_ASSERT(decoded->requests == answer.requests);
+  RC_ASSERT(decoded->patches == answer.patches);
   RC_ASSERT(decoded->catalog_json == answer.catalog_json);
 }
 

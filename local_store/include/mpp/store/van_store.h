@@ -35,7 +35,7 @@
 
 namespace mpp::store {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 inline constexpr const char* kStoreFileName = "van.db";
 
 struct InitOptions {
@@ -118,7 +118,11 @@ class VanStore {
   Result<Bytes> SignWithDeviceKey(ByteView message);
 
   struct SyncState {
-    uint64_t cursor = 0;     // pull cursor: every server change up to it is in the base
+    uint64_t cursor = 0;  // pull cursor: where the next page starts
+    // Where the last pull that ran to its end (no more pages) stopped: every server change up
+    // to it is in the base. Pages order requests by their latest change, so mid-way through a
+    // pull `cursor` promises less; patches are made against this one.
+    uint64_t complete_cursor = 0;
     uint64_t acked_seq = 0;  // every mutation up to it is acknowledged (gone from the outbox)
     int64_t catalog_version = 0;
   };

@@ -17,6 +17,7 @@
 
 #include "mpp/sync/bytes.h"
 #include "mpp/sync/model.h"
+#include "mpp/sync/patch.h"
 #include "mpp/sync/result.h"
 
 namespace mpp::server {
@@ -69,10 +70,22 @@ struct RequestQuery {
   size_t limit = 1'000'000;
 };
 
+struct PullQuery {
+  uint64_t cursor = 0;      // changes after it
+  uint64_t patch_base = 0;  // the device holds every change up to it: send the rest as patches
+  uint64_t acked_seq = 0;   // report unclean seqs after it
+  size_t max_items = 0;
+};
+
 struct PullPage {
-  std::vector<sync::Request> requests;
+  std::vector<sync::Request> requests;      // new to the device: whole
+  std::vector<sync::RequestPatch> patches;  // held by the device: what changed after the cursor
   std::vector<sync::ConflictRecord> conflicts;
   uint64_t cursor = 0;  // where the next pull starts
+  // The device's last applied seq in the same snapshot: every mutation up to it is reflected in
+  // the page's state, none after it.
+  uint64_t last_applied_seq = 0;
+  std::vector<uint64_t> unclean_seqs;  // of the device, after the acked_seq asked for
   bool more = false;
 };
 
@@ -123,8 +136,8 @@ class ServerStorage {
   // Reads outside a write transaction (each is one consistent snapshot).
   virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;
   virtual Result<std::vector<DeviceRecord>> ListDevices() = 0;
-  virtual Result<PullPage> ReadPull(const std::string& device_id, uint64_t cursor,
-                                    size_t max_items) = 0;
+  // The device's changes after query.cursor, at most query.max_items of them.
+  virtual Result<PullPage> ReadPull(const std::string& device_id, const PullQuery& query) = 0;
   virtual Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& query) = 0;
   virtual Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) = 0;
   virtual Result<std::vector<StoredConflict>> ListConflicts() = 0;

@@ -20,6 +20,7 @@
 #include "mpp/sync/bytes.h"
 #include "mpp/sync/hlc.h"
 #include "mpp/sync/model.h"
+#include "mpp/sync/patch.h"
 #include "mpp/sync/result.h"
 
 namespace mpp::sync {
@@ -74,26 +75,36 @@ struct PullAnswer {
   uint64_t cursor = 0;            // the van's next cursor
   bool more = false;              // another page follows: pull again with the new cursor
   uint64_t last_applied_seq = 0;  // of this device, so a lost ack is recovered here
+  // Of those after the van's acked_seq, the ones that did not apply as written: the van must
+  // not fold them into its copy of the server's state.
+  std::vector<uint64_t> unclean_seqs;
   std::vector<Request> requests;  // current server state of each changed request in scope
+  // Changes to requests the van already holds: only the parts changed since its cursor.
+  std::vector<RequestPatch> patches;
   std::vector<ConflictRecord> conflicts;
   int64_t catalog_version = 0;
   std::string catalog_json;  // empty unless newer than the van's
 
-  // The requests go column by column on the wire (sync/src/columns.h); defined in protocol.cc
-  // for the codec's archives.
+  // Requests and patches go column by column on the wire (sync/src/columns.h); defined in
+  // protocol.cc for the codec's archives.
   template <class Archive>
   void save(Archive& ar) const;
   template <class Archive>
   void load(Archive& ar);
 };
 
-// The pull request body: which catalog version the van has.
+// The pull request body: which catalog version the van has; up to which seq it knows its
+// mutations were acknowledged (the answer says which later ones did not apply cleanly); and the
+// cursor of its last complete pull, up to which it holds every change (patches are made against
+// it; at most the header's cursor).
 struct PullRequestBody {
   int64_t catalog_version = 0;
+  uint64_t acked_seq = 0;
+  uint64_t patch_base = 0;
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(catalog_version);
+    ar(catalog_version, acked_seq, patch_base);
   }
 };
 
