@@ -1,8 +1,11 @@
 #include "mpp/server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <iomanip>
 #include <map>
@@ -54,6 +57,15 @@ int HttpStatusFor(const Error& error) {
   }
   return 500;
 }
+
+// Debian's cpp-httplib is a shared library built with a listen backlog of 5. In the evening rush
+// hundreds of vans connect at once; the kernel drops connection attempts past the backlog and
+// each such van waits a second or more for its SYN to be sent again. Listening again on the
+// bound socket raises the backlog to the system's maximum.
+class RushReadyServer : public httplib::Server {
+ public:
+  bool RaiseListenBacklog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
+};
 
 class HttpServer::Impl {
  public:
@@ -160,7 +172,7 @@ class HttpServer::Impl {
 
   SyncService& service_;
   std::ostream& log_;
-  httplib::Server server_;
+  RushReadyServer server_;
   std::mutex mu_;  // guards counters_ and log_
   std::map<std::string, uint64_t> counters_;
 };
@@ -170,16 +182,19 @@ HttpServer::HttpServer(SyncService& service, std::ostream& log)
 HttpServer::~HttpServer() = default;
 
 Result<int> HttpServer::Bind(const std::string& host, int port) {
+  int bound = port;
   if (port == 0) {
-    const int bound = impl_->server_.bind_to_any_port(host);
+    bound = impl_->server_.bind_to_any_port(host);
     if (bound <= 0) return Error::Unavailable("cannot listen on " + host);
-    return bound;
-  }
-  if (!impl_->server_.bind_to_port(host, port)) {
+  } else if (!impl_->server_.bind_to_port(host, port)) {
     return Error::Unavailable("cannot listen on " + host + ":" + std::to_string(port) +
                               " (in use, or not an address of this machine)");
   }
-  return port;
+  if (!impl_->server_.RaiseListenBacklog()) {
+    return Error::Unavailable(std::string("cannot raise the listen backlog: ") +
+                              std::strerror(errno));
+  }
+  return bound;
 }
 
 void HttpServer::Run() { impl_->server_.listen_after_bind(); }

@@ -116,8 +116,8 @@ class SqliteTxn final : public StorageTxn {
   Result<void> MarkTokenUsed(ByteView token_hash, const std::string& device_id,
                              int64_t now_ms) override;
   Result<std::optional<sync::Request>> LoadRequest(const std::string& id) override;
-  Result<void> SaveRequest(const sync::Request& request, const std::string& agency,
-                           bool notify_owner, int64_t now_ms) override;
+  Result<void> SaveRequest(const std::optional<sync::Request>& before, const sync::Request& request,
+                           const std::string& agency, bool notify_owner, int64_t now_ms) override;
   Result<void> AddConflict(const std::string& device_id, const sync::ConflictRecord& conflict,
                            int64_t now_ms) override;
   Result<void> MarkUnclean(const std::string& device_id, uint64_t seq) override;
@@ -141,9 +141,40 @@ class SqliteTxn final : public StorageTxn {
   std::optional<uint64_t> rev_;  // counter value read at first use, written back at commit
 };
 
+// A second connection for the reads of every sync (device keys, pull pages). In WAL mode they
+// see the last committed state without waiting for the writer, whose commits wait for the disk:
+// in the evening rush, pulls and signature checks no longer queue behind other vans' pushes.
+class ReadConnection {
+ public:
+  explicit ReadConnection(Database db) : db_(std::move(db)) {}
+  std::mutex& mu() { return mu_; }
+  Database& db() { return db_; }
+  Result<Statement*> Prepared(const std::string& sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare(sql));
+      it = statements_.emplace(sql, std::move(stmt)).first;
+    }
+    it->second.Reset();
+    return &it->second;
+  }
+
+ private:
+  std::mutex mu_;  // guards db_ and statements_
+  Database db_;
+  std::map<std::string, Statement> statements_;
+};
+
 class SqliteStorage final : public ServerStorage {
  public:
   explicit SqliteStorage(Database db) : db_(std::move(db)) {}
+
+  // Opens the read connection; after Init, which made the file WAL.
+  Result<void> OpenReader(const std::string& path) {
+    MPP_ASSIGN_OR_RETURN(Database db, Database::Open(path, Database::Mode::kReadWrite));
+    reader_ = std::make_unique<ReadConnection>(std::move(db));
+    return Ok();
+  }
 
   Result<void> Init() {
     MPP_ASSIGN_OR_RETURN(const int64_t app_id, db_.PragmaInt("application_id"));
@@ -182,14 +213,24 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return FindDeviceLocked(device_id);
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(Statement * s, reader_->Prepared(FindDeviceSql()));
+    return ReadDeviceRow(s, device_id);
   }
 
   Result<std::optional<DeviceRecord>> FindDeviceLocked(const std::string& device_id) {
-    MPP_ASSIGN_OR_RETURN(Statement * s, Prepared((std::string("SELECT ") + kDeviceColumns +
-                                                  " FROM devices WHERE device_id = ?")
-                                                     .c_str()));
+    MPP_ASSIGN_OR_RETURN(Statement * s, Prepared(FindDeviceSql().c_str()));
+    return ReadDeviceRow(s, device_id);
+  }
+
+  static const std::string& FindDeviceSql() {
+    static const std::string sql =
+        std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE device_id = ?";
+    return sql;
+  }
+
+  static Result<std::optional<DeviceRecord>> ReadDeviceRow(Statement* s,
+                                                           const std::string& device_id) {
     s->Bind(1, device_id);
     MPP_ASSIGN_OR_RETURN(bool row, s->Step());
     std::optional<DeviceRecord> out;
@@ -212,11 +253,11 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<PullPage> ReadPull(const std::string& device_id, const PullQuery& query) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    // One read transaction: the counter and the rows come from the same snapshot.
-    MPP_RETURN_IF_ERROR(db_.Exec("BEGIN"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    // One read transaction: the device, the counter and the rows come from the same snapshot.
+    MPP_RETURN_IF_ERROR(reader_->db().Exec("BEGIN"));
     auto page = ReadPullLocked(device_id, query);
-    (void)db_.Exec("COMMIT");
+    (void)reader_->db().Exec("COMMIT");
     return page;
   }
 
@@ -327,12 +368,14 @@ class SqliteStorage final : public ServerStorage {
     const uint64_t acked_seq = query.acked_seq;
     const size_t max_items = query.max_items;
     PullPage page;
-    MPP_ASSIGN_OR_RETURN(auto device, FindDeviceLocked(device_id));
+    Database& db = reader_->db();
+    MPP_ASSIGN_OR_RETURN(Statement * find, reader_->Prepared(FindDeviceSql()));
+    MPP_ASSIGN_OR_RETURN(auto device, ReadDeviceRow(find, device_id));
     if (!device) return Error::Unauthenticated("unknown device " + device_id);
     page.last_applied_seq = device->last_applied_seq;
     if (acked_seq < page.last_applied_seq) {
-      MPP_ASSIGN_OR_RETURN(auto unclean, db_.Prepare("SELECT seq FROM unclean WHERE device_id = ? "
-                                                     "AND seq > ? AND seq <= ? ORDER BY seq"));
+      MPP_ASSIGN_OR_RETURN(auto unclean, db.Prepare("SELECT seq FROM unclean WHERE device_id = ? "
+                                                    "AND seq > ? AND seq <= ? ORDER BY seq"));
       unclean.Bind(1, device_id).Bind(2, static_cast<int64_t>(acked_seq));
       unclean.Bind(3, static_cast<int64_t>(page.last_applied_seq));
       for (;;) {
@@ -341,7 +384,7 @@ class SqliteStorage final : public ServerStorage {
         page.unclean_seqs.push_back(static_cast<uint64_t>(unclean.ColumnInt(0)));
       }
     }
-    MPP_ASSIGN_OR_RETURN(auto counter, db_.Prepare("SELECT value FROM counters WHERE name='rev'"));
+    MPP_ASSIGN_OR_RETURN(auto counter, db.Prepare("SELECT value FROM counters WHERE name='rev'"));
     MPP_ASSIGN_OR_RETURN(bool has_counter, counter.Step());
     const uint64_t head = has_counter ? static_cast<uint64_t>(counter.ColumnInt(0)) : 0;
     // Take changes in rev order, at most max_items of them: the device's own requests changed by
@@ -349,12 +392,12 @@ class SqliteStorage final : public ServerStorage {
     // (a re-installed van gets its work back; two tablets in one van see each other's), and the
     // device's conflict records.
     MPP_ASSIGN_OR_RETURN(auto s,
-                         db_.Prepare("SELECT owner_rev AS rev, 0 AS kind, body, revs FROM requests "
-                                     "WHERE device_id = ?1 AND owner_rev > ?2 "
-                                     "UNION ALL SELECT rev, 0, body, revs FROM requests "
-                                     "WHERE van_code = ?4 AND device_id != ?1 AND rev > ?2 "
-                                     "UNION ALL SELECT rev, 1, body, NULL FROM conflicts "
-                                     "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
+                         db.Prepare("SELECT owner_rev AS rev, 0 AS kind, body, revs FROM requests "
+                                    "WHERE device_id = ?1 AND owner_rev > ?2 "
+                                    "UNION ALL SELECT rev, 0, body, revs FROM requests "
+                                    "WHERE van_code = ?4 AND device_id != ?1 AND rev > ?2 "
+                                    "UNION ALL SELECT rev, 1, body, NULL FROM conflicts "
+                                    "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
     s.Bind(1, device_id).Bind(2, static_cast<int64_t>(cursor));
     s.Bind(3, static_cast<int64_t>(max_items) + 1).Bind(4, device->van_code);
     uint64_t last_rev = cursor;
@@ -389,9 +432,10 @@ class SqliteStorage final : public ServerStorage {
     return page;
   }
 
-  std::mutex mu_;
+  std::mutex mu_;  // the write connection: db_ and statements_
   Database db_;
   std::map<std::string, Statement> statements_;
+  std::unique_ptr<ReadConnection> reader_;
 };
 
 Result<Statement*> SqliteTxn::Prepared(const char* sql) { return storage_.Prepared(sql); }
@@ -474,25 +518,27 @@ Result<uint64_t> SqliteTxn::NextRev() {
   return ++*rev_;
 }
 
-Result<void> SqliteTxn::SaveRequest(const sync::Request& r, const std::string& agency,
+Result<void> SqliteTxn::SaveRequest(const std::optional<sync::Request>& before,
+                                    const sync::Request& r, const std::string& agency,
                                     bool notify_owner, int64_t now_ms) {
   const Bytes body = sync::EncodeRequest(r);
   MPP_ASSIGN_OR_RETURN(uint64_t next_rev, NextRev());
   const auto rev = static_cast<int64_t>(next_rev);
-  // Which parts this save changes, for pulls of only what changed (sync/patch.h).
-  std::optional<sync::Request> before;
+  // Which parts this save changes, for pulls of only what changed (sync/patch.h). A row stored
+  // before revisions were kept has none: it starts afresh, as a new request.
+  std::optional<sync::Request> known_before;
   sync::ChangeRevs revs;
-  {
-    MPP_ASSIGN_OR_RETURN(Statement * old, Prepared("SELECT body, revs FROM requests WHERE id = ?"));
+  if (before) {
+    MPP_ASSIGN_OR_RETURN(Statement * old, Prepared("SELECT revs FROM requests WHERE id = ?"));
     old->Bind(1, r.id);
     MPP_ASSIGN_OR_RETURN(bool found, old->Step());
-    if (found && !old->ColumnIsNull(1)) {
-      MPP_ASSIGN_OR_RETURN(before, sync::DecodeRequest(old->ColumnBlob(0)));
-      MPP_ASSIGN_OR_RETURN(revs, sync::DecodeValue<sync::ChangeRevs>(old->ColumnBlob(1)));
+    if (found && !old->ColumnIsNull(0)) {
+      MPP_ASSIGN_OR_RETURN(revs, sync::DecodeValue<sync::ChangeRevs>(old->ColumnBlob(0)));
+      known_before = before;
     }
     old->Reset();
   }
-  const Bytes revs_bytes = sync::EncodeValue(sync::NextChangeRevs(before, r, revs, next_rev));
+  const Bytes revs_bytes = sync::EncodeValue(sync::NextChangeRevs(known_before, r, revs, next_rev));
   // A van's own clean write keeps owner_rev, so the pull does not echo it back.
   const int64_t owner_rev = notify_owner ? rev : 0;
   MPP_ASSIGN_OR_RETURN(
@@ -597,6 +643,7 @@ Result<std::unique_ptr<ServerStorage>> OpenSqliteStorage(const std::string& path
   MPP_ASSIGN_OR_RETURN(Database db, Database::Open(path, Database::Mode::kReadWriteCreate));
   auto storage = std::make_unique<SqliteStorage>(std::move(db));
   MPP_RETURN_IF_ERROR(storage->Init());
+  MPP_RETURN_IF_ERROR(storage->OpenReader(path));
   return std::unique_ptr<ServerStorage>(std::move(storage));
 }
 

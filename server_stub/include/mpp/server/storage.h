@@ -106,9 +106,12 @@ class StorageTxn {
                                      int64_t now_ms) = 0;
 
   virtual Result<std::optional<sync::Request>> LoadRequest(const std::string& id) = 0;
-  // Stores the request's new state. notify_owner: its van must receive this state at its next
-  // pull (someone else changed it, or the van's own write did not apply as written).
-  virtual Result<void> SaveRequest(const sync::Request& request, const std::string& agency,
+  // Stores the request's new state; `before` is the state LoadRequest gave in this transaction
+  // (nullopt for a new request), so the storage can record which parts changed (sync/patch.h).
+  // notify_owner: its van must receive this state at its next pull (someone else changed it, or
+  // the van's own write did not apply as written).
+  virtual Result<void> SaveRequest(const std::optional<sync::Request>& before,
+                                   const sync::Request& request, const std::string& agency,
                                    bool notify_owner, int64_t now_ms) = 0;
   virtual Result<void> AddConflict(const std::string& device_id,
                                    const sync::ConflictRecord& conflict, int64_t now_ms) = 0;
