@@ -165,7 +165,7 @@ Result<Bytes> SyncService::SealAnswer(sync::EnvelopeKind kind, const std::string
     header.hlc = hlc_.Now();
   }
   return sync::SealEnvelope(kind, sync::kServerSigner, std::move(header), body,
-                            server_private_key_);
+                            server_private_key_, options_.answer_zstd_level);
 }
 
 Result<sync::OpenedEnvelope> SyncService::OpenVanEnvelope(ByteView envelope,

@@ -25,6 +25,9 @@ struct ServiceOptions {
   size_t pull_page_items = 2000;  // requests + conflicts per pull answer
   size_t max_batch_mutations = 5000;
   sync::EnvelopeLimits limits;
+  // zstd level of the answers. Higher than a van's (3): a server CPU is not a tablet's, and a
+  // re-installed van pulls thousands of requests over 2G.
+  int answer_zstd_level = 6;
 };
 
 // What one push or pull did, for the per-sync log line.
