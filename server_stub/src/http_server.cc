@@ -62,6 +62,8 @@ int HttpStatusFor(const Error& error) {
 // hundreds of vans connect at once; the kernel drops connection attempts past the backlog and
 // each such van waits a second or more for its SYN to be sent again. Listening again on the
 // bound socket raises the backlog to the system's maximum.
+constexpr size_t kWorkerThreads = 32;
+
 class RushReadyServer : public httplib::Server {
  public:
   bool RaiseListenBacklog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
@@ -92,6 +94,10 @@ class HttpServer::Impl {
     // Nagle's algorithm on, the body waits for the client's delayed ACK of the headers: 40 ms
     // lost per answer, which capped a 10,000-request push at about 6,000 requests/s.
     server_.set_tcp_nodelay(true);
+    // A worker serves one van's connection for its whole sync, idle while the van applies an
+    // answer. In the rush, more workers than cores keep the storage busy while others wait on
+    // their vans; the storage itself serializes what must be.
+    server_.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
     server_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
