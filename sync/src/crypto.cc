@@ -12,6 +12,8 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <array>
+#include <cassert>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -398,6 +400,126 @@ Result<Bytes> AesGcmDecrypt(ByteView key, ByteView nonce, ByteView ciphertext_an
         "was modified)");
   }
   return plaintext;
+}
+
+struct AesGcmSealer::State {
+  CipherCtxPtr ctx;  // AES-256-GCM, encrypting, key loaded; each seal only sets a new nonce
+  std::array<uint8_t, kAesNonceBytes> next_nonce{};
+};
+
+AesGcmSealer::AesGcmSealer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+AesGcmSealer::AesGcmSealer(AesGcmSealer&& other) noexcept = default;
+AesGcmSealer& AesGcmSealer::operator=(AesGcmSealer&& other) noexcept = default;
+AesGcmSealer::~AesGcmSealer() = default;
+
+Result<AesGcmSealer> AesGcmSealer::Create(ByteView key) {
+  std::array<uint8_t, kAesNonceBytes> first{};
+  RandomBytes(first);
+  return CreateWithFirstNonceForTesting(key, first);
+}
+
+Result<AesGcmSealer> AesGcmSealer::CreateWithFirstNonceForTesting(ByteView key,
+                                                                  ByteView first_nonce) {
+  if (key.size() != kAesKeyBytes) {
+    return Error::InvalidInput("AES-256-GCM key is " + SizeText(key.size()) + ", expected 32");
+  }
+  if (first_nonce.size() != kAesNonceBytes) {
+    return Error::InvalidInput("AES-256-GCM nonce is " + SizeText(first_nonce.size()) +
+                               ", expected 12");
+  }
+  auto state = std::make_unique<State>();
+  state->ctx.reset(EVP_CIPHER_CTX_new());
+  if (!state->ctx) return OpenSslInternal("AES-GCM: EVP_CIPHER_CTX_new");
+  // GCM's default nonce length is the 96 bits we use, so it need not be set.
+  if (EVP_EncryptInit_ex(state->ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1) {
+    return OpenSslInternal("AES-GCM: loading the key");
+  }
+  std::copy(first_nonce.begin(), first_nonce.end(), state->next_nonce.begin());
+  return AesGcmSealer(std::move(state));
+}
+
+Result<Bytes> AesGcmSealer::Seal(ByteView plaintext, ByteView aad) {
+  assert(state_ && "AesGcmSealer used after a move");
+  if (plaintext.size() > kMaxEvpInputBytes - kAesNonceBytes - kAesTagBytes) {
+    return Error::TooLarge("AES-GCM plaintext is " + SizeText(plaintext.size()) +
+                           ", over the 2 GiB limit");
+  }
+  if (aad.size() > kMaxEvpInputBytes) {
+    return Error::TooLarge("AES-GCM aad is " + SizeText(aad.size()) + ", over the 2 GiB limit");
+  }
+  Bytes sealed(kAesNonceBytes + plaintext.size() + kAesTagBytes);
+  std::copy(state_->next_nonce.begin(), state_->next_nonce.end(), sealed.begin());
+  // The nonce is spent before it is used, so a seal that fails halfway cannot leave it for the
+  // next one. Big-endian +1 over all 96 bits.
+  for (size_t i = kAesNonceBytes; i-- > 0;) {
+    if (++state_->next_nonce[i] != 0) break;
+  }
+  EVP_CIPHER_CTX* ctx = state_->ctx.get();
+  if (EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, sealed.data()) != 1) {
+    return OpenSslInternal("AES-GCM: loading the nonce");
+  }
+  int len = 0;
+  if (!aad.empty() &&
+      EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
+    return OpenSslInternal("AES-GCM: adding aad");
+  }
+  uint8_t* const body = sealed.data() + kAesNonceBytes;
+  len = 0;
+  if (!plaintext.empty() && EVP_EncryptUpdate(ctx, body, &len, plaintext.data(),
+                                              static_cast<int>(plaintext.size())) != 1) {
+    return OpenSslInternal("AES-GCM: encrypting");
+  }
+  unsigned char no_output[16];
+  int final_len = 0;
+  if (EVP_EncryptFinal_ex(ctx, no_output, &final_len) != 1 || final_len != 0 ||
+      static_cast<size_t>(len) != plaintext.size()) {
+    return OpenSslInternal("AES-GCM: finishing encryption");
+  }
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kAesTagBytes),
+                          body + plaintext.size()) != 1) {
+    return OpenSslInternal("AES-GCM: reading the tag");
+  }
+  return sealed;
+}
+
+struct HmacSha256Keyed::State {
+  MacPtr mac;
+  MacCtxPtr ctx;  // keyed once; EVP_MAC_init with no key restarts it under the same key
+};
+
+HmacSha256Keyed::HmacSha256Keyed(ByteView key) : state_(std::make_unique<State>()) {
+  state_->mac.reset(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  if (!state_->mac) Die("HMAC-SHA-256: EVP_MAC_fetch");
+  state_->ctx.reset(EVP_MAC_CTX_new(state_->mac.get()));
+  if (!state_->ctx) Die("HMAC-SHA-256: EVP_MAC_CTX_new");
+  char digest_name[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  if (EVP_MAC_init(state_->ctx.get(), DataOrEmpty(key), key.size(), params) != 1) {
+    Die("HMAC-SHA-256: EVP_MAC_init");
+  }
+}
+
+HmacSha256Keyed::HmacSha256Keyed(HmacSha256Keyed&& other) noexcept = default;
+HmacSha256Keyed& HmacSha256Keyed::operator=(HmacSha256Keyed&& other) noexcept = default;
+HmacSha256Keyed::~HmacSha256Keyed() = default;
+
+Sha256Digest HmacSha256Keyed::Mac(ByteView data) {
+  assert(state_ && "HmacSha256Keyed used after a move");
+  EVP_MAC_CTX* ctx = state_->ctx.get();
+  if (EVP_MAC_init(ctx, nullptr, 0, nullptr) != 1) Die("HMAC-SHA-256: EVP_MAC_init");
+  if (EVP_MAC_update(ctx, DataOrEmpty(data), data.size()) != 1) {
+    Die("HMAC-SHA-256: EVP_MAC_update");
+  }
+  Sha256Digest mac_value;
+  size_t len = 0;
+  if (EVP_MAC_final(ctx, mac_value.data(), &len, mac_value.size()) != 1 ||
+      len != mac_value.size()) {
+    Die("HMAC-SHA-256: EVP_MAC_final");
+  }
+  return mac_value;
 }
 
 Result<Bytes> Argon2idDeriveKey(std::string_view passphrase, ByteView salt,

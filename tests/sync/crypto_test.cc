@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mpp/sync/bytes.h"
 #include "mpp/sync/clock.h"
@@ -160,6 +162,120 @@ TEST(Crypto, AesGcmSealOpenRoundTrip) {
   auto empty_opened = AesGcmOpen(key, *empty, ByteView());
   ASSERT_OK(empty_opened);
   EXPECT_TRUE(empty_opened->empty());
+}
+
+TEST(AesGcmSealer, OutputOpensAndEqualsEncryptionUnderItsNonce) {
+  const Bytes key = RandomBytes(kAesKeyBytes);
+  auto sealer = AesGcmSealer::Create(key);
+  ASSERT_OK(sealer);
+  const std::vector<std::pair<Bytes, Bytes>> messages = {
+      {BytesOf("NIK 3171234567890001"), BytesOf("view:1")},
+      {Bytes(), BytesOf("outbox:2")},
+      {RandomBytes(1500), Bytes()},
+      {Bytes(), Bytes()},
+      {RandomBytes(17), BytesOf("base:3")},
+  };
+  for (const auto& [plaintext, aad] : messages) {
+    auto sealed = sealer->Seal(plaintext, aad);
+    ASSERT_OK(sealed);
+    ASSERT_EQ(sealed->size(), kAesNonceBytes + plaintext.size() + kAesTagBytes);
+    auto opened = AesGcmOpen(key, *sealed, aad);
+    ASSERT_OK(opened);
+    EXPECT_EQ(*opened, plaintext);
+    // Known-answer check against the one-shot cipher: a reused context must not carry any state
+    // (aad, GHASH, counter) from the previous message into the next.
+    const ByteView nonce = ByteView(*sealed).first(kAesNonceBytes);
+    auto expected = AesGcmEncrypt(key, nonce, plaintext, aad);
+    ASSERT_OK(expected);
+    EXPECT_EQ(Bytes(sealed->begin() + kAesNonceBytes, sealed->end()), *expected);
+    Bytes wrong_aad = aad;
+    wrong_aad.push_back('x');
+    EXPECT_EQ(AesGcmOpen(key, *sealed, wrong_aad).error().code(), ErrorCode::kUnauthenticated);
+  }
+}
+
+TEST(AesGcmSealer, NeverRepeatsANonceOverManySeals) {
+  auto sealer = AesGcmSealer::Create(RandomBytes(kAesKeyBytes));
+  ASSERT_OK(sealer);
+  constexpr size_t kSeals = 100000;
+  std::set<Bytes> nonces;
+  Bytes previous;
+  for (size_t i = 0; i < kSeals; ++i) {
+    auto sealed = sealer->Seal(ViewOf("x"), ByteView());
+    ASSERT_OK(sealed);
+    Bytes nonce(sealed->begin(), sealed->begin() + kAesNonceBytes);
+    if (!previous.empty()) {
+      // Each nonce is the previous one plus one, as a 96-bit big-endian number.
+      Bytes expected = previous;
+      for (size_t k = expected.size(); k-- > 0;) {
+        if (++expected[k] != 0) break;
+      }
+      ASSERT_EQ(ToHex(nonce), ToHex(expected)) << "seal " << i;
+    }
+    previous = nonce;
+    nonces.insert(std::move(nonce));
+  }
+  EXPECT_EQ(nonces.size(), kSeals);
+}
+
+TEST(AesGcmSealer, NonceCarriesAcrossBytesAndWrapsAround) {
+  const Bytes key = RandomBytes(kAesKeyBytes);
+  const auto nonces_from = [&](std::string_view first_hex) {
+    auto sealer = AesGcmSealer::CreateWithFirstNonceForTesting(key, Hex(first_hex));
+    EXPECT_TRUE(sealer.ok());
+    std::vector<std::string> out;
+    for (int i = 0; i < 3 && sealer.ok(); ++i) {
+      auto sealed = sealer->Seal(ViewOf("x"), ByteView());
+      EXPECT_TRUE(sealed.ok());
+      if (sealed.ok()) out.push_back(ToHex(ByteView(*sealed).first(kAesNonceBytes)));
+    }
+    return out;
+  };
+  EXPECT_EQ(nonces_from("0000000000000000fffffffe"),
+            (std::vector<std::string>{"0000000000000000fffffffe", "0000000000000000ffffffff",
+                                      "000000000000000100000000"}));
+  EXPECT_EQ(nonces_from("fffffffffffffffffffffffe"),
+            (std::vector<std::string>{"fffffffffffffffffffffffe", "ffffffffffffffffffffffff",
+                                      "000000000000000000000000"}));
+}
+
+TEST(AesGcmSealer, SealersStartAtIndependentRandomNonces) {
+  const Bytes key = RandomBytes(kAesKeyBytes);
+  auto a = AesGcmSealer::Create(key);
+  auto b = AesGcmSealer::Create(key);
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  auto sealed_a = a->Seal(ViewOf("same"), ViewOf("aad"));
+  auto sealed_b = b->Seal(ViewOf("same"), ViewOf("aad"));
+  ASSERT_OK(sealed_a);
+  ASSERT_OK(sealed_b);
+  EXPECT_NE(*sealed_a, *sealed_b);
+}
+
+TEST(AesGcmSealer, RejectsKeysAndNoncesOfTheWrongSize) {
+  for (const size_t size : {0u, 16u, 24u, 31u, 33u}) {
+    auto sealer = AesGcmSealer::Create(Bytes(size, 1));
+    ASSERT_FALSE(sealer.ok()) << size;
+    EXPECT_EQ(sealer.error().code(), ErrorCode::kInvalidInput);
+  }
+  auto short_nonce = AesGcmSealer::CreateWithFirstNonceForTesting(Bytes(32, 1), Bytes(8, 0));
+  ASSERT_FALSE(short_nonce.ok());
+  EXPECT_EQ(short_nonce.error().code(), ErrorCode::kInvalidInput);
+}
+
+TEST(HmacSha256Keyed, EqualsTheOneShotHmacForEveryMessageInARow) {
+  HmacSha256Keyed rfc(ViewOf("Jefe"));
+  EXPECT_EQ(ToHex(rfc.Mac(ViewOf("what do ya want for nothing?"))),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  HmacSha256Keyed empty_key{ByteView()};
+  EXPECT_EQ(ToHex(empty_key.Mac(ByteView())),
+            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  const Bytes key = RandomBytes(32);
+  HmacSha256Keyed keyed(key);
+  for (const size_t size : {0u, 1u, 16u, 55u, 64u, 65u, 200u, 16u, 0u}) {
+    const Bytes message = RandomBytes(size);
+    EXPECT_EQ(keyed.Mac(message), HmacSha256(key, message)) << size;
+  }
 }
 
 TEST(Crypto, AesGcmOpenFailsWhenAnySealedByteIsFlipped) {

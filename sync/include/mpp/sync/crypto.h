@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "mpp/sync/bytes.h"
@@ -58,6 +59,57 @@ Result<Bytes> AesGcmSeal(ByteView key, ByteView plaintext, ByteView aad);
 // Open fails with kUnauthenticated when the key is wrong or the bytes were changed (including
 // input too short to hold a nonce and tag). Plaintext that fails authentication is never returned.
 Result<Bytes> AesGcmOpen(ByteView key, ByteView sealed, ByteView aad);
+
+// AES-256-GCM sealing of many messages under one key (the van store seals every row with its
+// data key): the cipher context and key schedule are set up once, not per message. Seal has the
+// contract and output format of AesGcmSeal (nonce || ciphertext || tag); AesGcmOpen opens it.
+//
+// Nonce invariant: a sealer draws a random 96-bit first nonce from the CSPRNG when it is made and
+// adds 1 (mod 2^96) for every seal, failed ones included, so one sealer never gives a nonce twice.
+// Sealers under the same key (later runs, other processes) can only repeat a nonce if their runs
+// of nonces overlap: for k sealers sealing n messages in all that chance is below k*n / 2^96, no
+// higher than for n independent random nonces. The 2^32-messages-per-key limit of random nonces
+// (NIST SP 800-38D section 8.3) still applies.
+//
+// Not thread-safe: one sealer per thread. Move-only; a moved-from sealer must not be used. Do not
+// carry one across fork(): parent and child would continue the same nonce sequence.
+class AesGcmSealer {
+ public:
+  // kInvalidInput unless the key is 32 bytes. The sealer keeps no copy of the key besides
+  // OpenSSL's key schedule, which OpenSSL wipes when the sealer is destroyed.
+  static Result<AesGcmSealer> Create(ByteView key);
+  // The same, starting from a chosen nonce, so tests can reach the carry and wrap-around cases.
+  static Result<AesGcmSealer> CreateWithFirstNonceForTesting(ByteView key, ByteView first_nonce);
+
+  AesGcmSealer(AesGcmSealer&& other) noexcept;
+  AesGcmSealer& operator=(AesGcmSealer&& other) noexcept;
+  ~AesGcmSealer();
+
+  Result<Bytes> Seal(ByteView plaintext, ByteView aad);
+
+ private:
+  struct State;
+  explicit AesGcmSealer(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// HMAC-SHA-256 of many messages under one key (the NIK index key): the key is set up once.
+// Mac(data) equals HmacSha256(key, data). Aborts like HmacSha256 if OpenSSL itself is broken.
+// Not thread-safe: one per thread. Move-only; a moved-from object must not be used.
+class HmacSha256Keyed {
+ public:
+  explicit HmacSha256Keyed(ByteView key);
+  HmacSha256Keyed(HmacSha256Keyed&& other) noexcept;
+  HmacSha256Keyed& operator=(HmacSha256Keyed&& other) noexcept;
+  ~HmacSha256Keyed();
+
+  Sha256Digest Mac(ByteView data);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 // Explicit-nonce forms, for test vectors: ciphertext || tag. Unlike Seal/Open these accept
 // 16-, 24- or 32-byte keys (AES-128/192/256-GCM), nonces of 1 to 128 bytes (the limit of
 // OpenSSL 3's GCM; an empty or longer nonce is kInvalidInput, "unsupported") and tags of 4 to
