@@ -73,6 +73,10 @@ class VanStore::Impl {
   sync::HybridClock hlc_;
   Bytes data_key_;   // empty while locked
   Bytes index_key_;  // HMAC key of the NIK index
+  // Made from data_key_ and index_key_ on first use; both keys are fixed once unlocked. The
+  // sealer keeps the nonce invariant of crypto::AesGcmSealer for everything this store seals.
+  std::optional<crypto::AesGcmSealer> sealer_;
+  std::optional<crypto::HmacSha256Keyed> nik_mac_;
   std::optional<sync::Catalog> catalog_;
   std::string device_id_;
   std::string van_code_;
@@ -101,14 +105,39 @@ class VanStore::Impl {
     return Ok();
   }
 
-  Bytes NikIndex(std::string_view nik) const {
-    const auto mac = crypto::HmacSha256(index_key_, ViewOf(nik));
+  Bytes NikIndex(std::string_view nik) {
+    if (!nik_mac_) nik_mac_.emplace(index_key_);
+    const auto mac = nik_mac_->Mac(ViewOf(nik));
     return Bytes(mac.begin(), mac.begin() + 16);
   }
 
-  Result<Bytes> Seal(const Bytes& plaintext, const std::string& aad) const {
-    return crypto::AesGcmSeal(data_key_, plaintext, ViewOf(aad));
+  Result<Bytes> Seal(const Bytes& plaintext, const std::string& aad) {
+    MPP_RETURN_IF_ERROR(RequireUnlocked());
+    if (!sealer_) {
+      MPP_ASSIGN_OR_RETURN(auto sealer, crypto::AesGcmSealer::Create(data_key_));
+      sealer_.emplace(std::move(sealer));
+    }
+    return sealer_->Seal(plaintext, ViewOf(aad));
   }
+
+  // The parsed catalog, kept for the life of the store; the pointer stays valid until ApplyPull
+  // stores a newer catalog.
+  Result<const sync::Catalog*> LoadCatalog() {
+    if (!catalog_) {
+      MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT body FROM catalog"));
+      MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return Error::Corrupt("the store has no catalog");
+      MPP_ASSIGN_OR_RETURN(auto catalog, sync::Catalog::FromJson(stmt.ColumnText(0)));
+      catalog_ = std::move(catalog);
+    }
+    return &*catalog_;
+  }
+
+  // Commit and CommitValid (see van_store.h). Without `refused` a refused draft fails the batch;
+  // with it, the draft is reported and left out. `views` (may be null) receives the view after
+  // each committed draft. Returns how many drafts committed.
+  Result<size_t> CommitDrafts(std::vector<MutationDraft>& drafts, const RefusedDraft* refused,
+                              std::vector<sync::Request>* views_out);
 
   Result<sync::Request> OpenRequest(const Bytes& sealed, const std::string& aad) const {
     auto plain = crypto::AesGcmOpen(data_key_, sealed, ViewOf(aad));
@@ -440,62 +469,74 @@ Result<DeviceInfo> VanStore::Device() {
 }
 
 Result<sync::Catalog> VanStore::Catalog() {
-  if (!impl_->catalog_) {
-    MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("SELECT body FROM catalog"));
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return Error::Corrupt("the store has no catalog");
-    MPP_ASSIGN_OR_RETURN(auto catalog, sync::Catalog::FromJson(stmt.ColumnText(0)));
-    impl_->catalog_ = std::move(catalog);
-  }
-  return *impl_->catalog_;
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog* catalog, impl_->LoadCatalog());
+  return *catalog;
 }
 
 Result<std::vector<sync::Request>> VanStore::Commit(std::vector<MutationDraft> drafts) {
-  MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
-  MPP_ASSIGN_OR_RETURN(sync::Catalog catalog, Catalog());
-  Impl& s = *impl_;
-  MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
-  MPP_ASSIGN_OR_RETURN(auto state,
-                       s.db_.Prepare("SELECT next_seq, hlc, receipt_day, receipt_counter "
-                                     "FROM sync_state"));
+  std::vector<sync::Request> views;
+  views.reserve(drafts.size());
+  MPP_RETURN_IF_ERROR(impl_->CommitDrafts(drafts, nullptr, &views));
+  return views;
+}
+
+Result<size_t> VanStore::CommitValid(std::vector<MutationDraft> drafts,
+                                     const RefusedDraft& refused) {
+  return impl_->CommitDrafts(drafts, &refused, nullptr);
+}
+
+Result<size_t> VanStore::Impl::CommitDrafts(std::vector<MutationDraft>& drafts,
+                                            const RefusedDraft* refused,
+                                            std::vector<sync::Request>* views_out) {
+  MPP_RETURN_IF_ERROR(RequireUnlocked());
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog* catalog, LoadCatalog());
+  MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_));
+  MPP_ASSIGN_OR_RETURN(auto state, db_.Prepare("SELECT next_seq, hlc, receipt_day, receipt_counter "
+                                               "FROM sync_state"));
   MPP_ASSIGN_OR_RETURN(bool has_state, state.Step());
   if (!has_state) return Error::Corrupt("the store has no sync state");
   uint64_t next_seq = static_cast<uint64_t>(state.ColumnInt(0));
-  s.hlc_.Restore(sync::HlcTimestamp::FromPacked(state.ColumnInt(1)));
+  hlc_.Restore(sync::HlcTimestamp::FromPacked(state.ColumnInt(1)));
   std::string receipt_day = state.ColumnText(2);
   int64_t receipt_counter = state.ColumnInt(3);
 
   // Views touched by this batch, so several drafts on one request see each other.
   std::map<std::string, std::optional<sync::Request>> views;
   std::map<std::string, bool> is_new;
-  std::vector<sync::Request> results;
-  results.reserve(drafts.size());
+  size_t committed = 0;
   for (size_t i = 0; i < drafts.size(); ++i) {
     MutationDraft& m = drafts[i];
-    const std::string where = drafts.size() > 1 ? "change " + std::to_string(i + 1) + ": " : "";
-    m.origin = s.device_id_;
-    m.actor = s.officer_;
+    const auto where = [&] {
+      return drafts.size() > 1 ? "change " + std::to_string(i + 1) + ": " : std::string();
+    };
+    m.origin = device_id_;
+    m.actor = officer_;
     m.seq = next_seq;
-    m.hlc = s.hlc_.Now();
+    m.hlc = hlc_.Now();
+    // The receipt counter moves only when the draft commits: a refused one gives its number
+    // back.
+    int64_t counter = receipt_counter;
     if (m.kind == sync::MutationKind::kCreate) {
-      if (m.request_id.empty()) m.request_id = sync::NewUuidV7(s.clock_, s.rng_);
-      const std::string today = WibDay(s.clock_.NowMillis());
+      if (m.request_id.empty()) m.request_id = sync::NewUuidV7(clock_, rng_);
+      const std::string today = WibDay(clock_.NowMillis());
       if (today != receipt_day) {
         // The day changed, or the clock went back to a day that already has receipts: continue
         // after that day's highest counter so a receipt number is never given twice.
         receipt_day = today;
-        MPP_ASSIGN_OR_RETURN(receipt_counter, s.HighestReceiptCounter(s.van_code_, today));
+        MPP_ASSIGN_OR_RETURN(receipt_counter, HighestReceiptCounter(van_code_, today));
+        counter = receipt_counter;
       }
-      char counter[32];
-      snprintf(counter, sizeof counter, "%04lld", static_cast<long long>(++receipt_counter));
-      m.receipt = s.van_code_ + "-" + receipt_day + "-" + counter;
+      char number[32];
+      snprintf(number, sizeof number, "%04lld", static_cast<long long>(++counter));
+      m.receipt = van_code_ + "-" + receipt_day + "-" + number;
     }
     auto it = views.find(m.request_id);
-    if (it == views.end()) {
+    const bool first_of_request = it == views.end();
+    if (first_of_request) {
       MPP_ASSIGN_OR_RETURN(auto loaded, m.kind == sync::MutationKind::kCreate
                                             ? Result<std::optional<sync::Request>>(std::nullopt)
-                                            : s.LoadView(m.request_id));
-      if (loaded) MPP_RETURN_IF_ERROR(s.KeepBaseBeforeEdit(*loaded));
+                                            : LoadView(m.request_id));
+      if (loaded) MPP_RETURN_IF_ERROR(KeepBaseBeforeEdit(*loaded));
       it = views.emplace(m.request_id, std::move(loaded)).first;
       is_new[m.request_id] = !it->second.has_value();
     }
@@ -508,26 +549,41 @@ Result<std::vector<sync::Request>> VanStore::Commit(std::vector<MutationDraft> d
       }
       m.status_base = view->status_version;
     }
-    auto outcome = sync::ApplyMutation(catalog, view, m, sync::Role::kVan);
-    if (!outcome) return outcome.error().WithContext(where.empty() ? "refused" : where + "refused");
-    if (!outcome->clean) {
-      return Error::InvalidInput(where + outcome->conflicts.front().reason);
+    // ApplyMutation is where every draft is validated against the catalog; it leaves the view
+    // unchanged when it refuses one.
+    auto outcome = sync::ApplyMutation(*catalog, view, m, sync::Role::kVan);
+    if (!outcome || !outcome->clean) {
+      if (refused == nullptr) {
+        if (!outcome) {
+          return outcome.error().WithContext(where().empty() ? "refused" : where() + "refused");
+        }
+        return Error::InvalidInput(where() + outcome->conflicts.front().reason);
+      }
+      (*refused)(
+          i, outcome ? Error::InvalidInput(outcome->conflicts.front().reason) : outcome.error());
+      if (first_of_request) {  // nothing in this batch changed it
+        is_new.erase(m.request_id);
+        views.erase(it);
+      }
+      continue;
     }
-    MPP_RETURN_IF_ERROR(s.AppendOutbox(m));
+    MPP_RETURN_IF_ERROR(AppendOutbox(m));
     ++next_seq;
-    results.push_back(*view);
+    receipt_counter = counter;
+    ++committed;
+    if (views_out != nullptr) views_out->push_back(*view);
   }
+  if (committed == 0 && refused != nullptr) return size_t{0};  // the transaction rolls back
   for (auto& [id, view] : views) {
-    MPP_RETURN_IF_ERROR(s.SaveView(*view, is_new[id]));
+    MPP_RETURN_IF_ERROR(SaveView(*view, is_new[id]));
   }
-  MPP_ASSIGN_OR_RETURN(auto save_state,
-                       s.db_.Prepare("UPDATE sync_state SET next_seq = ?, hlc = ?, "
-                                     "receipt_day = ?, receipt_counter = ?"));
-  save_state.Bind(1, static_cast<int64_t>(next_seq)).Bind(2, s.hlc_.last().Packed());
+  MPP_ASSIGN_OR_RETURN(auto save_state, db_.Prepare("UPDATE sync_state SET next_seq = ?, hlc = ?, "
+                                                    "receipt_day = ?, receipt_counter = ?"));
+  save_state.Bind(1, static_cast<int64_t>(next_seq)).Bind(2, hlc_.last().Packed());
   save_state.Bind(3, receipt_day).Bind(4, receipt_counter);
   MPP_RETURN_IF_ERROR(save_state.Run());
   MPP_RETURN_IF_ERROR(txn.Commit());
-  return results;
+  return committed;
 }
 
 Result<RequestRow> VanStore::Find(std::string_view id_or_receipt) {
@@ -634,12 +690,12 @@ Result<std::vector<sync::Mutation>> VanStore::PendingMutations(size_t limit) {
 Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc,
                                 std::span<const sync::Mutation> sent) {
   MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
-  MPP_ASSIGN_OR_RETURN(sync::Catalog catalog, Catalog());
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog* catalog, impl_->LoadCatalog());
   Impl& s = *impl_;
   MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
   const std::set<uint64_t> unclean(ack.unclean_seqs.begin(), ack.unclean_seqs.end());
   MPP_RETURN_IF_ERROR(s.RetireAcknowledged(
-      catalog, ack.last_applied_seq, [&](const auto& m) { return unclean.count(m.seq) == 0; },
+      *catalog, ack.last_applied_seq, [&](const auto& m) { return unclean.count(m.seq) == 0; },
       sent));
   s.hlc_.ObserveTrusted(server_hlc);
   MPP_ASSIGN_OR_RETURN(auto state, s.db_.Prepare("UPDATE sync_state SET acked_seq = max(acked_seq, "
@@ -652,13 +708,13 @@ Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimesta
 Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
                                  const sync::HlcTimestamp& server_hlc) {
   MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
-  MPP_ASSIGN_OR_RETURN(sync::Catalog catalog, Catalog());
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog* catalog, impl_->LoadCatalog());
   std::optional<sync::Catalog> new_catalog;
   if (!answer.catalog_json.empty()) {
     auto parsed = sync::Catalog::FromJson(answer.catalog_json);
     if (!parsed) return parsed.error().WithContext("catalog from the server");
     new_catalog = std::move(parsed).value();
-    catalog = *new_catalog;
+    catalog = &*new_catalog;
   }
   Impl& s = *impl_;
   MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
@@ -670,7 +726,7 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
   // 1. Acknowledged mutations whose ack was lost: the server state in this answer already holds
   //    them; for requests not in it, those that applied cleanly fold into the base (an unclean
   //    one is not folded: the server's state of its request comes in this or a later page).
-  MPP_RETURN_IF_ERROR(s.RetireAcknowledged(catalog, answer.last_applied_seq, [&](const auto& m) {
+  MPP_RETURN_IF_ERROR(s.RetireAcknowledged(*catalog, answer.last_applied_seq, [&](const auto& m) {
     return in_answer.count(m.request_id) == 0 && unclean.count(m.seq) == 0;
   }));
 
@@ -705,7 +761,7 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
       // A pending change the new state refuses stays pending: the server decides and records a
       // conflict when it arrives. The view shows the server's state for it meanwhile.
       std::optional<sync::Request> next = view;
-      if (sync::ApplyMutation(catalog, next, m, sync::Role::kVan).ok()) view = std::move(next);
+      if (sync::ApplyMutation(*catalog, next, m, sync::Role::kVan).ok()) view = std::move(next);
     }
     MPP_RETURN_IF_ERROR(s.SaveView(*view, !existing.has_value()));
     MPP_RETURN_IF_ERROR(s.SaveBase(server_state));

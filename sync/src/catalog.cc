@@ -89,9 +89,14 @@ bool IsValidDate(std::string_view s) {
   if (!IsDigits(s.substr(0, 4)) || !IsDigits(s.substr(5, 2)) || !IsDigits(s.substr(8, 2))) {
     return false;
   }
-  const int year = std::stoi(std::string(s.substr(0, 4)));
-  const int month = std::stoi(std::string(s.substr(5, 2)));
-  const int day = std::stoi(std::string(s.substr(8, 2)));
+  const auto number = [](std::string_view digits) {
+    int n = 0;
+    for (const char c : digits) n = n * 10 + (c - '0');
+    return n;
+  };
+  const int year = number(s.substr(0, 4));
+  const int month = number(s.substr(5, 2));
+  const int day = number(s.substr(8, 2));
   if (year < 1900 || year > 2100 || month < 1 || month > 12 || day < 1) return false;
   static constexpr std::array<int, 12> kDays = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -201,53 +206,54 @@ Result<FieldMap> ParseAssignments(const std::vector<std::string>& assignments) {
 }
 
 Result<void> ValidateFieldValue(const FieldSpec& spec, std::string_view value) {
-  const std::string at = "field " + spec.name;
-  if (!IsValidUtf8(value)) return Error::InvalidInput(at + ": value is not valid UTF-8");
+  // The message prefix is built only on failure: this runs for every field of every imported
+  // request.
+  const auto refuse = [&spec](std::string_view what) {
+    return Error::InvalidInput("field " + spec.name + ": " + std::string(what));
+  };
+  if (!IsValidUtf8(value)) return refuse("value is not valid UTF-8");
   if (Utf8Length(value) > spec.max_length) {
-    return Error::InvalidInput(at + ": longer than " + std::to_string(spec.max_length) +
-                               " characters");
+    return refuse("longer than " + std::to_string(spec.max_length) + " characters");
   }
   if (std::any_of(value.begin(), value.end(),
                   [](char c) { return static_cast<unsigned char>(c) < 0x20 && c != '\n'; })) {
-    return Error::InvalidInput(at + ": contains control characters");
+    return refuse("contains control characters");
   }
   switch (spec.type) {
     case FieldType::kText:
       return Ok();
     case FieldType::kNik: {
       auto ok = ValidateNik(value);
-      if (!ok) return ok.error().WithContext(at);
+      if (!ok) return ok.error().WithContext("field " + spec.name);
       return Ok();
     }
     case FieldType::kDate:
       if (!IsValidDate(value)) {
-        return Error::InvalidInput(at + ": \"" + std::string(value) +
-                                   "\" is not a date (YYYY-MM-DD)");
+        return refuse("\"" + std::string(value) + "\" is not a date (YYYY-MM-DD)");
       }
       return Ok();
     case FieldType::kPhone:
       if (value.size() < 10 || value.size() > 15 || value.substr(0, 2) != "08" ||
           !IsDigits(value)) {
-        return Error::InvalidInput(at + ": phone number must be 10-15 digits starting with 08");
+        return refuse("phone number must be 10-15 digits starting with 08");
       }
       return Ok();
     case FieldType::kNumber:
-      if (!IsDigits(value)) return Error::InvalidInput(at + ": must contain digits only");
+      if (!IsDigits(value)) return refuse("must contain digits only");
       return Ok();
     case FieldType::kEnum:
       if (std::find(spec.options.begin(), spec.options.end(), value) == spec.options.end()) {
         std::string options;
         for (const auto& o : spec.options) options += (options.empty() ? "" : ", ") + o;
-        return Error::InvalidInput(at + ": \"" + std::string(value) +
-                                   "\" is not one of: " + options);
+        return refuse("\"" + std::string(value) + "\" is not one of: " + options);
       }
       return Ok();
     case FieldType::kEmail:
-      if (!IsValidEmail(value)) return Error::InvalidInput(at + ": not an e-mail address");
+      if (!IsValidEmail(value)) return refuse("not an e-mail address");
       return Ok();
     case FieldType::kVillageCode:
       if (!IsValidVillageCode(value)) {
-        return Error::InvalidInput(at + ": village code must look like 61.12.05.2003");
+        return refuse("village code must look like 61.12.05.2003");
       }
       return Ok();
   }

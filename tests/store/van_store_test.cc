@@ -7,6 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "mpp/sqlite/sqlite.h"
 #include "support/fixtures.h"
@@ -97,6 +100,56 @@ TEST_F(VanStoreTest, ReceiptIsNeverReusedWhenTheClockGoesBackADay) {
   auto again = store->Commit({NewKtp(test::ValidNik(4), "D")});
   ASSERT_OK(again);
   EXPECT_EQ(again->front().receipt, "KR01-20251128-0003");
+}
+
+TEST_F(VanStoreTest, CommitValidLeavesOutRefusedDraftsAndCommitsTheRest) {
+  auto store = CreateStore();
+  auto bad_nik = NewKtp("6112050101900000", "Bad serial");
+  auto unknown_service = NewKtp(test::ValidNik(3), "C");
+  unknown_service.service_id = "dukcapil.tidak-ada";
+  std::vector<std::pair<size_t, std::string>> refused;
+  auto committed = store->CommitValid(
+      {NewKtp(test::ValidNik(1), "A"), bad_nik, NewKtp(test::ValidNik(2), "B"), unknown_service},
+      [&](size_t i, const Error& e) { refused.emplace_back(i, e.message()); });
+  ASSERT_OK(committed);
+  EXPECT_EQ(*committed, 2u);
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[0].first, 1u);
+  EXPECT_EQ(refused[1].first, 3u);
+  // The catalog's own messages, exactly as Catalog::ValidateNew words them.
+  const auto catalog = store->Catalog();
+  ASSERT_OK(catalog);
+  EXPECT_EQ(refused[0].second, catalog
+                                   ->ValidateNew("dukcapil.ktp-el", {{"nik", "6112050101900000"},
+                                                                     {"name", "Bad serial"},
+                                                                     {"birth_date", "1990-01-01"}})
+                                   .error()
+                                   .message());
+  EXPECT_EQ(refused[1].second, "unknown service \"dukcapil.tidak-ada\"");
+
+  // Refused drafts took no seq and no receipt number: the committed ones are gap-free.
+  const auto pending = store->PendingMutations(10);
+  ASSERT_OK(pending);
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].seq, 1u);
+  EXPECT_EQ((*pending)[1].seq, 2u);
+  auto rows = store->List({});
+  ASSERT_OK(rows);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].view.receipt, "KR01-20251128-0001");
+  EXPECT_EQ((*rows)[1].view.receipt, "KR01-20251128-0002");
+  auto next = store->Commit({NewKtp(test::ValidNik(4), "D")});
+  ASSERT_OK(next);
+  EXPECT_EQ((*next)[0].receipt, "KR01-20251128-0003");
+
+  // A batch refused entirely commits nothing and is not an error.
+  refused.clear();
+  auto none = store->CommitValid(
+      {bad_nik}, [&](size_t i, const Error& e) { refused.emplace_back(i, e.message()); });
+  ASSERT_OK(none);
+  EXPECT_EQ(*none, 0u);
+  EXPECT_EQ(refused.size(), 1u);
+  EXPECT_EQ(Pending(*store), 3);
 }
 
 TEST_F(VanStoreTest, ABatchWithOneBadDraftCommitsNothing) {

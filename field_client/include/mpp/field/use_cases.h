@@ -46,9 +46,10 @@ struct ImportReport {
   std::vector<ImportRefusal> refused;
 };
 
-// Imports a JSON Lines file: valid lines are stored, kImportBatch per transaction; refused lines
-// are reported with their number and reason and change nothing. progress(lines_done, total_bytes
-// read so far) is called after each batch.
+// Imports a JSON Lines file: valid lines are stored, up to kImportBatch lines per transaction;
+// refused lines (bad JSON, or refused by the catalog) are reported in line order with their
+// number and reason and change nothing. progress(lines_done, total_bytes read so far) is called
+// after each batch.
 inline constexpr size_t kImportBatch = 2000;
 Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
                                 const std::function<void(size_t, size_t)>& progress);

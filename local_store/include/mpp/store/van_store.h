@@ -97,6 +97,7 @@ class VanStore {
   bool unlocked() const;
 
   Result<DeviceInfo> Device();
+  // A copy of the catalog; the store parses it once and keeps it.
   Result<sync::Catalog> Catalog();
 
   // Applies drafts as the van (Role::kVan) to the local view and appends them to the outbox,
@@ -104,6 +105,17 @@ class VanStore {
   // a request that is not completed) or that fails validation is an error and nothing commits.
   // Returns the resulting views, one per draft.
   Result<std::vector<sync::Request>> Commit(std::vector<MutationDraft> drafts);
+
+  // Called with the index of a draft CommitValid left out and why.
+  using RefusedDraft = std::function<void(size_t index, const Error& reason)>;
+  // Commit for a batch of independent drafts (an import): each is validated and applied exactly
+  // as by Commit, but a draft that fails validation or that the state machine refuses is left
+  // out instead of failing the batch. refused(i, reason) is called for it (the reason is the
+  // catalog's or the merge's own message, without Commit's "refused:" context); it takes no seq
+  // and no receipt number. The others commit in one transaction, as Commit's would. Any other
+  // failure (storage, crypto) fails the whole batch and nothing commits. Returns how many drafts
+  // committed.
+  Result<size_t> CommitValid(std::vector<MutationDraft> drafts, const RefusedDraft& refused);
 
   // By id or receipt number.
   Result<RequestRow> Find(std::string_view id_or_receipt);
