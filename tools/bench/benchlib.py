@@ -59,30 +59,6 @@ def run(cmd, env=None, timeout=600, stdin=None):
     return p.stdout
 
 
-def run_measured(cmd, env=None, timeout=600):
-    """Runs a command; returns (stdout, wall ms, peak RSS in MB) of that one child."""
-    started = time.monotonic()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.communicate()
-        sys.exit(f"bench: {' '.join(cmd[:4])} ... did not finish in {timeout} s")
-    wall_ms = (time.monotonic() - started) * 1000
-    if p.returncode != 0:
-        sys.exit(f"bench: {' '.join(cmd[:4])} ... failed ({p.returncode}): {err.strip()}")
-    return out, wall_ms, peak_rss_mb_of_last_child()
-
-
-def peak_rss_mb_of_last_child():
-    # ru_maxrss of RUSAGE_CHILDREN is the largest of all waited-for children; callers that need
-    # one child's figure run that child alone (the benchmark's other children are servers, which
-    # are waited for only at the end).
-    import resource
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-
-
 class Workdir:
     def __init__(self, keep=False):
         self.path = tempfile.mkdtemp(prefix="mpp-bench-")
@@ -134,35 +110,28 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
-    def peak_rss_mb(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-        return 0.0
-
     def cli(self, *args):
         return run([self.bins.server, *args], env=self.env)
 
     def token(self, van_code):
         return self.cli("token", "create", "--van-code", van_code).strip()
 
-    def set_status_many(self, receipts, status, by="bench"):
-        for receipt in receipts:
-            self.cli("request", "set-status", receipt, status, "--by", by)
+    def set_status_many(self, workdir, receipts, status, by="bench"):
+        """Staff change many statuses at once (`mpp-server request set-status-bulk`)."""
+        path = os.path.join(workdir, "status-changes.txt")
+        with open(path, "w") as f:
+            f.writelines(f"{receipt} {status}\n" for receipt in receipts)
+        self.cli("request", "set-status-bulk", "--file", path, "--by", by)
 
 
 class Van:
     """One van store, driven through the real `mpp-field` program."""
 
-    def __init__(self, bins, workdir, name, van_code, kdf_memory_kib=None):
+    def __init__(self, bins, workdir, name, van_code):
         self.bins = bins
         self.env = dict(os.environ, MPP_FIELD_DATA=os.path.join(workdir, "van-" + name),
                         MPP_PASSPHRASE="bench-passphrase-" + name)
-        args = ["init", "--van-code", van_code, "--officer", "Bench Officer"]
-        if kdf_memory_kib:
-            args += ["--kdf-memory-kib", str(kdf_memory_kib)]
-        self.field(*args)
+        self.field("init", "--van-code", van_code, "--officer", "Bench Officer")
 
     def field(self, *args, timeout=600):
         return run([self.bins.field, *args], env=self.env, timeout=timeout)

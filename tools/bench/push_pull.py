@@ -41,7 +41,7 @@ def one_run(bins, n, changes, seed):
             # Staff move `changes` requests on; the first van pulls just those changes.
             listed = van.field_json("request", "list")
             receipts = [r["receipt"] for r in listed[:changes]]
-            server.set_status_many(receipts, "received")
+            server.set_status_many(work, receipts, "received")
             status = van.field_json("sync")
             if status["pulled"] != len(receipts):
                 sys.exit(f"bench: pulled {status['pulled']} status changes of {len(receipts)}")
