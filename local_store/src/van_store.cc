@@ -317,19 +317,10 @@ class VanStore::Impl {
     return drop.Run();
   }
 
-  // The statements of the hot paths, prepared once. Each is reset before it is handed out: a
-  // query may have stopped before its last row.
-  Result<Statement*> Cached(const char* sql) {
-    auto it = statements_.find(sql);
-    if (it == statements_.end()) {
-      MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare(sql));
-      it = statements_.emplace(sql, std::move(stmt)).first;
-    }
-    it->second.Reset();
-    return &it->second;
-  }
+  // The statements of the hot paths, prepared once.
+  Result<Statement*> Cached(const std::string& sql) { return statements_.Get(sql); }
 
-  std::map<std::string, Statement, std::less<>> statements_;
+  sqlite::StatementCache statements_{db_};
 };
 
 VanStore::VanStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -132,7 +132,7 @@ class SqliteTxn final : public StorageTxn {
   Result<void> Commit() override;
 
  private:
-  Result<Statement*> Prepared(const char* sql);
+  Result<Statement*> Prepared(const std::string& sql);
   Result<uint64_t> NextRev();
 
   SqliteStorage& storage_;
@@ -149,20 +149,12 @@ class ReadConnection {
   explicit ReadConnection(Database db) : db_(std::move(db)) {}
   std::mutex& mu() { return mu_; }
   Database& db() { return db_; }
-  Result<Statement*> Prepared(const std::string& sql) {
-    auto it = statements_.find(sql);
-    if (it == statements_.end()) {
-      MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare(sql));
-      it = statements_.emplace(sql, std::move(stmt)).first;
-    }
-    it->second.Reset();
-    return &it->second;
-  }
+  Result<Statement*> Prepared(const std::string& sql) { return statements_.Get(sql); }
 
  private:
   std::mutex mu_;  // guards db_ and statements_
   Database db_;
-  std::map<std::string, Statement> statements_;
+  sqlite::StatementCache statements_{db_};
 };
 
 class SqliteStorage final : public ServerStorage {
@@ -219,7 +211,7 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<std::optional<DeviceRecord>> FindDeviceLocked(const std::string& device_id) {
-    MPP_ASSIGN_OR_RETURN(Statement * s, Prepared(FindDeviceSql().c_str()));
+    MPP_ASSIGN_OR_RETURN(Statement * s, Prepared(FindDeviceSql()));
     return ReadDeviceRow(s, device_id);
   }
 
@@ -351,14 +343,7 @@ class SqliteStorage final : public ServerStorage {
   }
 
   // Statements are prepared once per connection and reused (the hot path of a push).
-  Result<Statement*> Prepared(const char* sql) {
-    auto it = statements_.find(sql);
-    if (it == statements_.end()) {
-      MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare(sql));
-      it = statements_.emplace(sql, std::move(stmt)).first;
-    }
-    return &it->second;
-  }
+  Result<Statement*> Prepared(const std::string& sql) { return statements_.Get(sql); }
 
   Database& db() { return db_; }
 
@@ -434,11 +419,11 @@ class SqliteStorage final : public ServerStorage {
 
   std::mutex mu_;  // the write connection: db_ and statements_
   Database db_;
-  std::map<std::string, Statement> statements_;
+  sqlite::StatementCache statements_{db_};
   std::unique_ptr<ReadConnection> reader_;
 };
 
-Result<Statement*> SqliteTxn::Prepared(const char* sql) { return storage_.Prepared(sql); }
+Result<Statement*> SqliteTxn::Prepared(const std::string& sql) { return storage_.Prepared(sql); }
 
 Result<std::optional<DeviceRecord>> SqliteTxn::FindDevice(const std::string& device_id) {
   return storage_.FindDeviceLocked(device_id);

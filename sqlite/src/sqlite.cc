@@ -133,6 +133,16 @@ void Statement::Reset() {
   bind_error_ = Ok();
 }
 
+Result<Statement*> StatementCache::Get(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    MPP_ASSIGN_OR_RETURN(auto stmt, db_->Prepare(sql));
+    it = statements_.emplace(sql, std::move(stmt)).first;
+  }
+  it->second.Reset();
+  return &it->second;
+}
+
 int64_t Statement::ColumnInt(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
 
 std::string Statement::ColumnText(int col) const {

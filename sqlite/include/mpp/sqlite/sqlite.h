@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +90,19 @@ class Statement {
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
   const Database* db_;  // not owned; outlives the statement
   Result<void> bind_error_ = Ok();
+};
+
+// The prepared statements of one connection, kept for reuse: a hot path prepares each SQL text
+// once. Get() resets the statement before handing it out (a query may have stopped before its
+// last row). The Database must outlive the cache.
+class StatementCache {
+ public:
+  explicit StatementCache(Database& db) : db_(&db) {}
+  Result<Statement*> Get(const std::string& sql);
+
+ private:
+  Database* db_;
+  std::map<std::string, Statement, std::less<>> statements_;
 };
 
 // BEGIN IMMEDIATE in Begin(), ROLLBACK in the destructor unless Commit() succeeded. The
