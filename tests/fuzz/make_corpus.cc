@@ -171,7 +171,18 @@ PullAnswer SampleAnswer() {
   a.cursor = 42;
   a.more = true;
   a.last_applied_seq = 3;
+  a.unclean_seqs = {2};
   a.requests = {SampleRequest()};
+  // A status change to a request the van holds: only the changed parts travel.
+  RequestPatch patch;
+  patch.part.id = SampleRequest().id;
+  patch.part.created = SampleRequest().created;
+  patch.status_changed = true;
+  patch.part.status = RequestStatus::kReceived;
+  patch.part.status_version = {At(190000), "staff:rina"};
+  patch.part.history = {{At(190000), "staff:rina", "status submitted -> received"}};
+  patch.history_from = 1;
+  a.patches = {patch};
   a.conflicts = {SampleConflict()};
   a.catalog_version = 3;
   a.catalog_json = Must(Catalog::FromJson(SmallCatalogJson()), "small catalog").ToJson();
