@@ -255,10 +255,14 @@ class SqliteStorage final : public ServerStorage {
 
   Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& q) override {
     std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(
-        auto s, db_.Prepare("SELECT body, agency, owner_rev FROM requests WHERE "
-                            "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR agency = ?2) AND "
-                            "(?3 IS NULL OR device_id = ?3) ORDER BY receipt LIMIT ?4"));
+    // Only the filters given go into the SQL: "?3 IS NULL OR device_id = ?3" would keep SQLite
+    // from using the indexes on agency and device, and scan every request.
+    std::string sql = "SELECT body, agency, owner_rev FROM requests WHERE 1";
+    if (q.status) sql += " AND status = ?1";
+    if (q.agency) sql += " AND agency = ?2";
+    if (q.device_id) sql += " AND device_id = ?3";
+    sql += " ORDER BY receipt LIMIT ?4";
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare(sql));
     if (q.status) s.Bind(1, sync::StatusName(*q.status));
     if (q.agency) s.Bind(2, *q.agency);
     if (q.device_id) s.Bind(3, *q.device_id);
