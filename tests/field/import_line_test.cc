@@ -1,46 +1,20 @@
-// ParseImportLine against the nlohmann::json DOM parse it replaced (issue 5): same lines
-// accepted with the same values, same lines refused with the same reason.
+// ParseImportLine against the nlohmann::json DOM parse it replaced (issue 5, kept in
+// tests/fuzz/reference_import_line.h): same lines accepted with the same values, same lines
+// refused with the same reason.
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "fuzz/reference_import_line.h"
 #include "mpp/field/use_cases.h"
 #include "support/test_util.h"
 
 namespace mpp::field {
 namespace {
-
-// The previous ParseImportLine, verbatim: the reference for what is accepted and why not.
-Result<ImportLine> ReferenceParse(std::string_view line) {
-  if (line.size() > kMaxImportLineBytes) {
-    return Error::TooLarge("line is longer than " + std::to_string(kMaxImportLineBytes) + " bytes");
-  }
-  auto doc = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error::InvalidInput("not valid JSON");
-  if (!doc.is_object()) return Error::InvalidInput("a line must be a JSON object");
-  auto service = doc.find("service_id");
-  if (service == doc.end() || !service->is_string()) {
-    return Error::InvalidInput("\"service_id\" must be a string");
-  }
-  auto fields = doc.find("fields");
-  if (fields == doc.end() || !fields->is_object()) {
-    return Error::InvalidInput("\"fields\" must be an object");
-  }
-  ImportLine out;
-  out.service_id = service->get<std::string>();
-  for (const auto& [name, value] : fields->items()) {
-    if (!value.is_string()) {
-      return Error::InvalidInput("field \"" + name + "\" must be a string");
-    }
-    out.fields[name] = value.get<std::string>();
-  }
-  return out;
-}
 
 std::string Printable(std::string_view line) {
   std::string out;
@@ -59,7 +33,7 @@ std::string Printable(std::string_view line) {
 
 void ExpectSameAsReference(std::string_view line) {
   const auto got = ParseImportLine(line);
-  const auto want = ReferenceParse(line);
+  const auto want = fuzz::ReferenceImportLine(line);
   ASSERT_EQ(got.ok(), want.ok()) << Printable(line)
                                  << "\n got: " << (got.ok() ? "ok" : got.error().message())
                                  << "\n want: " << (want.ok() ? "ok" : want.error().message());

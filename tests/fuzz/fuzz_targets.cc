@@ -15,6 +15,7 @@
 #include "mpp/sync/codec.h"
 #include "mpp/sync/crypto.h"
 #include "mpp/sync/protocol.h"
+#include "reference_import_line.h"
 
 #ifndef MPP_DEFAULT_CATALOG
 #error "MPP_DEFAULT_CATALOG must name data/catalog.json (a compile definition)"
@@ -479,35 +480,6 @@ int FuzzCatalog(const uint8_t* data, size_t size) {
     }
   }
   return 0;
-}
-
-// The nlohmann DOM parse that ParseImportLine replaced (issue 5), kept as its reference: both
-// must accept the same lines with the same values and refuse the others with the same reason.
-static Result<field::ImportLine> ReferenceImportLine(std::string_view line) {
-  if (line.size() > field::kMaxImportLineBytes) {
-    return Error::TooLarge("line is longer than " + std::to_string(field::kMaxImportLineBytes) +
-                           " bytes");
-  }
-  auto doc = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error::InvalidInput("not valid JSON");
-  if (!doc.is_object()) return Error::InvalidInput("a line must be a JSON object");
-  auto service = doc.find("service_id");
-  if (service == doc.end() || !service->is_string()) {
-    return Error::InvalidInput("\"service_id\" must be a string");
-  }
-  auto fields = doc.find("fields");
-  if (fields == doc.end() || !fields->is_object()) {
-    return Error::InvalidInput("\"fields\" must be an object");
-  }
-  field::ImportLine out;
-  out.service_id = service->get<std::string>();
-  for (const auto& [name, value] : fields->items()) {
-    if (!value.is_string()) {
-      return Error::InvalidInput("field \"" + name + "\" must be a string");
-    }
-    out.fields[name] = value.get<std::string>();
-  }
-  return out;
 }
 
 int FuzzImportLine(const uint8_t* data, size_t size) {
