@@ -176,6 +176,7 @@ RequestColumns ToColumns(const std::vector<Request>& requests) {
   Interner intern(&c.strings);
   int64_t previous_wall = 0;
   std::vector<const FieldValue*> fields;
+  std::vector<int64_t> field_created;  // each field's request's `created`: its timestamp's base
   for (const Request& r : requests) {
     const int64_t created = r.created.wall_ms;
     c.id.push_back(r.id);
@@ -195,6 +196,7 @@ RequestColumns ToColumns(const std::vector<Request>& requests) {
     for (const auto& [name, value] : r.fields) {
       c.field_name.push_back(intern(name));
       fields.push_back(&value);
+      field_created.push_back(created);
     }
     c.history_count.push_back(static_cast<uint32_t>(r.history.size()));
     for (const HistoryEntry& h : r.history) {
@@ -204,11 +206,6 @@ RequestColumns ToColumns(const std::vector<Request>& requests) {
       c.history_text.push_back(intern(h.text));
     }
   }
-  // Field timestamps are relative to their own request's `created`: remember whose each is.
-  std::vector<int64_t> field_created;
-  field_created.reserve(fields.size());
-  for (const Request& r : requests)
-    field_created.insert(field_created.end(), r.fields.size(), r.created.wall_ms);
   for (size_t i : GroupedByName(c.field_name)) {
     c.field_value.push_back(fields[i]->value);
     c.field_wall.push_back(Delta(fields[i]->version.hlc.wall_ms, field_created[i]));
