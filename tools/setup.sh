@@ -17,6 +17,8 @@ packages=(
   libbenchmark-dev
   librapidcheck-dev
   libargon2-dev
+  libboost-dev
+  libutf8proc-dev
   clang-format
   clang libclang-rt-14-dev
 )

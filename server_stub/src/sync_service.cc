@@ -398,6 +398,8 @@ Result<sync::Request> SyncService::StaffSetFields(const std::string& id_or_recei
   return ApplyStaff(id_or_receipt, std::move(m));
 }
 
+Result<void> SyncService::CheckHealth() { return storage_.CheckHealth(); }
+
 Result<AuditReport> SyncService::VerifyEnvelopes() {
   AuditReport report;
   sync::EnvelopeLimits limits = options_.limits;

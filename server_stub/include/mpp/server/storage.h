@@ -136,6 +136,10 @@ class ServerStorage {
 
   virtual Result<std::unique_ptr<StorageTxn>> Begin() = 0;
 
+  // Ok while the storage can durably accept writes (its files are the ones it opened, writable,
+  // with room left); otherwise kUnavailable or kStorageFull, with a reason that names no path.
+  virtual Result<void> CheckHealth() { return Ok(); }
+
   // Reads outside a write transaction (each is one consistent snapshot).
   virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;
   virtual Result<std::vector<DeviceRecord>> ListDevices() = 0;

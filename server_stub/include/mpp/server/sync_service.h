@@ -37,6 +37,11 @@ struct SyncLog {
   size_t applied = 0;   // mutations newly applied (a retry applies 0)
   size_t conflicts = 0;
   size_t clock_suspect = 0;  // mutations stamped too far ahead of the server clock
+  // Set when the answer is a signed refusal: the van and the server disagree about what was
+  // applied (a seq gap after a server restore, a seq reused by a van store restored from an
+  // older copy, a receipt another request holds). The answer body is then a signed PushAck that
+  // tells the van how to recover, sent with HTTP 409; this is the one-line reason for the log.
+  std::string signed_refusal;
 };
 
 struct EnrollAnswer {
@@ -74,6 +79,10 @@ class SyncService {
                                        const std::string& by, const std::string& note);
   Result<sync::Request> StaffSetFields(const std::string& id_or_receipt,
                                        const sync::FieldMap& fields, const std::string& by);
+
+  // Ok while the storage can durably accept writes; otherwise kUnavailable or kStorageFull with
+  // a reason for the operator (never a path or SQL). /healthz reports it.
+  Result<void> CheckHealth();
 
   // Re-verifies the signature and body hash of every stored envelope.
   Result<AuditReport> VerifyEnvelopes();
