@@ -7,8 +7,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string_view>
+
+#include "mpp/sync/text.h"
 
 namespace mpp::field {
 namespace {
@@ -16,10 +20,22 @@ namespace {
 using sync::Mutation;
 using sync::MutationKind;
 
+// What an officer typed or imported, in Unicode NFC (text.h): the van normalises before the
+// catalog validates and the mutation is signed; the server only checks. ASCII is already NFC.
+void NormaliseTyped(std::string& value) {
+  if (std::any_of(value.begin(), value.end(),
+                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+    value = sync::ToNfc(value);
+  }
+}
+
 std::vector<sync::FieldWrite> Writes(const sync::FieldMap& fields) {
   std::vector<sync::FieldWrite> writes;
   writes.reserve(fields.size());
-  for (const auto& [name, value] : fields) writes.push_back({name, value, {}});
+  for (const auto& [name, value] : fields) {
+    writes.push_back({name, value, {}});
+    NormaliseTyped(writes.back().value);
+  }
   return writes;
 }
 
@@ -29,6 +45,7 @@ std::vector<sync::FieldWrite> Writes(sync::FieldMap&& fields) {
   while (!fields.empty()) {
     auto node = fields.extract(fields.begin());
     writes.push_back({std::move(node.key()), std::move(node.mapped()), {}});
+    NormaliseTyped(writes.back().value);
   }
   return writes;
 }
@@ -49,6 +66,7 @@ Mutation StatusDraft(const std::string& id, sync::RequestStatus to, std::string 
   m.request_id = id;
   m.status_to = to;
   m.note = std::move(note);
+  NormaliseTyped(m.note);
   return m;
 }
 
@@ -103,6 +121,15 @@ Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& i
 
 namespace {
 
+// The reasons for a repeated key and a too deep line. The key is quoted as JSON with every
+// non-ASCII character escaped, so the reason is safe to print whatever the key holds.
+std::string DuplicateKeyMessage(const std::string& key) {
+  return "duplicate key " + nlohmann::json(key).dump(-1, ' ', /*ensure_ascii=*/true);
+}
+std::string TooDeepMessage() {
+  return "nested deeper than " + std::to_string(kMaxImportDepth) + " levels";
+}
+
 // Reads one import line as strict JSON (RFC 8259), for its fixed schema: it keeps "service_id"
 // and the string members of "fields" and steps over everything else without building it.
 //
@@ -110,11 +137,13 @@ namespace {
 // quarter of the import's time), quirks included: one UTF-8 BOM may lead; whitespace is space,
 // tab, CR and LF; strings must be well-formed UTF-8 with no raw control character, and a \u
 // high surrogate must be followed by a low one; a number whose value overflows a double is an
-// error; a NUL byte after the value ends the input; nesting depth is unbounded (walked with a
-// heap stack, never by recursion); a repeated key keeps its last value. Which error a bad line
-// gets follows the old order too: not JSON, not an object, "service_id", "fields", then the
-// first non-string field in name order. tests/field/import_line_test.cc checks all of it
-// against nlohmann.
+// error; a NUL byte after the value ends the input. Beyond what nlohmann checks, and as its
+// reference parse now checks too (THREATS.md row 38): a key repeated in any object is refused,
+// and so is nesting deeper than kMaxImportDepth (still walked with a heap stack, never by
+// recursion, as the rest of the line must still be JSON). Which error a bad line gets: not
+// JSON, then the first in the text of a repeated key or a too deep container, then not an
+// object, "service_id", "fields", then the first non-string field in name order.
+// tests/field/import_line_test.cc checks all of it against the reference.
 class ImportLineReader {
  public:
   explicit ImportLineReader(std::string_view text)
@@ -128,10 +157,11 @@ class ImportLineReader {
     SkipWhitespace();
     ImportLine out;
     const bool is_object = Peek() == '{';
-    if (is_object ? !ReadTopObject(out) : !SkipValue()) return NotJson();
+    if (is_object ? !ReadTopObject(out) : !SkipValue(0)) return NotJson();
     SkipWhitespace();
     // nlohmann's lexer takes a NUL byte between tokens for the end of the input.
     if (p_ != end_ && *p_ != '\0') return NotJson();
+    if (problem_) return *problem_;
     if (!is_object) return Error::InvalidInput("a line must be a JSON object");
     if (!service_is_string_) return Error::InvalidInput("\"service_id\" must be a string");
     if (!fields_is_object_) return Error::InvalidInput("\"fields\" must be an object");
@@ -143,6 +173,15 @@ class ImportLineReader {
 
  private:
   static Error NotJson() { return Error::InvalidInput("not valid JSON"); }
+
+  // Records the first repeated key or too deep container; the line is still read to its end,
+  // since a line that is not JSON gets that reason instead.
+  void NoteRepeatedKey(const std::string& key) {
+    if (!problem_) problem_ = Error::InvalidInput(DuplicateKeyMessage(key));
+  }
+  void NoteContainerAt(size_t depth) {
+    if (!problem_ && depth > kMaxImportDepth) problem_ = Error::InvalidInput(TooDeepMessage());
+  }
 
   // The next byte, or -1 at the end.
   int Peek() const { return p_ == end_ ? -1 : static_cast<unsigned char>(*p_); }
@@ -164,22 +203,25 @@ class ImportLineReader {
     SkipWhitespace();
     if (Consume('}')) return true;
     std::string key;
+    std::vector<std::string> keys;  // the names seen so far, to refuse a repeated one
     for (;;) {
       key.clear();
       if (!ReadString(&key)) return false;
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) NoteRepeatedKey(key);
+      keys.push_back(key);
       SkipWhitespace();
       if (!Consume(':')) return false;
       SkipWhitespace();
       if (key == "service_id") {
         service_is_string_ = Peek() == '"';
         out.service_id.clear();
-        if (service_is_string_ ? !ReadString(&out.service_id) : !SkipValue()) return false;
+        if (service_is_string_ ? !ReadString(&out.service_id) : !SkipValue(1)) return false;
       } else if (key == "fields") {
         fields_is_object_ = Peek() == '{';
         out.fields.clear();
         non_string_fields_.clear();
-        if (fields_is_object_ ? !ReadFields(out.fields) : !SkipValue()) return false;
-      } else if (!SkipValue()) {
+        if (fields_is_object_ ? !ReadFields(out.fields) : !SkipValue(1)) return false;
+      } else if (!SkipValue(1)) {
         return false;
       }
       SkipWhitespace();
@@ -193,11 +235,13 @@ class ImportLineReader {
   // non_string_fields_.
   bool ReadFields(sync::FieldMap& fields) {
     ++p_;
+    NoteContainerAt(2);
     SkipWhitespace();
     if (Consume('}')) return true;
     for (;;) {
       std::string name;
       if (!ReadString(&name)) return false;
+      if (fields.count(name) != 0 || non_string_fields_.count(name) != 0) NoteRepeatedKey(name);
       SkipWhitespace();
       if (!Consume(':')) return false;
       SkipWhitespace();
@@ -207,7 +251,7 @@ class ImportLineReader {
         if (!non_string_fields_.empty()) non_string_fields_.erase(name);
         fields.insert_or_assign(std::move(name), std::move(value));
       } else {
-        if (!SkipValue()) return false;
+        if (!SkipValue(2)) return false;
         fields.erase(name);
         non_string_fields_.insert(std::move(name));
       }
@@ -414,19 +458,24 @@ class ImportLineReader {
     }
   }
 
-  // Any JSON value at p_. Containers are walked with an explicit stack: the 64 KiB line bound
-  // still allows 32,768 levels, too many for recursion.
-  bool SkipValue() {
-    std::string open;  // '{' or '[' per open container
+  // Any JSON value at p_, inside `depth` open containers. Containers are walked with an
+  // explicit stack: the 64 KiB line bound still allows 32,768 levels, too many for recursion.
+  bool SkipValue(size_t depth) {
+    std::string open;                          // '{' or '[' per open container
+    std::vector<std::set<std::string>> names;  // per open '{': its member names so far
     for (;;) {
       // A value is expected here.
       const int c = Peek();
       if (c == '{' || c == '[') {
         ++p_;
+        NoteContainerAt(depth + open.size() + 1);
         SkipWhitespace();
         if (!Consume(c == '{' ? '}' : ']')) {
           open.push_back(static_cast<char>(c));
-          if (c == '{' && !SkipMemberName()) return false;
+          if (c == '{') {
+            names.emplace_back();
+            if (!SkipMemberName(names.back())) return false;
+          }
           continue;
         }
       } else if (!SkipScalar()) {
@@ -437,20 +486,28 @@ class ImportLineReader {
         if (open.empty()) return true;
         SkipWhitespace();
         if (Consume(open.back() == '{' ? '}' : ']')) {
+          if (open.back() == '{') names.pop_back();
           open.pop_back();
           continue;
         }
         if (!Consume(',')) return false;
         SkipWhitespace();
-        if (open.back() == '{' && !SkipMemberName()) return false;
+        if (open.back() == '{' && !SkipMemberName(names.back())) return false;
         break;
       }
     }
   }
 
-  // "name" : and the whitespace after it.
-  bool SkipMemberName() {
-    if (!ReadString(nullptr)) return false;
+  // "name" : and the whitespace after it; a name already in `seen` is noted as repeated. Once a
+  // problem is noted, names are only checked, not kept.
+  bool SkipMemberName(std::set<std::string>& seen) {
+    if (problem_) {
+      if (!ReadString(nullptr)) return false;
+    } else {
+      std::string name;
+      if (!ReadString(&name)) return false;
+      if (!seen.insert(name).second) NoteRepeatedKey(name);
+    }
     SkipWhitespace();
     if (!Consume(':')) return false;
     SkipWhitespace();
@@ -461,8 +518,10 @@ class ImportLineReader {
   const char* const end_;
   bool service_is_string_ = false;
   bool fields_is_object_ = false;
-  // Names in "fields" whose last value is not a string, in the order nlohmann iterated them.
+  // Names in "fields" whose value is not a string, in the order nlohmann iterated them.
   std::set<std::string> non_string_fields_;
+  // The first repeated key or too deep container, in the order of the text.
+  std::optional<Error> problem_;
 };
 
 }  // namespace

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "mpp/sync/json_format.h"
 #include "mpp/sync/nik.h"
+#include "mpp/sync/text.h"
 
 namespace mpp::sync {
 namespace {
@@ -47,41 +49,43 @@ size_t Utf8Length(std::string_view s) {
       std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += n + 1;
+// The code point of the UTF-8 sequence at s[i]; the caller has already checked the bytes.
+uint32_t CodePointAt(std::string_view s, size_t i) {
+  const auto lead = static_cast<unsigned char>(s[i]);
+  if (lead < 0x80) return lead;
+  const size_t length = lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+  uint32_t cp = lead & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07);
+  for (size_t k = 1; k < length && i + k < s.size(); ++k) {
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
   }
-  return true;
+  return cp;
+}
+
+// A NIK is 16 ASCII digits: Arabic-Indic, fullwidth and other Unicode digits are refused here,
+// with the character's position, before ValidateNik (which reads bytes) looks at the parts.
+Result<void> CheckNikIsAscii(std::string_view value) {
+  size_t position = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto b = static_cast<unsigned char>(value[i]);
+    if ((b & 0xC0) == 0x80) continue;
+    ++position;
+    if (b >= 0x80) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "U+%04X", static_cast<unsigned>(CodePointAt(value, i)));
+      return Error::InvalidInput("NIK must be 16 ASCII digits 0-9: character " +
+                                 std::to_string(position) + " is " + hex);
+    }
+  }
+  return Ok();
+}
+
+// Text-typed fields holding a person's or a body's name ("name", "nama_ibu", ...) get the
+// rules of a name: one line, nothing invisible. Other text fields (addresses, "catatan") may
+// span lines, as they always could.
+TextRules RulesFor(const FieldSpec& spec) {
+  if (spec.type != FieldType::kText) return TextRules::Name();
+  if (spec.name == "name" || spec.name.rfind("nama_", 0) == 0) return TextRules::Name();
+  return TextRules::Note();
 }
 
 bool IsValidDate(std::string_view s) {
@@ -211,19 +215,20 @@ Result<void> ValidateFieldValue(const FieldSpec& spec, std::string_view value) {
   const auto refuse = [&spec](std::string_view what) {
     return Error::InvalidInput("field " + spec.name + ": " + std::string(what));
   };
-  if (!IsValidUtf8(value)) return refuse("value is not valid UTF-8");
+  // Every value, whatever its type, is text a person reads: well-formed UTF-8, no control
+  // characters or bidi overrides, NFC (text.h). The type's own rules follow.
+  if (auto text = CheckText(value, spec.name, RulesFor(spec)); !text) {
+    return Error(text.error().code(), "field " + text.error().message());
+  }
   if (Utf8Length(value) > spec.max_length) {
     return refuse("longer than " + std::to_string(spec.max_length) + " characters");
-  }
-  if (std::any_of(value.begin(), value.end(),
-                  [](char c) { return static_cast<unsigned char>(c) < 0x20 && c != '\n'; })) {
-    return refuse("contains control characters");
   }
   switch (spec.type) {
     case FieldType::kText:
       return Ok();
     case FieldType::kNik: {
-      auto ok = ValidateNik(value);
+      auto ok = CheckNikIsAscii(value);
+      if (ok) ok = ValidateNik(value);
       if (!ok) return ok.error().WithContext("field " + spec.name);
       return Ok();
     }

@@ -1,5 +1,10 @@
 #include "mpp/sync/json_format.h"
 
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
 namespace mpp::sync {
 
 using nlohmann::json;
@@ -65,6 +70,54 @@ json CatalogToJson(const Catalog& catalog, std::string_view agency) {
           {"name", catalog.name()},
           {"agencies", agencies},
           {"services", services}};
+}
+
+Result<json> ParseJsonObjectStrict(std::string_view text, size_t max_depth) {
+  const auto not_json = [](size_t byte) {
+    return Error::InvalidInput("not valid JSON (at byte " + std::to_string(byte) + ")");
+  };
+  // nlohmann's lexer takes a NUL byte for the end of the input and would ignore what follows;
+  // no JSON text holds one (not even inside a string), so refuse it outright.
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) return not_json(nul + 1);
+  using Event = json::parse_event_t;
+  std::optional<Error> problem;  // the first repeated key or too deep container in the text
+  // keys[d]: the names seen so far in the object open at depth d + 1. nlohmann does not report
+  // the end of a discarded object, so each object clears its slot when it starts instead.
+  std::vector<std::set<std::string>> keys;
+  const json::parser_callback_t callback = [&](int depth, Event event, json& parsed) {
+    const auto d = static_cast<size_t>(depth);  // containers open before this event
+    if (event == Event::object_start || event == Event::array_start) {
+      if (d + 1 > max_depth) {
+        if (!problem) {
+          problem = Error::InvalidInput("JSON nested deeper than " + std::to_string(max_depth) +
+                                        " levels");
+        }
+        return false;  // not built
+      }
+      if (event == Event::object_start) {
+        keys.resize(d + 1);
+        keys[d].clear();
+      }
+    } else if (event == Event::key && !problem) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (!keys[d - 1].insert(key).second) {
+        problem =
+            Error::InvalidInput("duplicate key " + json(key).dump(-1, ' ', /*ensure_ascii=*/true));
+      }
+    }
+    return true;
+  };
+  json doc;
+  try {
+    doc = json::parse(text, callback);
+  } catch (const json::parse_error& e) {
+    return not_json(e.byte);
+  } catch (const json::exception&) {
+    return Error::InvalidInput("not valid JSON");
+  }
+  if (problem) return *problem;
+  if (!doc.is_object()) return Error::InvalidInput("JSON text must be an object");
+  return doc;
 }
 
 }  // namespace mpp::sync

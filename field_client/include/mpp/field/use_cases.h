@@ -29,12 +29,15 @@ Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& i
                                     const sync::FieldMap& fields);
 
 // One line of an import file: {"service_id": "...", "fields": {"name": "value", ...}}, every
-// value a string. Bounded: lines over kMaxImportLineBytes are refused before parsing.
+// value a string. Bounded: lines over kMaxImportLineBytes are refused before parsing, and so
+// are lines with a key repeated in any object or nested deeper than kMaxImportDepth (the line
+// itself is depth 1; THREATS.md row 38).
 struct ImportLine {
   std::string service_id;
   sync::FieldMap fields;
 };
 inline constexpr size_t kMaxImportLineBytes = 64 * 1024;
+inline constexpr size_t kMaxImportDepth = 32;
 Result<ImportLine> ParseImportLine(std::string_view line);
 
 struct ImportRefusal {

@@ -89,7 +89,11 @@ class Catalog {
 // the bad argument.
 Result<FieldMap> ParseAssignments(const std::vector<std::string>& assignments);
 
-// Checks one value against a field spec; the message says what is wrong with it.
+// Checks one value against a field spec; the message names the field and says what is wrong.
+// Every value, whatever its type, must pass CheckText (text.h): well-formed UTF-8, no control
+// characters (a text field other than a name may hold newlines), no bidi overrides, NFC; values
+// of name fields ("name", "nama_*") and of the non-text types may hold no invisible formatting
+// characters either. A NIK is 16 ASCII digits: Unicode digits of other scripts are refused.
 Result<void> ValidateFieldValue(const FieldSpec& spec, std::string_view value);
 
 }  // namespace mpp::sync
