@@ -120,6 +120,69 @@ TEST(ImportLine, HandPickedLinesMatchTheReference) {
   for (const auto& line : lines) ExpectSameAsReference(line);
 }
 
+Error Refusal(std::string_view line) {
+  auto got = ParseImportLine(line);
+  EXPECT_FALSE(got.ok()) << Printable(line) << " accepted";
+  return got.ok() ? Error::Internal("accepted") : got.error();
+}
+
+TEST(ImportLine, RepeatedKeysAreRefusedNamingTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"service_id":"a","service_id":"b","fields":{}})", R"(duplicate key "service_id")"},
+      {R"({"service_id":"a","fields":{"nik":"1","name":"x","nik":"2"}})", R"(duplicate key "nik")"},
+      {R"({"service_id":"a","fields":{"nik":1,"nik":"2"}})", R"(duplicate key "nik")"},
+      {R"({"service_id":"a","fields":{"nik":"1","nik":"2"}})", R"(duplicate key "nik")"},
+      {R"({"service_id":"a","fields":{},"x":{"l":[{"k":1,"k":2}]}})", R"(duplicate key "k")"},
+      {R"({"service_id":"a","fields":{},"fields":{}})", R"(duplicate key "fields")"},
+      {"{\"service_id\":\"a\",\"fields\":{\"\xE2\x80\xAE\":\"1\",\"\\u202E\":\"2\"}}",
+       R"(duplicate key "\u202e")"},
+      // The first repeat in the text is the one named.
+      {R"({"x":{"b":1,"b":2},"service_id":"a","service_id":"a","fields":{}})",
+       R"(duplicate key "b")"},
+  };
+  for (const auto& [line, reason] : cases) {
+    const Error error = Refusal(line);
+    EXPECT_EQ(error.code(), ErrorCode::kInvalidInput) << Printable(line);
+    EXPECT_EQ(error.message(), reason) << Printable(line);
+    ExpectSameAsReference(line);
+  }
+  // The same key in different objects is no repeat.
+  const std::string ok =
+      R"({"service_id":"a","fields":{"service_id":"b","fields":"c"},"x":[{"k":1},{"k":2}]})";
+  ASSERT_OK(ParseImportLine(ok));
+  ExpectSameAsReference(ok);
+  // A line that is not JSON says so, whatever repeats before the error.
+  EXPECT_EQ(Refusal(R"({"service_id":"a","service_id":"a","fields":{})").message(),
+            "not valid JSON");
+}
+
+TEST(ImportLine, NestingDeeperThan32IsRefused) {
+  // {"service_id":"a","fields":{},"x":[[...]]}: the line is depth 1, so 31 arrays reach 32.
+  const auto nested = [](size_t arrays) {
+    return R"({"service_id":"a","fields":{},"x":)" + std::string(arrays, '[') +
+           std::string(arrays, ']') + "}";
+  };
+  ASSERT_OK(ParseImportLine(nested(kMaxImportDepth - 1)));
+  EXPECT_EQ(Refusal(nested(kMaxImportDepth)).message(), "nested deeper than 32 levels");
+  EXPECT_EQ(Refusal(std::string(33, '[') + std::string(33, ']')).message(),
+            "nested deeper than 32 levels");
+  EXPECT_EQ(Refusal(std::string(32, '[') + std::string(32, ']')).message(),
+            "a line must be a JSON object");
+  std::string objects = R"({"service_id":"a","fields":{})";
+  for (size_t i = 1; i < kMaxImportDepth; ++i) objects += R"(,"o":{"p":1)";
+  for (size_t i = 1; i < kMaxImportDepth; ++i) objects += "}";
+  objects += "}";
+  ASSERT_OK(ParseImportLine(objects));
+  // Too deep, then a repeated key: the depth is named, it comes first.
+  const std::string deep_then_repeat =
+      R"({"x":)" + std::string(40, '[') + std::string(40, ']') + R"(,"x":1})";
+  EXPECT_EQ(Refusal(deep_then_repeat).message(), "nested deeper than 32 levels");
+  for (const auto& line : {nested(kMaxImportDepth - 1), nested(kMaxImportDepth), objects,
+                           deep_then_repeat, nested(30000)}) {
+    ExpectSameAsReference(line);
+  }
+}
+
 TEST(ImportLine, NumbersMatchTheReferenceIncludingOverflow) {
   const std::vector<std::string> numbers = {
       "0",
