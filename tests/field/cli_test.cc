@@ -533,6 +533,68 @@ TEST_F(MppFieldCli, ImportStoresTheValidLinesAndReportsEachRefusedLine) {
   EXPECT_EQ(FieldJson({"status", "--json"})["pending"], imported);
 }
 
+// --- text people read (issue 9, THREATS.md rows 38-39) ---------------------------------------
+
+TEST_F(MppFieldCli, BidiOverrideInANameIsRefusedWithOneLineAndChangesNothing) {
+  InitWithOneRequest();
+  Form form = KtpForm(Nik(2));
+  form["name"] =
+      "Siti\u202e"
+      "Aminah";  // $'Siti\u202eAminah': displays as "Sitihanima"
+  ExpectRefusedWithoutChange(NewRequest(kKtp, form),
+                             "field name: contains a bidirectional override that changes how "
+                             "text displays: U+202E RIGHT-TO-LEFT OVERRIDE (character 5)");
+  // The message names the character; it never prints it.
+  const ProcessResult r = Field(NewRequest(kKtp, form));
+  EXPECT_EQ(r.err.find("\u202e"), std::string::npos) << r;
+}
+
+TEST_F(MppFieldCli, DecomposedNameIsStoredComposed) {
+  Init();
+  Form form = KtpForm(Nik(3));
+  // e + COMBINING ACUTE ACCENT, as some keyboards and pasted text send it.
+  form["name"] = "Jose\u0301 Rizal";
+  form["address"] = "Jl. Pe\u0301mda, Sui Raya";
+  const json created = FieldJson(Concat(NewRequest(kKtp, form), {"--json"}));
+  const json shown = FieldJson({"request", "show", created["id"], "--json"});
+  EXPECT_EQ(shown["fields"]["name"], "Jos\u00e9 Rizal") << shown;
+  EXPECT_EQ(shown["fields"]["address"], "Jl. P\u00e9mda, Sui Raya") << shown;
+  // An update is normalised the same way.
+  FieldJson({"request", "update", created["id"], "--set", "name=Jose\u0301 Mari\u0301a", "--json"});
+  EXPECT_EQ(FieldJson({"request", "show", created["id"], "--json"})["fields"]["name"],
+            "Jos\u00e9 Mar\u00eda");
+}
+
+TEST_F(MppFieldCli, ImportRefusesRepeatedKeysAndBidiAndStoresDecomposedTextComposed) {
+  Init();
+  const auto line = [](const Form& form) {
+    return json{{"service_id", kKtp}, {"fields", form}}.dump() + "\n";
+  };
+  Form decomposed = KtpForm(Nik(4));
+  decomposed["name"] = "Jose\u0301";
+  Form bidi = KtpForm(Nik(5));
+  bidi["name"] =
+      "Siti\u202e"
+      "Aminah";
+  std::string repeated = line(KtpForm(Nik(6)));
+  const std::string fields_open = R"("fields":{)";
+  repeated.insert(repeated.find(fields_open) + fields_open.size(), R"("nik":")" + Nik(7) + "\",");
+  const std::string file = temp_.Sub("requests.jsonl");
+  WriteFile(file, line(decomposed) + repeated + line(bidi));
+
+  const json report = FieldJson({"request", "import", "--file", file, "--json"});
+  EXPECT_EQ(report["imported"], 1) << report;
+  ASSERT_EQ(report["refused"].size(), 2u) << report;
+  EXPECT_EQ(report["refused"][0]["line"], 2);
+  EXPECT_EQ(report["refused"][0]["reason"], "duplicate key \"nik\"");
+  EXPECT_EQ(report["refused"][1]["line"], 3);
+  EXPECT_THAT(report["refused"][1]["reason"].get<std::string>(),
+              HasSubstr("field name: contains a bidirectional override"));
+  const json list = FieldJson({"request", "list", "--json"});
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["fields"]["name"], "Jos\u00e9");
+}
+
 TEST_F(MppFieldCli, ImportOfAMissingFileIsRefused) {
   InitWithOneRequest();
   ExpectRefusedWithoutChange({"request", "import", "--file", temp_.Sub("tidak-ada.jsonl")},
