@@ -163,10 +163,14 @@ Result<FieldSpec> ParseField(const json& j, const std::string& where) {
   spec.required = j.value("required", false);
   spec.personal = j.value("personal", false);
   spec.label = j.value("label", spec.name);
+  MPP_RETURN_IF_ERROR(CheckText(spec.label, at + " label", TextRules::Line()));
   MPP_ASSIGN_OR_RETURN(const int64_t max_length, IntegerMember(j, "max_length", 1, 4000, 200, at));
   spec.max_length = static_cast<uint32_t>(max_length);
   if (j.contains("options")) {
-    for (const auto& o : j["options"]) spec.options.push_back(o.get<std::string>());
+    for (const auto& o : j["options"]) {
+      spec.options.push_back(o.get<std::string>());
+      MPP_RETURN_IF_ERROR(CheckText(spec.options.back(), at + " option", TextRules::Line()));
+    }
   }
   if (spec.type == FieldType::kEnum && spec.options.empty()) {
     return Error::InvalidInput(at + ": an enum field needs \"options\"");
@@ -266,16 +270,17 @@ Result<void> ValidateFieldValue(const FieldSpec& spec, std::string_view value) {
 }
 
 Result<Catalog> Catalog::FromJson(std::string_view json_text) {
-  json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return Error::InvalidInput("catalog is not a JSON object");
-  }
+  // Strict: a repeated key would make two readers of one catalog see two forms.
+  auto parsed = ParseJsonObjectStrict(json_text, kMaxCatalogDepth);
+  if (!parsed) return parsed.error().WithContext("catalog");
+  json doc = std::move(*parsed);
   Catalog catalog;
   try {
     if (!doc.contains("version")) return Error::InvalidInput("catalog needs a \"version\"");
     MPP_ASSIGN_OR_RETURN(catalog.version_,
                          IntegerMember(doc, "version", 1, INT64_MAX, 0, "catalog"));
     catalog.name_ = doc.value("name", std::string());
+    MPP_RETURN_IF_ERROR(CheckText(catalog.name_, "catalog name", TextRules::Line()));
     if (!doc.contains("agencies") || !doc["agencies"].is_array() || !doc.contains("services") ||
         !doc["services"].is_array()) {
       return Error::InvalidInput("catalog needs \"agencies\" and \"services\" arrays");
@@ -285,6 +290,10 @@ Result<Catalog> Catalog::FromJson(std::string_view json_text) {
                     a.value("name_en", std::string())};
       if (!IsId(agency.id))
         return Error::InvalidInput("agency id \"" + agency.id + "\" is invalid");
+      MPP_RETURN_IF_ERROR(
+          CheckText(agency.name, "agency " + agency.id + " name", TextRules::Line()));
+      MPP_RETURN_IF_ERROR(
+          CheckText(agency.name_en, "agency " + agency.id + " name_en", TextRules::Line()));
       if (catalog.agency_index_.count(agency.id)) {
         return Error::InvalidInput("agency id \"" + agency.id + "\" appears twice");
       }
@@ -299,6 +308,8 @@ Result<Catalog> Catalog::FromJson(std::string_view json_text) {
       service.name_en = s.value("name_en", std::string());
       const std::string where = "service " + service.id;
       if (!IsId(service.id)) return Error::InvalidInput(where + ": invalid id");
+      MPP_RETURN_IF_ERROR(CheckText(service.name, where + " name", TextRules::Line()));
+      MPP_RETURN_IF_ERROR(CheckText(service.name_en, where + " name_en", TextRules::Line()));
       if (catalog.service_index_.count(service.id)) {
         return Error::InvalidInput(where + ": id appears twice");
       }

@@ -461,6 +461,25 @@ TEST(FieldText, NikMustBeSixteenAsciiDigits) {
   ExpectFieldRefused("nik", "611205450792000\xE2\x80\xAE", "bidirectional override");
 }
 
+TEST(FieldText, CatalogTextIsCheckedAndItsJsonIsStrict) {
+  const auto catalog = [](const std::string& agency_name, const std::string& extra) {
+    return R"({"version": 1, "agencies": [{"id": "a", "name": ")" + agency_name + R"("}],
+      "services": [{"id": "a.s", "agency": "a", "name": "S", "fields": [{"name": "f"}]}])" +
+           extra + "}";
+  };
+  ASSERT_OK(Catalog::FromJson(catalog("Dinas Kependudukan", "")));
+  const auto refused = [](const std::string& json, const std::string& words) {
+    auto c = Catalog::FromJson(json);
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().message().find(words), std::string::npos) << c.error().message();
+  };
+  refused(catalog("Dinas", R"(, "version": 2)"), "catalog: duplicate key \"version\"");
+  refused(catalog("Dinas\u202e", ""), "agency a name: contains a bidirectional override");
+  refused(catalog(R"(Dinas\n)", ""), "agency a name: contains control characters");
+  refused(catalog("Jose\u0301", ""), "agency a name: is not in Unicode normal form C");
+  refused("[]", "catalog: JSON text must be an object");
+}
+
 // ---- Strict JSON objects ----
 
 void ExpectJsonRefused(const std::string& text, const std::string& words, size_t depth = 32) {

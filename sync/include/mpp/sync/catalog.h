@@ -12,6 +12,7 @@
 // enum (value must be one of "options"), email, village_code (PP.KK.CC.DDDD).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -56,10 +57,15 @@ struct Service {
 
 using FieldMap = std::map<std::string, std::string>;
 
+// A catalog document nests 6 levels (catalog, services, service, fields, field, options).
+inline constexpr size_t kMaxCatalogDepth = 32;
+
 class Catalog {
  public:
-  // Parses and checks a catalog document: unique ids, every service's agency exists, field specs
-  // well formed (known type, enum has options, names are [a-z0-9_]+). The error names the entry.
+  // Parses and checks a catalog document: strict JSON (ParseJsonObjectStrict: no repeated key,
+  // at most kMaxCatalogDepth levels), unique ids, every service's agency exists, field specs
+  // well formed (known type, enum has options, names are [a-z0-9_]+), and names, labels and
+  // options that pass CheckText (TextRules::Line). The error names the entry.
   static Result<Catalog> FromJson(std::string_view json_text);
   std::string ToJson() const;
 
