@@ -42,7 +42,7 @@ struct TextRules {
 
 // Checks `text` against `rules`. On failure: kInvalidInput with a message that names `what` and
 // the 1-based position of the first offending character, e.g.
-//   "officer name: contains control characters (character 7 is U+0007)".
+//   "officer name: contains control characters: U+0007 (character 7)".
 // The message never echoes the offending text itself, so it is safe to log and display.
 Result<void> CheckText(std::string_view text, std::string_view what, TextRules rules);
 
