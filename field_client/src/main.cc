@@ -400,6 +400,10 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (show_progress) std::cerr << "\n";
   if (!report) return Fail(report.error());
   if (o.json_output) {
+    json reissued = json::array();
+    for (const auto& r : report->reissued_receipts) {
+      reissued.push_back({{"old", r.old_receipt}, {"new", r.new_receipt}});
+    }
     std::cout << json{{"pushed", report->pushed},
                       {"acknowledged", report->acknowledged},
                       {"pulled", report->pulled},
@@ -408,10 +412,28 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
                       {"duration_ms", report->duration_ms},
                       {"bytes_sent", report->bytes_sent},
                       {"bytes_received", report->bytes_received},
-                      {"unlock_ms", unlock_ms}}
+                      {"unlock_ms", unlock_ms},
+                      {"server_restored", report->server_restored},
+                      {"store_restored", report->store_restored},
+                      {"renumbered", report->renumbered},
+                      {"resent", report->resent},
+                      {"reissued_receipts", reissued}}
                      .dump()
               << "\n";
   } else {
+    if (report->server_restored) {
+      std::cout << "The server was restored from a backup: sent " << report->resent
+                << " requests again that it had lost; nothing of this van was lost.\n";
+    }
+    if (report->store_restored) {
+      std::cout << "This van's store was restored from an older copy: " << report->renumbered
+                << " changes were sent under new numbers; the work made since the copy comes "
+                   "back from the server.\n";
+    }
+    for (const auto& r : report->reissued_receipts) {
+      std::cout << "Receipt " << r.old_receipt << " is now " << r.new_receipt
+                << ": give the citizen the new number.\n";
+    }
     std::cout << "Synced: pushed " << report->pushed << ", acknowledged " << report->acknowledged
               << ", pulled " << report->pulled << ", conflicts " << report->conflicts << " ("
               << report->duration_ms << " ms, " << report->bytes_sent << " B sent, "

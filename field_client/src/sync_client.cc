@@ -14,6 +14,14 @@ using nlohmann::json;
 
 bool IsTransientStatus(int status) { return status == 502 || status == 503 || status == 504; }
 
+bool IsSignedRefusal(const sync::HttpResponse& response) {
+  return response.status == 409 && response.content_type == "application/octet-stream";
+}
+
+// Bounds the recoveries one sync may run: each moves the outbox past a disagreement, so a few
+// suffice; more means the server keeps refusing, and the officer should hear of it.
+constexpr int kMaxRecoveriesPerSync = 8;
+
 // Turns a non-2xx answer into an Error carrying the server's one-line reason.
 Error HttpError(const sync::HttpResponse& response, const std::string& what) {
   std::string reason(response.body.begin(), response.body.end());
@@ -62,6 +70,8 @@ class RetryingSender {
       MPP_ASSIGN_OR_RETURN(sync::HttpRequest request, build(attempt));
       auto response = transport_.Send(request);
       if (response.ok() && response->status == 200) return response;
+      // A signed refusal (PushRefusal): the caller verifies and acts on it.
+      if (response.ok() && IsSignedRefusal(*response)) return response;
       if (response.ok()) {
         Error e = HttpError(*response, what);
         if (!IsTransientStatus(response->status)) return e;
@@ -117,12 +127,90 @@ Result<sync::OpenedEnvelope> OpenAnswer(const Bytes& body, sync::EnvelopeKind ki
   return opened;
 }
 
+// Acts on what a signed answer says when the van and the server disagree about what was
+// applied (PROTOCOL.md §4, "When the two sides disagree"): a new server epoch (the server was
+// restored from a backup), a seq this store reused (it was restored from an older copy), a
+// receipt the server already holds. Each recovery rewrites the outbox in one transaction, so
+// the next push goes through; the officer hears of each in the report.
+class Reconciler {
+ public:
+  Reconciler(store::VanStore& store, SyncReport& report) : store_(store), report_(report) {}
+
+  // True when `epoch` is not the one this store knows and the store recovered: the pusher then
+  // pushes again, and the pull starts from the beginning. A store that knows no epoch yet
+  // adopts the first (ApplyAck, ApplyPull).
+  Result<bool> RecoverIfNewEpoch(uint64_t epoch, uint64_t server_last_applied_seq,
+                                 uint32_t receipt_series) {
+    MPP_ASSIGN_OR_RETURN(auto state, store_.LoadSyncState());
+    if (state.server_epoch == 0 || state.server_epoch == epoch) return false;
+    MPP_RETURN_IF_ERROR(CountRecovery());
+    MPP_ASSIGN_OR_RETURN(auto done, store_.RecoverFromServerRestore(
+                                        epoch, server_last_applied_seq, receipt_series));
+    report_.server_restored = true;
+    Add(done);
+    return true;
+  }
+
+  // Acts on a refused push (ack.refusal != kNone) of an unchanged epoch.
+  Result<void> Recover(const sync::PushAck& ack, uint64_t batch_first_seq) {
+    MPP_RETURN_IF_ERROR(CountRecovery());
+    switch (ack.refusal) {
+      case sync::PushRefusal::kNone:
+        return Ok();
+      case sync::PushRefusal::kSeqGap:
+        // Without a new epoch the server did not go back in time: nothing here can mend it.
+        return Error::Conflict("the server expects seq " + std::to_string(ack.refused_seq) +
+                               " from this van, which holds changes from seq " +
+                               std::to_string(batch_first_seq) +
+                               " on; nothing was lost on the van: ask the administrator");
+      case sync::PushRefusal::kSeqReused: {
+        MPP_ASSIGN_OR_RETURN(auto done, store_.RenumberAfterReuse(
+                                            ack.refused_seq, ack.last_applied_seq,
+                                            ack.receipt_series));
+        report_.store_restored = true;
+        Add(done);
+        return Ok();
+      }
+      case sync::PushRefusal::kReceiptTaken: {
+        MPP_ASSIGN_OR_RETURN(auto done,
+                             store_.ReissueReceipts(ack.refused_seq, ack.receipt_series));
+        Add(done);
+        return Ok();
+      }
+    }
+    return Error::Corrupt("the server refused the push for an unknown reason");
+  }
+
+ private:
+  Result<void> CountRecovery() {
+    if (++recoveries_ > kMaxRecoveriesPerSync) {
+      return Error::Conflict("the server keeps refusing this van's changes after " +
+                             std::to_string(kMaxRecoveriesPerSync) +
+                             " recoveries; nothing was lost on the van: ask the administrator");
+    }
+    return Ok();
+  }
+
+  void Add(const store::VanStore::RecoveryReport& done) {
+    report_.renumbered += done.renumbered;
+    report_.resent += done.resent;
+    report_.reissued_receipts.insert(report_.reissued_receipts.end(), done.reissued.begin(),
+                                     done.reissued.end());
+  }
+
+  store::VanStore& store_;
+  SyncReport& report_;
+  int recoveries_ = 0;
+};
+
 class Pusher {
  public:
-  Pusher(store::VanStore& store, RetryingSender& sender, sync::Clock& clock, sync::Rng& rng,
-         const store::DeviceInfo& device, const SyncOptions& options, SyncReport& report)
+  Pusher(store::VanStore& store, RetryingSender& sender, Reconciler& reconciler,
+         sync::Clock& clock, sync::Rng& rng, const store::DeviceInfo& device,
+         const SyncOptions& options, SyncReport& report)
       : store_(store),
         sender_(sender),
+        reconciler_(reconciler),
         clock_(clock),
         rng_(rng),
         device_(device),
@@ -174,6 +262,17 @@ class Pusher {
     MPP_ASSIGN_OR_RETURN(auto opened, OpenAnswer(response.body, sync::EnvelopeKind::kPushAck,
                                                  device_, header.nonce));
     MPP_ASSIGN_OR_RETURN(auto ack, sync::DecodeValue<sync::PushAck>(opened.raw_body));
+    // Signed, so safe to act on: a new epoch or a refusal rewrites the outbox; then push on.
+    MPP_ASSIGN_OR_RETURN(bool recovered, reconciler_.RecoverIfNewEpoch(
+                                             ack.epoch, ack.last_applied_seq, ack.receipt_series));
+    if (!recovered && ack.refusal != sync::PushRefusal::kNone) {
+      MPP_RETURN_IF_ERROR(reconciler_.Recover(ack, header.first_seq));
+      recovered = true;
+    }
+    if (recovered) {
+      highest_sent_ = 0;  // the seqs moved
+      return true;
+    }
     if (ack.last_applied_seq < header.last_seq) {
       return Error::Internal("server acknowledged up to seq " +
                              std::to_string(ack.last_applied_seq) + " of a batch ending at " +
@@ -189,6 +288,7 @@ class Pusher {
 
   store::VanStore& store_;
   RetryingSender& sender_;
+  Reconciler& reconciler_;
   sync::Clock& clock_;
   sync::Rng& rng_;
   const store::DeviceInfo& device_;
@@ -206,16 +306,19 @@ Result<Bytes> Pusher::SealWithDeviceKey(const sync::EnvelopeHeader& header, cons
 
 class Puller {
  public:
-  Puller(store::VanStore& store, RetryingSender& sender, sync::Clock& clock, sync::Rng& rng,
-         const store::DeviceInfo& device, SyncReport& report)
+  Puller(store::VanStore& store, RetryingSender& sender, Reconciler& reconciler,
+         sync::Clock& clock, sync::Rng& rng, const store::DeviceInfo& device, SyncReport& report)
       : store_(store),
         sender_(sender),
+        reconciler_(reconciler),
         clock_(clock),
         rng_(rng),
         device_(device),
         report_(report) {}
 
-  Result<void> Run(const SyncProgress& progress) {
+  // Pulls every page; true when an answer showed a new server epoch and the store recovered
+  // (the page is not applied: the sync pushes again, then pulls from the beginning).
+  Result<bool> Run(const SyncProgress& progress) {
     for (;;) {
       MPP_ASSIGN_OR_RETURN(auto state, store_.LoadSyncState());
       sync::EnvelopeHeader header;
@@ -236,6 +339,9 @@ class Puller {
       MPP_ASSIGN_OR_RETURN(auto opened, OpenAnswer(response.body, sync::EnvelopeKind::kPullAnswer,
                                                    device_, header.nonce));
       MPP_ASSIGN_OR_RETURN(auto answer, sync::DecodeValue<sync::PullAnswer>(opened.raw_body));
+      MPP_ASSIGN_OR_RETURN(bool recovered, reconciler_.RecoverIfNewEpoch(
+                                               answer.epoch, answer.last_applied_seq, 0));
+      if (recovered) return true;
       if (answer.cursor < state.cursor) {
         return Error::Unauthenticated("server answer refused: it would move the cursor back");
       }
@@ -243,13 +349,14 @@ class Puller {
       report_.pulled += answer.requests.size() + answer.patches.size();
       report_.conflicts += answer.conflicts.size();
       if (progress) progress("pull", report_.pulled, 0);
-      if (!answer.more) return Ok();
+      if (!answer.more) return false;
     }
   }
 
  private:
   store::VanStore& store_;
   RetryingSender& sender_;
+  Reconciler& reconciler_;
   sync::Clock& clock_;
   sync::Rng& rng_;
   const store::DeviceInfo& device_;
@@ -311,13 +418,20 @@ Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
     return Error::Corrupt("the enrolment answer is not the expected JSON");
   }
   auto answer_signature = FromHex(answer["signature"].get<std::string>());
+  const auto series = answer.find("receipt_series");
+  if (series == answer.end() || !series->is_number_unsigned() ||
+      series->get<uint64_t>() > UINT32_MAX) {
+    return Error::Corrupt("the enrolment answer has no receipt series");
+  }
+  const auto receipt_series = series->get<uint32_t>();
   if (!answer_signature ||
       !crypto::Ed25519Verify(*server_key,
-                             sync::EnrollAnswerSignedBytes(device.device_id, *server_key, nonce),
+                             sync::EnrollAnswerSignedBytes(device.device_id, *server_key, nonce,
+                                                           receipt_series),
                              *answer_signature)) {
     return Error::Unauthenticated("the enrolment answer is not signed by the server's key");
   }
-  MPP_RETURN_IF_ERROR(store.SaveEnrollment(server_url, *server_key));
+  MPP_RETURN_IF_ERROR(store.SaveEnrollment(server_url, *server_key, receipt_series));
   result.device_id = device.device_id;
   return result;
 }
@@ -333,10 +447,15 @@ Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, s
   const sync::TransferStats before = transport.stats();
   const int64_t start = clock.NowMillis();
   RetryingSender sender(transport, clock, rng, options, report);
-  Pusher pusher(store, sender, clock, rng, device, options, report);
-  MPP_RETURN_IF_ERROR(pusher.Run(progress));
-  Puller puller(store, sender, clock, rng, device, report);
-  MPP_RETURN_IF_ERROR(puller.Run(progress));
+  Reconciler reconciler(store, report);
+  Pusher pusher(store, sender, reconciler, clock, rng, device, options, report);
+  Puller puller(store, sender, reconciler, clock, rng, device, report);
+  // A pull that finds the server restored rewrites the outbox: push it, then pull again (the
+  // reconciler bounds how often).
+  for (bool again = true; again;) {
+    MPP_RETURN_IF_ERROR(pusher.Run(progress));
+    MPP_ASSIGN_OR_RETURN(again, puller.Run(progress));
+  }
   const int64_t end = clock.NowMillis();
   MPP_RETURN_IF_ERROR(store.MarkSynced(end));
   report.duration_ms = end - start;

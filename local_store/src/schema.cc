@@ -73,6 +73,34 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     R"sql(
     ALTER TABLE sync_state ADD COLUMN complete_cursor INTEGER NOT NULL DEFAULT 0;
     )sql",
+    // v4: recovery when van and server disagree about what was applied. The receipt series the
+    // server gave this device (receipts unique across a van's tablets); the server's epoch (a
+    // new one: it was restored from a backup); the request each acknowledged seq changed, to
+    // re-send after such a restore; receipts no longer UNIQUE, so data from before receipts
+    // were unique per van can never make a pull fail (Find reports an ambiguous receipt).
+    R"sql(
+    ALTER TABLE device ADD COLUMN receipt_series INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_state ADD COLUMN server_epoch INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE acked_log(
+      seq INTEGER PRIMARY KEY,
+      request_id TEXT NOT NULL);
+    CREATE TABLE requests_v4(
+      id TEXT PRIMARY KEY,
+      receipt TEXT NOT NULL,
+      service_id TEXT NOT NULL,
+      status TEXT NOT NULL,
+      nik_index BLOB,
+      base BLOB,
+      view BLOB NOT NULL,
+      updated_ms INTEGER NOT NULL);
+    INSERT INTO requests_v4(id, receipt, service_id, status, nik_index, base, view, updated_ms)
+      SELECT id, receipt, service_id, status, nik_index, base, view, updated_ms FROM requests;
+    DROP TABLE requests;
+    ALTER TABLE requests_v4 RENAME TO requests;
+    CREATE INDEX requests_nik ON requests(nik_index);
+    CREATE INDEX requests_status ON requests(status, service_id);
+    CREATE INDEX requests_receipt ON requests(receipt);
+    )sql",
 };
 
 }  // namespace

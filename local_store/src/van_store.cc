@@ -11,317 +11,9 @@
 #include "mpp/sync/merge.h"
 #include "mpp/sync/uuid.h"
 #include "schema.h"
+#include "van_store_impl.h"
 
 namespace mpp::store {
-namespace {
-
-using sqlite::Database;
-using sqlite::Statement;
-using sqlite::Transaction;
-
-// Associated data binds each sealed blob to its place, so a blob copied to another row or
-// column fails to open instead of showing the wrong citizen's data.
-constexpr std::string_view kDataKeyAad = "mpp-van-data-key-v1";
-constexpr std::string_view kPrivateKeyAad = "mpp-van-device-key-v1";
-constexpr std::string_view kNikIndexLabel = "mpp-van-nik-index-v1";
-// Receipts carry the date in Kubu Raya's time zone (WIB, UTC+7).
-constexpr int64_t kWibOffsetMs = 7 * 3600 * 1000;
-
-std::string ViewAad(std::string_view id) { return "view:" + std::string(id); }
-std::string BaseAad(std::string_view id) { return "base:" + std::string(id); }
-std::string OutboxAad(uint64_t seq) { return "outbox:" + std::to_string(seq); }
-std::string ConflictAad(std::string_view request_id) {
-  return "conflict:" + std::string(request_id);
-}
-
-// YYYYMMDD of a Unix time in WIB.
-std::string WibDay(int64_t unix_ms) {
-  int64_t days = (unix_ms + kWibOffsetMs) / 86400000;
-  // Civil-from-days (H. Hinnant), valid for the proleptic Gregorian calendar.
-  days += 719468;
-  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const int64_t doe = days - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  char buf[64];
-  snprintf(buf, sizeof buf, "%04lld%02lld%02lld", static_cast<long long>(y),
-           static_cast<long long>(m), static_cast<long long>(d));
-  return buf;
-}
-
-bool IsVanCode(std::string_view code) {
-  return !code.empty() && code.size() <= 12 && std::all_of(code.begin(), code.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  });
-}
-
-}  // namespace
-
-class VanStore::Impl {
- public:
-  Impl(Database db, std::string path, sync::Clock& clock, sync::Rng& rng)
-      : db_(std::move(db)), path_(std::move(path)), clock_(clock), rng_(rng), hlc_(&clock) {}
-
-  Database db_;
-  std::string path_;
-  sync::Clock& clock_;
-  sync::Rng& rng_;
-  sync::HybridClock hlc_;
-  Bytes data_key_;   // empty while locked
-  Bytes index_key_;  // HMAC key of the NIK index
-  // Made from data_key_ and index_key_ on first use; both keys are fixed once unlocked. The
-  // sealer keeps the nonce invariant of crypto::AesGcmSealer for everything this store seals.
-  std::optional<crypto::AesGcmSealer> sealer_;
-  std::optional<crypto::HmacSha256Keyed> nik_mac_;
-  std::optional<sync::Catalog> catalog_;
-  std::string device_id_;
-  std::string van_code_;
-  std::string officer_;
-
-  ~Impl() {
-    crypto::Cleanse(data_key_);
-    crypto::Cleanse(index_key_);
-  }
-
-  Result<void> LoadIdentity() {
-    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT device_id, van_code, officer FROM device"));
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return Error::Corrupt("the store has no device identity (an interrupted init?)");
-    device_id_ = stmt.ColumnText(0);
-    van_code_ = stmt.ColumnText(1);
-    officer_ = stmt.ColumnText(2);
-    MPP_ASSIGN_OR_RETURN(auto state, db_.Prepare("SELECT hlc FROM sync_state"));
-    MPP_ASSIGN_OR_RETURN(bool has_state, state.Step());
-    if (has_state) hlc_.Restore(sync::HlcTimestamp::FromPacked(state.ColumnInt(0)));
-    return Ok();
-  }
-
-  Result<void> RequireUnlocked() const {
-    if (data_key_.empty()) return Error::Unauthenticated("the store is locked: passphrase needed");
-    return Ok();
-  }
-
-  Bytes NikIndex(std::string_view nik) {
-    if (!nik_mac_) nik_mac_.emplace(index_key_);
-    const auto mac = nik_mac_->Mac(ViewOf(nik));
-    return Bytes(mac.begin(), mac.begin() + 16);
-  }
-
-  Result<Bytes> Seal(const Bytes& plaintext, const std::string& aad) {
-    MPP_RETURN_IF_ERROR(RequireUnlocked());
-    if (!sealer_) {
-      MPP_ASSIGN_OR_RETURN(auto sealer, crypto::AesGcmSealer::Create(data_key_));
-      sealer_.emplace(std::move(sealer));
-    }
-    return sealer_->Seal(plaintext, ViewOf(aad));
-  }
-
-  // The parsed catalog, kept for the life of the store; the pointer stays valid until ApplyPull
-  // stores a newer catalog.
-  Result<const sync::Catalog*> LoadCatalog() {
-    if (!catalog_) {
-      MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT body FROM catalog"));
-      MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) return Error::Corrupt("the store has no catalog");
-      MPP_ASSIGN_OR_RETURN(auto catalog, sync::Catalog::FromJson(stmt.ColumnText(0)));
-      catalog_ = std::move(catalog);
-    }
-    return &*catalog_;
-  }
-
-  // Commit and CommitValid (see van_store.h). Without `refused` a refused draft fails the batch;
-  // with it, the draft is reported and left out. `views` (may be null) receives the view after
-  // each committed draft. Returns how many drafts committed.
-  Result<size_t> CommitDrafts(std::vector<MutationDraft>& drafts, const RefusedDraft* refused,
-                              std::vector<sync::Request>* views_out);
-
-  Result<sync::Request> OpenRequest(const Bytes& sealed, const std::string& aad) const {
-    auto plain = crypto::AesGcmOpen(data_key_, sealed, ViewOf(aad));
-    if (!plain) return plain.error().WithContext("request row " + aad);
-    return sync::DecodeRequest(*plain);
-  }
-
-  Result<RequestRow> ReadRow(Statement& stmt) const {
-    // Columns: id, view, pending
-    RequestRow row;
-    MPP_ASSIGN_OR_RETURN(row.view, OpenRequest(stmt.ColumnBlob(1), ViewAad(stmt.ColumnText(0))));
-    row.pending = stmt.ColumnInt(2) != 0;
-    return row;
-  }
-
-  Result<std::optional<sync::Request>> LoadView(const std::string& id) {
-    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT view FROM requests WHERE id = ?"));
-    stmt.Bind(1, id);
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return std::optional<sync::Request>();
-    MPP_ASSIGN_OR_RETURN(auto view, OpenRequest(stmt.ColumnBlob(0), ViewAad(id)));
-    return std::optional<sync::Request>(std::move(view));
-  }
-
-  Result<void> SaveView(const sync::Request& view, bool is_new) {
-    const Bytes encoded = sync::EncodeRequest(view);
-    MPP_ASSIGN_OR_RETURN(Bytes sealed, Seal(encoded, ViewAad(view.id)));
-    auto nik = view.fields.find("nik");
-    const Bytes nik_index = nik == view.fields.end() ? Bytes() : NikIndex(nik->second.value);
-    Statement* stmt = nullptr;
-    if (is_new) {
-      MPP_ASSIGN_OR_RETURN(
-          stmt, Cached("INSERT INTO requests(id, receipt, service_id, status, nik_index, view, "
-                       "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-      stmt->Bind(1, view.id).Bind(2, view.receipt).Bind(3, view.service_id);
-      stmt->Bind(4, sync::StatusName(view.status)).Bind(5, nik_index).Bind(6, sealed);
-      stmt->Bind(7, clock_.NowMillis());
-    } else {
-      MPP_ASSIGN_OR_RETURN(stmt, Cached("UPDATE requests SET status = ?, nik_index = ?, view = ?, "
-                                        "updated_ms = ? WHERE id = ?"));
-      stmt->Bind(1, sync::StatusName(view.status)).Bind(2, nik_index).Bind(3, sealed);
-      stmt->Bind(4, clock_.NowMillis()).Bind(5, view.id);
-    }
-    return stmt->Run();
-  }
-
-  Result<void> AppendOutbox(const sync::Mutation& m) {
-    MPP_ASSIGN_OR_RETURN(Bytes sealed, Seal(sync::EncodeMutation(m), OutboxAad(m.seq)));
-    MPP_ASSIGN_OR_RETURN(Statement * insert,
-                         Cached("INSERT INTO outbox(seq, request_id, body) VALUES (?, ?, ?)"));
-    insert->Bind(1, static_cast<int64_t>(m.seq)).Bind(2, m.request_id).Bind(3, sealed);
-    return insert->Run();
-  }
-
-  Result<int64_t> HighestReceiptCounter(const std::string& van_code, const std::string& day) {
-    const std::string prefix = van_code + "-" + day + "-";
-    MPP_ASSIGN_OR_RETURN(auto stmt,
-                         db_.Prepare("SELECT max(CAST(substr(receipt, ?1) AS INTEGER)) FROM "
-                                     "requests WHERE substr(receipt, 1, ?2) = ?3"));
-    stmt.Bind(1, static_cast<int64_t>(prefix.size() + 1));
-    stmt.Bind(2, static_cast<int64_t>(prefix.size())).Bind(3, prefix);
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    return row ? stmt.ColumnInt(0) : 0;
-  }
-
-  Result<std::optional<sync::Request>> LoadBase(const std::string& id) {
-    MPP_ASSIGN_OR_RETURN(Statement * stmt, Cached("SELECT base FROM requests WHERE id = ?"));
-    stmt->Bind(1, id);
-    MPP_ASSIGN_OR_RETURN(bool row, stmt->Step());
-    if (!row || stmt->ColumnIsNull(0)) return std::optional<sync::Request>();
-    MPP_ASSIGN_OR_RETURN(auto base, OpenRequest(stmt->ColumnBlob(0), BaseAad(id)));
-    return std::optional<sync::Request>(std::move(base));
-  }
-
-  // True when the outbox holds a mutation of the request after `after_seq`.
-  Result<bool> HasPendingAfter(const std::string& request_id, uint64_t after_seq) {
-    MPP_ASSIGN_OR_RETURN(Statement * stmt,
-                         Cached("SELECT 1 FROM outbox WHERE request_id = ? AND seq > ? LIMIT 1"));
-    stmt->Bind(1, request_id).Bind(2, static_cast<int64_t>(after_seq));
-    return stmt->Step();
-  }
-
-  // Invariant: a NULL base means either "not acknowledged yet" (its create is in the outbox) or,
-  // when nothing of the request is pending, "the base is the view". RetireAcknowledged leaves a
-  // cleanly acknowledged create that way rather than encrypting a second copy of every new
-  // request. Before the officer's next change moves the view ahead, the base gets its own copy.
-  Result<void> KeepBaseBeforeEdit(const sync::Request& view) {
-    MPP_ASSIGN_OR_RETURN(Statement * stmt,
-                         Cached("SELECT base IS NULL FROM requests WHERE id = ?"));
-    stmt->Bind(1, view.id);
-    MPP_ASSIGN_OR_RETURN(bool row, stmt->Step());
-    if (!row || stmt->ColumnInt(0) == 0) return Ok();
-    MPP_ASSIGN_OR_RETURN(bool pending, HasPendingAfter(view.id, 0));
-    if (pending) return Ok();
-    return SaveBase(view);
-  }
-
-  Result<void> SaveBase(const sync::Request& base) {
-    MPP_ASSIGN_OR_RETURN(Bytes sealed, Seal(sync::EncodeRequest(base), BaseAad(base.id)));
-    MPP_ASSIGN_OR_RETURN(Statement * stmt, Cached("UPDATE requests SET base = ? WHERE id = ?"));
-    stmt->Bind(1, sealed).Bind(2, base.id);
-    return stmt->Run();
-  }
-
-  Result<sync::Mutation> OpenMutation(const Bytes& sealed, uint64_t seq) const {
-    auto plain = crypto::AesGcmOpen(data_key_, sealed, ViewOf(OutboxAad(seq)));
-    if (!plain) return plain.error().WithContext("outbox entry " + std::to_string(seq));
-    return sync::DecodeMutation(*plain);
-  }
-
-  // Pending mutations of one request, in seq order.
-  Result<std::vector<sync::Mutation>> PendingFor(const std::string& request_id) {
-    MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT seq, body FROM outbox WHERE request_id = ? "
-                                                "ORDER BY seq"));
-    stmt.Bind(1, request_id);
-    std::vector<sync::Mutation> out;
-    for (;;) {
-      MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      MPP_ASSIGN_OR_RETURN(auto m, OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
-      out.push_back(std::move(m));
-    }
-    return out;
-  }
-
-  // Removes the mutations up to `last_applied_seq` from the outbox. Those `fold` accepts were
-  // applied by the server exactly as written: they are folded into the base, in seq order, so
-  // the base stays equal to the server's state without the server sending it back. A fold that
-  // fails would mean the base had drifted from the server; it is then left as it was, and the
-  // next change from the server replaces it. `sent` holds outbox entries the caller already has
-  // in memory (the batch just pushed), so they need not be read and decrypted again.
-  Result<void> RetireAcknowledged(const sync::Catalog& catalog, uint64_t last_applied_seq,
-                                  const std::function<bool(const sync::Mutation&)>& fold,
-                                  std::span<const sync::Mutation> sent = {}) {
-    MPP_ASSIGN_OR_RETURN(auto stmt,
-                         db_.Prepare("SELECT seq, body FROM outbox WHERE seq <= ? ORDER BY seq"));
-    stmt.Bind(1, static_cast<int64_t>(last_applied_seq));
-    std::map<std::string, std::optional<sync::Request>> bases;
-    for (;;) {
-      MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      const auto seq = static_cast<uint64_t>(stmt.ColumnInt(0));
-      const sync::Mutation* known = nullptr;
-      if (!sent.empty() && seq >= sent.front().seq && seq - sent.front().seq < sent.size()) {
-        known = &sent[seq - sent.front().seq];  // `sent` is contiguous in seq
-      }
-      sync::Mutation opened;
-      if (known == nullptr || known->seq != seq) {
-        MPP_ASSIGN_OR_RETURN(opened, OpenMutation(stmt.ColumnBlob(1), seq));
-        known = &opened;
-      }
-      const sync::Mutation& m = *known;
-      if (!fold(m)) continue;
-      auto base = bases.find(m.request_id);
-      if (base == bases.end()) {
-        std::optional<sync::Request> loaded;
-        if (m.kind == sync::MutationKind::kCreate) {
-          // A create makes its request: there is no base before it. When nothing of the request
-          // follows it, the base is the view (see KeepBaseBeforeEdit) and nothing is written.
-          MPP_ASSIGN_OR_RETURN(bool more, HasPendingAfter(m.request_id, m.seq));
-          if (!more) continue;
-        } else {
-          MPP_ASSIGN_OR_RETURN(loaded, LoadBase(m.request_id));
-        }
-        base = bases.emplace(m.request_id, std::move(loaded)).first;
-      }
-      std::optional<sync::Request> next = base->second;
-      if (sync::ApplyMutation(catalog, next, m, sync::Role::kVan).ok()) {
-        base->second = std::move(next);
-      }
-    }
-    for (const auto& [id, base] : bases) {
-      if (base) MPP_RETURN_IF_ERROR(SaveBase(*base));
-    }
-    MPP_ASSIGN_OR_RETURN(auto drop, db_.Prepare("DELETE FROM outbox WHERE seq <= ?"));
-    drop.Bind(1, static_cast<int64_t>(last_applied_seq));
-    return drop.Run();
-  }
-
-  // The statements of the hot paths, prepared once.
-  Result<Statement*> Cached(const std::string& sql) { return statements_.Get(sql); }
-
-  sqlite::StatementCache statements_{db_};
-};
 
 VanStore::VanStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 VanStore::~VanStore() = default;
@@ -514,12 +206,12 @@ Result<size_t> VanStore::Impl::CommitDrafts(std::vector<MutationDraft>& drafts,
         // The day changed, or the clock went back to a day that already has receipts: continue
         // after that day's highest counter so a receipt number is never given twice.
         receipt_day = today;
-        MPP_ASSIGN_OR_RETURN(receipt_counter, HighestReceiptCounter(van_code_, today));
+        MPP_ASSIGN_OR_RETURN(receipt_counter, HighestReceiptCounter(ReceiptPrefix(today)));
         counter = receipt_counter;
       }
       char number[32];
       snprintf(number, sizeof number, "%04lld", static_cast<long long>(++counter));
-      m.receipt = van_code_ + "-" + receipt_day + "-" + number;
+      m.receipt = ReceiptPrefix(receipt_day) + number;
     }
     auto it = views.find(m.request_id);
     const bool first_of_request = it == views.end();
@@ -582,11 +274,22 @@ Result<RequestRow> VanStore::Find(std::string_view id_or_receipt) {
   MPP_ASSIGN_OR_RETURN(
       auto stmt, impl_->db_.Prepare(
                      "SELECT id, view, EXISTS(SELECT 1 FROM outbox o WHERE o.request_id = r.id) "
-                     "FROM requests r WHERE id = ?1 OR receipt = ?1"));
+                     "FROM requests r WHERE id = ?1 OR receipt = ?1 ORDER BY id = ?1 DESC, id "
+                     "LIMIT 2"));
   stmt.Bind(1, id_or_receipt);
   MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return Error::NotFound("no request with id or receipt " + std::string(id_or_receipt));
-  return impl_->ReadRow(stmt);
+  MPP_ASSIGN_OR_RETURN(RequestRow found, impl_->ReadRow(stmt));
+  if (found.view.id != id_or_receipt) {
+    // Receipts are unique per van now; stores synced before may hold two with one number.
+    MPP_ASSIGN_OR_RETURN(bool second, stmt.Step());
+    if (second) {
+      return Error::Conflict("receipt " + std::string(id_or_receipt) + " names two requests (" +
+                             found.view.id + " and " + stmt.ColumnText(0) +
+                             "): give the request id");
+    }
+  }
+  return found;
 }
 
 Result<std::vector<RequestRow>> VanStore::List(const RequestFilter& filter) {
@@ -630,11 +333,16 @@ Result<std::vector<sync::ConflictRecord>> VanStore::Conflicts() {
   return out;
 }
 
-Result<void> VanStore::SaveEnrollment(const std::string& server_url, ByteView server_public_key) {
-  MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("UPDATE device SET server_url = ?, "
-                                                     "server_public_key = ?, enrolled_ms = ?"));
+Result<void> VanStore::SaveEnrollment(const std::string& server_url, ByteView server_public_key,
+                                      uint32_t receipt_series) {
+  MPP_ASSIGN_OR_RETURN(auto stmt,
+                       impl_->db_.Prepare("UPDATE device SET server_url = ?, server_public_key = ?, "
+                                          "enrolled_ms = ?, receipt_series = ?"));
   stmt.Bind(1, server_url).Bind(2, server_public_key).Bind(3, impl_->clock_.NowMillis());
-  return stmt.Run();
+  stmt.Bind(4, int64_t{receipt_series});
+  MPP_RETURN_IF_ERROR(stmt.Run());
+  impl_->receipt_series_ = receipt_series;
+  return Ok();
 }
 
 Result<Bytes> VanStore::SignWithDeviceKey(ByteView message) {
@@ -652,7 +360,9 @@ Result<Bytes> VanStore::SignWithDeviceKey(ByteView message) {
 Result<VanStore::SyncState> VanStore::LoadSyncState() {
   MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("SELECT cursor, acked_seq, "
                                                      "(SELECT version FROM catalog), "
-                                                     "complete_cursor FROM sync_state"));
+                                                     "complete_cursor, server_epoch, "
+                                                     "(SELECT receipt_series FROM device) "
+                                                     "FROM sync_state"));
   MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return Error::Corrupt("the store has no sync state");
   SyncState state;
@@ -660,6 +370,8 @@ Result<VanStore::SyncState> VanStore::LoadSyncState() {
   state.acked_seq = static_cast<uint64_t>(stmt.ColumnInt(1));
   state.catalog_version = stmt.ColumnInt(2);
   state.complete_cursor = static_cast<uint64_t>(stmt.ColumnInt(3));
+  state.server_epoch = static_cast<uint64_t>(stmt.ColumnInt(4));
+  state.receipt_series = static_cast<uint32_t>(stmt.ColumnInt(5));
   return state;
 }
 
@@ -689,11 +401,18 @@ Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimesta
       *catalog, ack.last_applied_seq, [&](const auto& m) { return unclean.count(m.seq) == 0; },
       sent));
   s.hlc_.ObserveTrusted(server_hlc);
+  // The epoch is adopted the first time (a store from before epochs); a different one never
+  // gets here: the pusher recovers first (RecoverFromServerRestore).
   MPP_ASSIGN_OR_RETURN(auto state, s.db_.Prepare("UPDATE sync_state SET acked_seq = max(acked_seq, "
-                                                 "?), hlc = max(hlc, ?)"));
+                                                 "?), hlc = max(hlc, ?), server_epoch = CASE WHEN "
+                                                 "server_epoch = 0 THEN ? ELSE server_epoch END"));
   state.Bind(1, static_cast<int64_t>(ack.last_applied_seq)).Bind(2, s.hlc_.last().Packed());
+  state.Bind(3, static_cast<int64_t>(ack.epoch));
   MPP_RETURN_IF_ERROR(state.Run());
-  return txn.Commit();
+  MPP_RETURN_IF_ERROR(s.SaveReceiptSeries(ack.receipt_series));
+  MPP_RETURN_IF_ERROR(txn.Commit());
+  s.AdoptReceiptSeries(ack.receipt_series);
+  return Ok();
 }
 
 Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
@@ -775,10 +494,11 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
   MPP_ASSIGN_OR_RETURN(
       auto state, s.db_.Prepare("UPDATE sync_state SET cursor = ?1, acked_seq = max(acked_seq, "
                                 "?2), hlc = max(hlc, ?3), complete_cursor = CASE WHEN ?4 "
-                                "THEN complete_cursor ELSE ?1 END"));
+                                "THEN complete_cursor ELSE ?1 END, server_epoch = CASE WHEN "
+                                "server_epoch = 0 THEN ?5 ELSE server_epoch END"));
   state.Bind(1, static_cast<int64_t>(answer.cursor));
   state.Bind(2, static_cast<int64_t>(answer.last_applied_seq)).Bind(3, s.hlc_.last().Packed());
-  state.Bind(4, int64_t{answer.more ? 1 : 0});
+  state.Bind(4, int64_t{answer.more ? 1 : 0}).Bind(5, static_cast<int64_t>(answer.epoch));
   MPP_RETURN_IF_ERROR(state.Run());
   MPP_RETURN_IF_ERROR(txn.Commit());
   if (new_catalog) s.catalog_ = std::move(new_catalog);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -26,7 +27,7 @@ struct Options {
   std::string data_dir;
   bool json_output = false;
   std::string catalog_file, listen = "127.0.0.1:8080", van_code, ttl = "24h";
-  std::string device_id, by, status, agency, note, id, bulk_file;
+  std::string device_id, by, status, agency, note, id, bulk_file, backup_file;
   std::vector<std::string> assignments;
 };
 
@@ -217,6 +218,12 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "serve vans until SIGINT or SIGTERM");
   serve->add_option("--listen", o.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
 
+  auto* backup = app.add_subcommand("backup", "write a consistent copy of the database while serving");
+  backup->add_option("--to", o.backup_file, "the backup file (must not exist)")->required();
+  auto* restore = app.add_subcommand(
+      "restore", "replace the database with a backup and start a new epoch (server stopped)");
+  restore->add_option("--from", o.backup_file, "a file made by `mpp-server backup`")->required();
+
   auto* token = app.add_subcommand("token", "enrolment tokens");
   token->require_subcommand(1);
   auto* token_create = token->add_subcommand("create", "make a one-time enrolment token");
@@ -263,7 +270,7 @@ int main(int argc, char** argv) {
   audit->require_subcommand(1);
   auto* audit_verify = audit->add_subcommand("verify", "re-verify every stored envelope");
 
-  for (auto* sub : {init, serve, token, token_create, device, device_list, device_revoke, requests,
+  for (auto* sub : {init, serve, backup, restore, token, token_create, device, device_list, device_revoke, requests,
                     requests_list, request, set_status, set_status_bulk, set_fields, conflicts,
                     conflicts_list, audit, audit_verify}) {
     sub->fallthrough();
@@ -290,12 +297,29 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*serve) return RunServe(o, clock, rng);
+  if (*restore) {
+    if (o.data_dir.empty()) return Fail(Error::InvalidInput("give --data DIR"));
+    auto epoch = mpp::server::RestoreServerHome(o.data_dir, o.backup_file);
+    if (!epoch) return Fail(epoch.error());
+    std::cout << "Restored " << o.data_dir << " from " << o.backup_file << " (epoch " << *epoch
+              << "). Vans re-send what the backup lacks at their next sync.\n";
+    return 0;
+  }
 
   auto server = OpenServer(o, clock, rng);
   if (!server) return Fail(server.error());
   mpp::server::SyncService& service = *server->service;
   mpp::server::ServerStorage& storage = *server->home.storage;
 
+  if (*backup) {
+    if (std::filesystem::exists(o.backup_file)) {
+      return Fail(Error::Conflict(o.backup_file + " exists (refusing to overwrite it)"));
+    }
+    auto done = storage.BackupTo(o.backup_file);
+    if (!done) return Fail(done.error());
+    std::cout << "Backup written to " << o.backup_file << "\n";
+    return 0;
+  }
   if (*token_create) {
     auto ttl = ParseDuration(o.ttl);
     if (!ttl) return Fail(ttl.error());

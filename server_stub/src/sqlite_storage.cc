@@ -2,11 +2,17 @@
 // acknowledged push survives a crash or power loss. One connection per process, guarded by a
 // mutex: SQLite has a single writer anyway, and administrator commands in other processes
 // wait on the busy timeout.
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <mutex>
 
 #include "mpp/server/storage.h"
 #include "mpp/sqlite/sqlite.h"
 #include "mpp/sync/codec.h"
+#include "mpp/sync/crypto.h"
 
 namespace mpp::server {
 namespace {
@@ -15,7 +21,10 @@ using sqlite::Database;
 using sqlite::Statement;
 
 constexpr int kApplicationId = 0x4D505053;  // 'MPPS'
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
+// Below this much free disk the server stops acknowledging (THREATS.md row 13): SQLite needs
+// room for the WAL and a checkpoint, and a van can always retry later.
+constexpr uint64_t kMinFreeDiskBytes = 16ull << 20;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS devices(
@@ -25,7 +34,9 @@ CREATE TABLE IF NOT EXISTS devices(
   enrolled_ms INTEGER NOT NULL,
   revoked_ms INTEGER NOT NULL DEFAULT 0,
   last_applied_seq INTEGER NOT NULL DEFAULT 0,
-  last_sync_ms INTEGER NOT NULL DEFAULT 0);
+  last_sync_ms INTEGER NOT NULL DEFAULT 0,
+  receipt_series INTEGER NOT NULL DEFAULT 0,
+  recovering INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tokens(
   token_hash BLOB PRIMARY KEY,
   van_code TEXT NOT NULL,
@@ -60,6 +71,12 @@ CREATE TABLE IF NOT EXISTS unclean(
   device_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
   PRIMARY KEY(device_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied(
+  device_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  digest BLOB NOT NULL,
+  request_id TEXT NOT NULL,
+  PRIMARY KEY(device_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS envelopes(
   id INTEGER PRIMARY KEY,
   device_id TEXT NOT NULL,
@@ -93,11 +110,32 @@ DeviceRecord ReadDevice(const Statement& s) {
   d.revoked_ms = s.ColumnInt(4);
   d.last_applied_seq = static_cast<uint64_t>(s.ColumnInt(5));
   d.last_sync_ms = s.ColumnInt(6);
+  d.receipt_series = static_cast<uint32_t>(s.ColumnInt(7));
+  d.recovering = s.ColumnInt(8) != 0;
   return d;
 }
 
 constexpr const char* kDeviceColumns =
-    "device_id, van_code, public_key, enrolled_ms, revoked_ms, last_applied_seq, last_sync_ms";
+    "device_id, van_code, public_key, enrolled_ms, revoked_ms, last_applied_seq, last_sync_ms, "
+    "receipt_series, recovering";
+
+// A random epoch for a new database or a restored one: positive, so it fits SQLite's integer.
+uint64_t RandomEpoch() {
+  const Bytes bytes = crypto::RandomBytes(8);
+  uint64_t epoch = 0;
+  for (uint8_t b : bytes) epoch = (epoch << 8) | b;
+  epoch &= 0x7FFF'FFFF'FFFF'FFFFull;
+  return epoch == 0 ? 1 : epoch;
+}
+
+Result<uint64_t> ReadEpoch(Statement* s) {
+  MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+  const uint64_t epoch = row ? static_cast<uint64_t>(s->ColumnInt(0)) : 0;
+  s->Reset();
+  return epoch;
+}
+
+constexpr const char* kEpochSql = "SELECT value FROM counters WHERE name = 'epoch'";
 
 class SqliteStorage;
 
@@ -120,6 +158,17 @@ class SqliteTxn final : public StorageTxn {
                            const std::string& agency, bool notify_owner, int64_t now_ms) override;
   Result<void> AddConflict(const std::string& device_id, const sync::ConflictRecord& conflict,
                            int64_t now_ms) override;
+  Result<std::optional<Bytes>> AppliedDigest(const std::string& device_id, uint64_t seq) override;
+  Result<void> RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest,
+                             const std::string& request_id) override;
+  Result<void> NotifyOwnerOfSeqs(const std::string& device_id, uint64_t first_seq,
+                                 uint64_t last_seq) override;
+  Result<std::vector<std::string>> RequestsWithReceipt(const std::string& receipt) override;
+  Result<uint32_t> NextReceiptSeries(const std::string& van_code) override;
+  Result<void> SetReceiptSeries(const std::string& device_id, uint32_t series) override;
+  Result<void> SetRecovering(const std::string& device_id, bool recovering) override;
+  Result<uint64_t> Epoch() override;
+  Result<void> StartEpoch(uint64_t epoch) override;
   Result<void> MarkUnclean(const std::string& device_id, uint64_t seq) override;
   Result<std::vector<uint64_t>> UncleanSeqs(const std::string& device_id, uint64_t first_seq,
                                             uint64_t last_seq) override;
@@ -159,7 +208,58 @@ class ReadConnection {
 
 class SqliteStorage final : public ServerStorage {
  public:
-  explicit SqliteStorage(Database db) : db_(std::move(db)) {}
+  SqliteStorage(Database db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+
+  // Remembers which file the connections opened, so CheckHealth notices when the data
+  // directory is deleted or replaced under the running server: SQLite would go on writing into
+  // the unlinked file, acknowledging pushes that vanish at the next start.
+  Result<void> RememberFileIdentity() {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) {
+      return Error::Unavailable(std::string("cannot read the database file: ") +
+                                std::strerror(errno));
+    }
+    device_ = st.st_dev;
+    inode_ = st.st_ino;
+    return Ok();
+  }
+
+  Result<void> CheckHealth() override {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) {
+      return Error::Unavailable(
+          "the database file is gone from the data directory; nothing is accepted until the "
+          "server is restarted on its data");
+    }
+    if (st.st_dev != device_ || st.st_ino != inode_) {
+      return Error::Unavailable(
+          "the database file in the data directory was replaced while the server ran; nothing is "
+          "accepted until the server is restarted (use `mpp-server restore` for a backup)");
+    }
+    if (::access(path_.c_str(), W_OK) != 0) {
+      return Error::Unavailable("the database file is not writable by the server");
+    }
+    struct statvfs fs {};
+    if (::statvfs(path_.c_str(), &fs) == 0 &&
+        static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < kMinFreeDiskBytes) {
+      return Error::StorageFull("the server's disk is almost full (under 16 MiB free)");
+    }
+    return Ok();
+  }
+
+  Result<void> BackupTo(const std::string& file) override {
+    // VACUUM INTO reads one snapshot on the read connection: pushes go on meanwhile.
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s, reader_->db().Prepare("VACUUM INTO ?"));
+    s.Bind(1, file);
+    return s.Run();
+  }
+
+  Result<uint64_t> Epoch() override {
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(Statement * s, reader_->Prepared(kEpochSql));
+    return ReadEpoch(s);
+  }
 
   // Opens the read connection; after Init, which made the file WAL.
   Result<void> OpenReader(const std::string& path) {
@@ -180,6 +280,16 @@ class SqliteStorage final : public ServerStorage {
     }
     MPP_RETURN_IF_ERROR(db_.UseDurableWal());
     MPP_ASSIGN_OR_RETURN(auto txn, sqlite::Transaction::Begin(db_));
+    if (version == 1 || version == 2) {
+      // v3: receipt series per device (existing devices numbered per van code in enrolment
+      // order), recovery after a restore, a digest per applied seq (AppliedDigest), the epoch.
+      MPP_RETURN_IF_ERROR(
+          db_.Exec("ALTER TABLE devices ADD COLUMN receipt_series INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE devices ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;"
+                   "UPDATE devices SET receipt_series = (SELECT count(*) FROM devices d2 WHERE "
+                   "d2.van_code = devices.van_code AND (d2.enrolled_ms < devices.enrolled_ms OR "
+                   "(d2.enrolled_ms = devices.enrolled_ms AND d2.device_id <= devices.device_id)));"));
+    }
     if (version == 1) {
       // v2: a van's scope is its van code, so a re-installed van (a new device) pulls its work
       // back. `rev` orders every change; owner_rev stays the creating device's own feed. `revs`
@@ -193,6 +303,8 @@ class SqliteStorage final : public ServerStorage {
                    "devices WHERE devices.device_id = requests.device_id), '');"));
     }
     MPP_RETURN_IF_ERROR(db_.Exec(kSchema));
+    MPP_RETURN_IF_ERROR(db_.Exec("INSERT OR IGNORE INTO counters(name, value) VALUES ('epoch', " +
+                                 std::to_string(RandomEpoch()) + ")"));
     MPP_RETURN_IF_ERROR(db_.Exec("PRAGMA application_id=" + std::to_string(kApplicationId) +
                                  "; PRAGMA user_version=" + std::to_string(kSchemaVersion)));
     return txn.Commit();
@@ -245,6 +357,7 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<PullPage> ReadPull(const std::string& device_id, const PullQuery& query) override {
+    MPP_RETURN_IF_ERROR(CheckHealth());  // a vanished database must not feed a van's cursor
     std::lock_guard<std::mutex> lock(reader_->mu());
     // One read transaction: the device, the counter and the rows come from the same snapshot.
     MPP_RETURN_IF_ERROR(reader_->db().Exec("BEGIN"));
@@ -279,14 +392,23 @@ class SqliteStorage final : public ServerStorage {
 
   Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) override {
     std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT body, agency, owner_rev FROM requests "
-                                             "WHERE id = ?1 OR receipt = ?1 LIMIT 1"));
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT body, agency, owner_rev, id FROM requests "
+                                             "WHERE id = ?1 OR receipt = ?1 "
+                                             "ORDER BY id = ?1 DESC, id LIMIT 2"));
     s.Bind(1, id_or_receipt);
     MPP_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return std::optional<StoredRequest>();
+    const std::string first_id = s.ColumnText(3);
     MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
-    return std::optional<StoredRequest>(
-        StoredRequest{std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
+    StoredRequest found{std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))};
+    if (first_id != id_or_receipt) {
+      MPP_ASSIGN_OR_RETURN(bool second, s.Step());
+      if (second) {
+        return Error::Conflict("receipt " + id_or_receipt + " names two requests (" + first_id +
+                               " and " + s.ColumnText(3) + "): give the request id");
+      }
+    }
+    return std::optional<StoredRequest>(std::move(found));
   }
 
   Result<std::vector<StoredConflict>> ListConflicts() override {
@@ -423,6 +545,9 @@ class SqliteStorage final : public ServerStorage {
 
   std::mutex mu_;  // the write connection: db_ and statements_
   Database db_;
+  const std::string path_;
+  dev_t device_ = 0;  // identity of the file at path_ when opened; constant after open
+  ino_t inode_ = 0;
   sqlite::StatementCache statements_{db_};
   std::unique_ptr<ReadConnection> reader_;
 };
@@ -435,9 +560,10 @@ Result<std::optional<DeviceRecord>> SqliteTxn::FindDevice(const std::string& dev
 
 Result<void> SqliteTxn::InsertDevice(const DeviceRecord& d) {
   MPP_ASSIGN_OR_RETURN(Statement * s,
-                       Prepared("INSERT INTO devices(device_id, van_code, public_key, enrolled_ms) "
-                                "VALUES (?, ?, ?, ?)"));
+                       Prepared("INSERT INTO devices(device_id, van_code, public_key, enrolled_ms, "
+                                "receipt_series) VALUES (?, ?, ?, ?, ?)"));
   s->Bind(1, d.device_id).Bind(2, d.van_code).Bind(3, d.public_key).Bind(4, d.enrolled_ms);
+  s->Bind(5, int64_t{d.receipt_series});
   return s->Run();
 }
 
@@ -556,6 +682,106 @@ Result<void> SqliteTxn::AddConflict(const std::string& device_id,
   return s->Run();
 }
 
+Result<std::optional<Bytes>> SqliteTxn::AppliedDigest(const std::string& device_id,
+                                                      uint64_t seq) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("SELECT digest FROM applied WHERE device_id = ? AND seq = ?"));
+  s->Bind(1, device_id).Bind(2, static_cast<int64_t>(seq));
+  MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+  std::optional<Bytes> out;
+  if (row) out = s->ColumnBlob(0);
+  s->Reset();
+  return out;
+}
+
+Result<void> SqliteTxn::RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest,
+                                      const std::string& request_id) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO applied(device_id, seq, digest, "
+                                               "request_id) VALUES (?, ?, ?, ?)"));
+  s->Bind(1, device_id).Bind(2, static_cast<int64_t>(seq)).Bind(3, digest).Bind(4, request_id);
+  return s->Run();
+}
+
+Result<void> SqliteTxn::NotifyOwnerOfSeqs(const std::string& device_id, uint64_t first_seq,
+                                          uint64_t last_seq) {
+  MPP_ASSIGN_OR_RETURN(auto ids, storage_.db().Prepare(
+                                     "SELECT DISTINCT request_id FROM applied WHERE device_id = ? "
+                                     "AND seq BETWEEN ? AND ? ORDER BY request_id"));
+  ids.Bind(1, device_id).Bind(2, static_cast<int64_t>(first_seq));
+  ids.Bind(3, static_cast<int64_t>(last_seq));
+  std::vector<std::string> request_ids;
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(bool row, ids.Step());
+    if (!row) break;
+    request_ids.push_back(ids.ColumnText(0));
+  }
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("UPDATE requests SET owner_rev = ?, rev = ? "
+                                               "WHERE id = ?"));
+  for (const auto& id : request_ids) {
+    MPP_ASSIGN_OR_RETURN(uint64_t next_rev, NextRev());
+    const auto rev = static_cast<int64_t>(next_rev);
+    s->Bind(1, rev).Bind(2, rev).Bind(3, id);
+    MPP_RETURN_IF_ERROR(s->Run());
+  }
+  return Ok();
+}
+
+Result<std::vector<std::string>> SqliteTxn::RequestsWithReceipt(const std::string& receipt) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("SELECT id FROM requests WHERE receipt = ? ORDER BY id LIMIT 2"));
+  s->Bind(1, receipt);
+  std::vector<std::string> out;
+  for (;;) {
+    auto row = s->Step();
+    if (!row) {
+      s->Reset();
+      return row.error();
+    }
+    if (!*row) break;
+    out.push_back(s->ColumnText(0));
+  }
+  s->Reset();
+  return out;
+}
+
+Result<uint32_t> SqliteTxn::NextReceiptSeries(const std::string& van_code) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT coalesce(max(receipt_series), 0) FROM "
+                                               "devices WHERE van_code = ?"));
+  s->Bind(1, van_code);
+  MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+  const int64_t highest = row ? s->ColumnInt(0) : 0;
+  s->Reset();
+  return static_cast<uint32_t>(highest + 1);
+}
+
+Result<void> SqliteTxn::SetReceiptSeries(const std::string& device_id, uint32_t series) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("UPDATE devices SET receipt_series = ? WHERE device_id = ?"));
+  s->Bind(1, int64_t{series}).Bind(2, device_id);
+  return s->Run();
+}
+
+Result<void> SqliteTxn::SetRecovering(const std::string& device_id, bool recovering) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("UPDATE devices SET recovering = ? WHERE device_id = ?"));
+  s->Bind(1, int64_t{recovering ? 1 : 0}).Bind(2, device_id);
+  return s->Run();
+}
+
+Result<uint64_t> SqliteTxn::Epoch() {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared(kEpochSql));
+  return ReadEpoch(s);
+}
+
+Result<void> SqliteTxn::StartEpoch(uint64_t epoch) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("UPDATE counters SET value = ? WHERE name = 'epoch'"));
+  s->Bind(1, static_cast<int64_t>(epoch));
+  MPP_RETURN_IF_ERROR(s->Run());
+  MPP_ASSIGN_OR_RETURN(Statement * devices, Prepared("UPDATE devices SET recovering = 1"));
+  return devices->Run();
+}
+
 Result<void> SqliteTxn::MarkUnclean(const std::string& device_id, uint64_t seq) {
   MPP_ASSIGN_OR_RETURN(Statement * s,
                        Prepared("INSERT OR IGNORE INTO unclean(device_id, seq) VALUES (?, ?)"));
@@ -617,6 +843,8 @@ Result<void> SqliteTxn::SaveHlc(int64_t packed) {
 }
 
 Result<void> SqliteTxn::Commit() {
+  // Nothing is acknowledged that would not survive: the file must still be the one opened.
+  MPP_RETURN_IF_ERROR(storage_.CheckHealth());
   if (rev_) {
     MPP_ASSIGN_OR_RETURN(Statement * s,
                          Prepared("UPDATE counters SET value = ? WHERE name = 'rev'"));
@@ -630,8 +858,9 @@ Result<void> SqliteTxn::Commit() {
 
 Result<std::unique_ptr<ServerStorage>> OpenSqliteStorage(const std::string& path) {
   MPP_ASSIGN_OR_RETURN(Database db, Database::Open(path, Database::Mode::kReadWriteCreate));
-  auto storage = std::make_unique<SqliteStorage>(std::move(db));
+  auto storage = std::make_unique<SqliteStorage>(std::move(db), path);
   MPP_RETURN_IF_ERROR(storage->Init());
+  MPP_RETURN_IF_ERROR(storage->RememberFileIdentity());
   MPP_RETURN_IF_ERROR(storage->OpenReader(path));
   return std::unique_ptr<ServerStorage>(std::move(storage));
 }

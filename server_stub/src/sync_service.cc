@@ -105,6 +105,7 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
   // with the token it already used. It gets the answer again; nothing changes.
   const bool resumed = stored->used_ms != 0 && stored->used_by == device_id && existing &&
                        !existing->revoked() && existing->public_key == public_key;
+  uint32_t receipt_series = resumed ? existing->receipt_series : 0;
   if (!resumed) {
     if (stored->used_ms != 0) return Error::Conflict("enrolment token was already used");
     if (stored->expires_ms <= now) return Error::PermissionDenied("enrolment token has expired");
@@ -119,7 +120,10 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
     device.van_code = van_code;
     device.public_key = public_key;
     device.enrolled_ms = now;
+    // Tablets of one van register offline at the same time: each gets its own receipt series.
+    MPP_ASSIGN_OR_RETURN(device.receipt_series, txn->NextReceiptSeries(van_code));
     MPP_RETURN_IF_ERROR(txn->InsertDevice(device));
+    receipt_series = device.receipt_series;
     MPP_RETURN_IF_ERROR(txn->AppendAudit("van:" + van_code, "device.enroll", device_id,
                                          crypto::KeyFingerprint(public_key), now));
     MPP_RETURN_IF_ERROR(txn->Commit());
@@ -127,12 +131,14 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
 
   MPP_ASSIGN_OR_RETURN(
       Bytes answer_signature,
-      crypto::Ed25519Sign(server_private_key_,
-                          sync::EnrollAnswerSignedBytes(device_id, server_public_key_, nonce)));
+      crypto::Ed25519Sign(server_private_key_, sync::EnrollAnswerSignedBytes(
+                                                    device_id, server_public_key_, nonce,
+                                                    receipt_series)));
   return json{{"device_id", device_id},
               {"server_public_key", ToHex(server_public_key_)},
               {"nonce", ToHex(nonce)},
               {"server_time_ms", now},
+              {"receipt_series", receipt_series},
               {"signature", ToHex(answer_signature)}}
       .dump();
 }
@@ -148,10 +154,15 @@ Result<void> SyncService::RevokeDevice(const std::string& device_id, const std::
   return txn->Commit();
 }
 
+// Unknown devices, wrong keys and revoked devices get one answer (THREATS.md rows 27-28): a
+// prober learns nothing about which device ids exist, and the signer's bytes are never echoed.
+// The revoked van's officer learns it from the administrator, who revoked it.
+constexpr const char* kNotAuthorised =
+    "this device is not enrolled, or no longer allowed: ask the administrator to enrol it again";
+
 Result<Bytes> SyncService::DeviceKey(const std::string& signer) {
   MPP_ASSIGN_OR_RETURN(auto device, storage_.FindDevice(signer));
-  if (!device) return Error::Unauthenticated("unknown device " + signer);
-  if (device->revoked()) return Error::PermissionDenied("device " + signer + " is revoked");
+  if (!device || device->revoked()) return Error::Unauthenticated(kNotAuthorised);
   return device->public_key;
 }
 
@@ -170,10 +181,17 @@ Result<Bytes> SyncService::SealAnswer(sync::EnvelopeKind kind, const std::string
 
 Result<sync::OpenedEnvelope> SyncService::OpenVanEnvelope(ByteView envelope,
                                                           sync::EnvelopeKind kind, SyncLog* log) {
-  MPP_ASSIGN_OR_RETURN(
-      sync::OpenedEnvelope opened,
-      sync::OpenEnvelope(
-          envelope, kind, [this](const std::string& s) { return DeviceKey(s); }, options_.limits));
+  auto result = sync::OpenEnvelope(
+      envelope, kind, [this](const std::string& s) { return DeviceKey(s); }, options_.limits);
+  if (!result) {
+    // A wrong key answers like an unknown or revoked device (DeviceKey).
+    if (result.error().code() == ErrorCode::kUnauthenticated &&
+        result.error().message() == "bad signature") {
+      return Error::Unauthenticated(kNotAuthorised);
+    }
+    return result.error();
+  }
+  sync::OpenedEnvelope opened = std::move(result).value();
   log->device_id = opened.signer;
   if (opened.header.device_id != opened.signer) {
     return Error::InvalidInput("header names device " + opened.header.device_id + " but " +
@@ -227,13 +245,21 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
   MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
   MPP_ASSIGN_OR_RETURN(auto device, txn->FindDevice(device_id));
   // Revocation may have happened since the signature check: re-check under the transaction.
-  if (!device || device->revoked()) {
-    return Error::PermissionDenied("device " + device_id + " is revoked");
-  }
+  if (!device || device->revoked()) return Error::Unauthenticated(kNotAuthorised);
   const uint64_t last_applied = device->last_applied_seq;
-  if (h.first_seq > last_applied + 1) {
-    return Error::Conflict("seq gap: expected seq " + std::to_string(last_applied + 1) +
-                           ", batch starts at " + std::to_string(h.first_seq));
+  sync::PushAck ack;
+  ack.last_applied_seq = last_applied;
+  MPP_ASSIGN_OR_RETURN(ack.epoch, txn->Epoch());
+  ack.receipt_series = device->receipt_series;
+
+  // The van and the server must agree on what was applied before anything is. Each refusal
+  // below is a signed ack (SyncLog::signed_refusal) from which the van recovers by itself.
+  MPP_ASSIGN_OR_RETURN(bool disagree, CheckPushAgreement(*txn, *device, mutations, ack, log));
+  if (disagree) {
+    // Only the bookkeeping of the refusal commits (a new receipt series, owner notices); none of
+    // the batch's mutations.
+    MPP_RETURN_IF_ERROR(txn->Commit());
+    return SealAnswer(sync::EnvelopeKind::kPushAck, device_id, h.nonce, sync::EncodeValue(ack));
   }
   {
     // Clocks (DESIGN.md §4, THREATS.md row 16). The header carries the van's clock now: one far
@@ -250,15 +276,18 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
     }
     MPP_RETURN_IF_ERROR(txn->SaveHlc(hlc_.last().Packed()));
   }
+  bool recovering = device->recovering;
   for (size_t i = 0; i < mutations.size(); ++i) {
     const sync::Mutation& m = mutations[i];
     if (m.seq <= last_applied) continue;  // applied by an earlier attempt: exactly once
     const std::string where = "mutation seq " + std::to_string(m.seq);
-    // Receipts are VANCODE-YYYYMMDD-NNNN: a van may only issue its own, so a receipt number
-    // always leads staff to the van that gave it.
-    if (m.kind == sync::MutationKind::kCreate && m.receipt.rfind(device->van_code + "-", 0) != 0) {
-      return Error::InvalidInput(where + ": receipt \"" + m.receipt + "\" does not start with " +
-                                 "this van's code " + device->van_code);
+    if (m.kind == sync::MutationKind::kRestore && !recovering) {
+      return Error::PermissionDenied(where + ": a van re-sends its requests only after the " +
+                                     "server was restored from a backup");
+    }
+    if (m.kind != sync::MutationKind::kRestore && recovering) {
+      recovering = false;  // the van re-sent what it had to: back to ordinary work
+      MPP_RETURN_IF_ERROR(txn->SetRecovering(device_id, false));
     }
     MPP_ASSIGN_OR_RETURN(std::optional<sync::Request> state, txn->LoadRequest(m.request_id));
     // A van works on its own requests, whichever of its devices made them (a re-installed
@@ -276,6 +305,10 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
       outcome = sync::ApplyMutation(catalog_, state, m, sync::Role::kVan);
     }
     if (!outcome) return outcome.error().WithContext(where);
+    if (m.kind == sync::MutationKind::kRestore &&
+        state->receipt.rfind(device->van_code + "-", 0) != 0) {
+      return Error::PermissionDenied(where + ": the restored request belongs to another van");
+    }
     // The creating device hears of every change it did not make itself, or that did not apply
     // as written.
     const bool notify_owner = !outcome->clean || state->device_id != device_id;
@@ -285,6 +318,11 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
       MPP_RETURN_IF_ERROR(txn->AddConflict(device_id, c, now));
     }
     if (!outcome->clean) MPP_RETURN_IF_ERROR(txn->MarkUnclean(device_id, m.seq));
+    MPP_RETURN_IF_ERROR(txn->RecordApplied(device_id, m.seq, MutationDigest(m), m.request_id));
+    if (m.kind == sync::MutationKind::kRestore) {
+      MPP_RETURN_IF_ERROR(txn->AppendAudit("van:" + device->van_code, "request.restore",
+                                           m.request_id, "after a server restore", now));
+    }
     log->applied++;
     log->conflicts += outcome->conflicts.size();
   }
@@ -295,11 +333,76 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
     MPP_RETURN_IF_ERROR(txn->StoreEnvelope(
         {0, device_id, h.first_seq, h.last_seq, now, Bytes(envelope.begin(), envelope.end())}));
   }
-  sync::PushAck ack;
   ack.last_applied_seq = new_last;
   MPP_ASSIGN_OR_RETURN(ack.unclean_seqs, txn->UncleanSeqs(device_id, h.first_seq, h.last_seq));
   MPP_RETURN_IF_ERROR(txn->Commit());
   return SealAnswer(sync::EnvelopeKind::kPushAck, device_id, h.nonce, sync::EncodeValue(ack));
+}
+
+Bytes SyncService::MutationDigest(const sync::Mutation& m) {
+  const auto digest = crypto::Sha256(sync::EncodeMutation(m));
+  return Bytes(digest.begin(), digest.begin() + 16);  // 128 bits tell a retry from a reuse
+}
+
+Result<bool> SyncService::CheckPushAgreement(StorageTxn& txn, const DeviceRecord& device,
+                                             const std::vector<sync::Mutation>& mutations,
+                                             sync::PushAck& ack, SyncLog* log) {
+  const uint64_t last_applied = device.last_applied_seq;
+  const uint64_t first_seq = mutations.front().seq;
+  auto refuse = [&](sync::PushRefusal refusal, uint64_t seq, std::string reason) {
+    ack.refusal = refusal;
+    ack.refused_seq = seq;
+    log->signed_refusal = std::move(reason);
+    return true;
+  };
+  // A gap: after a restore from a backup the van holds acknowledged work the server lost; the
+  // ack's epoch tells the van, which re-sends it from last_applied_seq + 1.
+  if (first_seq > last_applied + 1) {
+    return refuse(sync::PushRefusal::kSeqGap, last_applied + 1,
+                  "seq gap: expected seq " + std::to_string(last_applied + 1) +
+                      ", batch starts at " + std::to_string(first_seq));
+  }
+  std::set<std::string> receipts;
+  for (const sync::Mutation& m : mutations) {
+    if (m.seq <= last_applied) {
+      // A retry carries the very mutation applied under its seq; anything else under an applied
+      // seq is new work of a van store restored from an older copy. Its seqs move past
+      // last_applied, its receipts to a new series, and the requests the lost seqs changed go
+      // back to the van at its next pull.
+      MPP_ASSIGN_OR_RETURN(std::optional<Bytes> digest, txn.AppliedDigest(device.device_id, m.seq));
+      if (digest && *digest != MutationDigest(m)) {
+        MPP_RETURN_IF_ERROR(txn.NotifyOwnerOfSeqs(device.device_id, m.seq, last_applied));
+        MPP_ASSIGN_OR_RETURN(ack.receipt_series, txn.NextReceiptSeries(device.van_code));
+        MPP_RETURN_IF_ERROR(txn.SetReceiptSeries(device.device_id, ack.receipt_series));
+        return refuse(sync::PushRefusal::kSeqReused, m.seq,
+                      "seq " + std::to_string(m.seq) +
+                          " was already used for another change of this device (its store was "
+                          "restored from an older copy): the van renumbers its changes after seq " +
+                          std::to_string(last_applied));
+      }
+      continue;
+    }
+    if (m.kind != sync::MutationKind::kCreate) continue;
+    // Receipts VANCODE-YYYYMMDD-[S-]NNNN: a van may only issue its own, so a receipt number
+    // always leads staff to the van that gave it; and one number names one request.
+    const std::string where = "mutation seq " + std::to_string(m.seq);
+    if (m.receipt.rfind(device.van_code + "-", 0) != 0) {
+      return Error::InvalidInput(where + ": receipt \"" + m.receipt + "\" does not start with " +
+                                 "this van's code " + device.van_code);
+    }
+    MPP_ASSIGN_OR_RETURN(auto holders, txn.RequestsWithReceipt(m.receipt));
+    const bool taken = std::any_of(holders.begin(), holders.end(),
+                                   [&](const std::string& id) { return id != m.request_id; });
+    if (taken || !receipts.insert(m.receipt).second) {
+      MPP_ASSIGN_OR_RETURN(ack.receipt_series, txn.NextReceiptSeries(device.van_code));
+      MPP_RETURN_IF_ERROR(txn.SetReceiptSeries(device.device_id, ack.receipt_series));
+      return refuse(sync::PushRefusal::kReceiptTaken, m.seq,
+                    where + ": receipt " + m.receipt +
+                        " is already held by another request of this van: the van re-issues it "
+                        "in receipt series " + std::to_string(ack.receipt_series));
+    }
+  }
+  return false;
 }
 
 Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
@@ -324,6 +427,7 @@ Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
   answer.patches = std::move(page.patches);
   answer.conflicts = std::move(page.conflicts);
   answer.catalog_version = catalog_.version();
+  MPP_ASSIGN_OR_RETURN(answer.epoch, storage_.Epoch());
   if (body.catalog_version < catalog_.version()) answer.catalog_json = catalog_.ToJson();
   log->received = answer.requests.size() + answer.patches.size();
   log->conflicts = answer.conflicts.size();

@@ -11,6 +11,7 @@
 #include "bounded_archive.h"
 #include "mpp/sync/codec.h"
 #include "mpp/sync/model.h"
+#include "mpp/sync/protocol.h"
 #include "mpp/sync/result.h"
 
 namespace mpp::sync {
@@ -23,7 +24,10 @@ template <>
 inline constexpr uint8_t kWireEnumMax<Role> = static_cast<uint8_t>(Role::kStaff);
 template <>
 inline constexpr uint8_t kWireEnumMax<MutationKind> =
-    static_cast<uint8_t>(MutationKind::kSetStatus);
+    static_cast<uint8_t>(MutationKind::kRestore);
+template <>
+inline constexpr uint8_t kWireEnumMax<PushRefusal> =
+    static_cast<uint8_t>(PushRefusal::kReceiptTaken);
 
 template <typename T>
 Bytes EncodeValue(const T& value) {

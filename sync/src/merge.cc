@@ -1,5 +1,8 @@
 #include "mpp/sync/merge.h"
 
+#include <algorithm>
+
+#include "mpp/sync/codec.h"
 #include "mpp/sync/uuid.h"
 
 namespace mpp::sync {
@@ -92,6 +95,48 @@ MergeOutcome ApplySetStatus(Request& r, const Mutation& m, Role role) {
   return outcome;
 }
 
+Result<MergeOutcome> ApplyRestore(const Catalog& catalog, std::optional<Request>& state,
+                                  const Mutation& m) {
+  MPP_ASSIGN_OR_RETURN(Request copy, DecodeRequest(ViewOf(m.note)));
+  if (copy.id != m.request_id || !IsUuid(copy.id)) {
+    return Error::InvalidInput("the restored request does not match the mutation's request id");
+  }
+  if (state && (state->receipt != copy.receipt || state->service_id != copy.service_id)) {
+    return Error::InvalidInput("the restored request " + copy.id +
+                               " names another receipt or service than the server's");
+  }
+  FieldMap values;
+  for (const auto& [name, field] : copy.fields) values[name] = field.value;
+  MPP_RETURN_IF_ERROR(catalog.ValidateNew(copy.service_id, values));
+  if (!state) {
+    state = copy;
+    return MergeOutcome{};
+  }
+  Request& r = *state;
+  for (const auto& [name, field] : copy.fields) {
+    auto current = r.fields.find(name);
+    if (current == r.fields.end() || current->second.version < field.version) {
+      r.fields[name] = field;
+    }
+  }
+  if (r.status_version < copy.status_version) {
+    r.status = copy.status;
+    r.status_version = copy.status_version;
+    r.status_note = copy.status_note;
+  }
+  // Both histories, each entry once, in time order.
+  for (const auto& entry : copy.history) {
+    if (std::find(r.history.begin(), r.history.end(), entry) == r.history.end()) {
+      r.history.push_back(entry);
+    }
+  }
+  std::stable_sort(r.history.begin(), r.history.end(),
+                   [](const HistoryEntry& a, const HistoryEntry& b) { return a.at < b.at; });
+  MergeOutcome outcome;
+  outcome.clean = r == copy;
+  return outcome;
+}
+
 }  // namespace
 
 Result<MergeOutcome> ApplyMutation(const Catalog& catalog, std::optional<Request>& state,
@@ -99,6 +144,10 @@ Result<MergeOutcome> ApplyMutation(const Catalog& catalog, std::optional<Request
   if (mutation.kind == MutationKind::kCreate) {
     if (role != Role::kVan) return Error::InvalidInput("only a van registers new requests");
     return ApplyCreate(catalog, state, mutation);
+  }
+  if (mutation.kind == MutationKind::kRestore) {
+    if (role != Role::kVan) return Error::InvalidInput("only a van restores its requests");
+    return ApplyRestore(catalog, state, mutation);
   }
   if (!state.has_value()) {
     return Error::NotFound("request " + mutation.request_id + " does not exist");

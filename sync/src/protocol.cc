@@ -140,7 +140,7 @@ Result<OpenedEnvelope> OpenEnvelope(ByteView envelope, EnvelopeKind expected,
   if (!crypto::Ed25519Verify(public_key,
                              SignedBytes(parts.kind, parts.signer, parts.header, body_hash),
                              parts.signature)) {
-    return Error::Unauthenticated("bad signature from " + parts.signer);
+    return Error::Unauthenticated("bad signature");  // the signer's bytes are not echoed
   }
   // The header is authenticated now; decode it.
   MPP_ASSIGN_OR_RETURN(EnvelopeHeader header, DecodeValue<EnvelopeHeader>(parts.header));
@@ -185,8 +185,10 @@ Bytes EnrollRequestSignedBytes(std::string_view token, std::string_view device_i
 }
 
 Bytes EnrollAnswerSignedBytes(std::string_view device_id, ByteView server_public_key,
-                              ByteView nonce) {
-  return Joined("mpp-enroll-answer-v1", {ViewOf(device_id), server_public_key, nonce});
+                              ByteView nonce, uint32_t receipt_series) {
+  const std::string series = std::to_string(receipt_series);
+  return Joined("mpp-enroll-answer-v1",
+                {ViewOf(device_id), server_public_key, nonce, ViewOf(series)});
 }
 
 std::optional<std::string> PeekSigner(ByteView envelope) {
@@ -212,7 +214,7 @@ void PullAnswer::save(Archive& ar) const {
     history_from.push_back(p.history_from);
   }
   ar(cursor, more, last_applied_seq, unclean_seqs, ToColumns(requests), ToColumns(parts),
-     status_changed, history_from, conflicts, catalog_version, catalog_json);
+     status_changed, history_from, conflicts, catalog_version, catalog_json, epoch);
 }
 
 template <class Archive>
@@ -222,7 +224,7 @@ void PullAnswer::load(Archive& ar) {
   std::vector<uint8_t> status_changed;
   std::vector<uint32_t> history_from;
   ar(cursor, more, last_applied_seq, unclean_seqs, columns, part_columns, status_changed,
-     history_from, conflicts, catalog_version, catalog_json);
+     history_from, conflicts, catalog_version, catalog_json, epoch);
   auto decoded = FromColumns(columns);
   if (!decoded) throw cereal::Exception(decoded.error().message());
   requests = std::move(decoded).value();

@@ -223,7 +223,8 @@ TEST_F(Enrollment, AnswerSignedByAnImpostorKeyIsRefused) {
     const Bytes nonce = FromHex(answer["nonce"].get<std::string>()).value();
     auto signature = crypto::Ed25519Sign(
         impostor.private_key,
-        sync::EnrollAnswerSignedBytes(answer["device_id"].get<std::string>(), server_key, nonce));
+        sync::EnrollAnswerSignedBytes(answer["device_id"].get<std::string>(), server_key, nonce,
+                                      answer["receipt_series"].get<uint32_t>()));
     answer["signature"] = ToHex(*signature);
     response.body = BytesOf(answer.dump());
   });

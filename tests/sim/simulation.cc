@@ -105,8 +105,10 @@ class Simulation {
   }
 
   SimResult Run() {
-    for (int i = 0; i < config_.vans; ++i) {
-      test::Van& van = world_.AddVan("KR" + std::to_string(10 + i));
+    // The first van has two tablets: one van code, two devices, registering offline at once.
+    for (int i = 0; i <= config_.vans; ++i) {
+      const int code = i < config_.vans ? i : 0;
+      test::Van& van = world_.AddVan("KR" + std::to_string(10 + code));
       van.link->SetPolicy([this](const sync::HttpRequest&) { return PickFault(); });
       van.link->SetByteChooser([this](size_t size) { return rng_.Uniform(size); });
       revoked_at_seq_.push_back(0);
@@ -156,7 +158,13 @@ class Simulation {
   void RecordPending(test::Van& van) {
     auto pending = van.store->PendingMutations(1'000'000);
     if (!pending.ok()) return;
-    for (auto& m : *pending) sent_[{m.origin, m.seq}] = std::move(m);
+    for (auto& m : *pending) {
+      // Keyed by seq and clock too: a restored store reuses seqs for other mutations, and a
+      // recovery moves a mutation to another seq; each one stays accounted for.
+      if (m.kind == sync::MutationKind::kRestore) continue;  // a copy of state, not new work
+      const SentKey key{m.origin, m.seq, m.hlc, m.request_id};
+      sent_[key] = std::move(m);
+    }
   }
 
   void SyncVan(test::Van& van) {
@@ -220,15 +228,33 @@ class Simulation {
     } else if (action < 88) {
       SyncVan(van);
     } else if (action < 92) {
-      world_.ReopenVan(van);
-      Count("crash_van");
+      const uint64_t what = rng_.Uniform(8);
+      if (what == 0) {
+        world_.SnapshotVan(van);
+        Count("van_store_backup");
+      } else if (what == 1 && world_.HasVanSnapshot(van)) {
+        RestoreVan(van);
+        Count("van_store_restored_from_older_copy");
+      } else {
+        world_.ReopenVan(van);
+        Count("crash_van");
+      }
     } else if (action < 94) {
-      world_.RestartServer();
+      const uint64_t what = rng_.Uniform(6);
+      if (what == 0) {
+        world_.SnapshotServer();
+        Count("server_backup");
+      } else if (what == 1 && world_.HasServerSnapshot()) {
+        RestoreServer();
+        Count("server_restored_from_backup");
+      } else {
+        world_.RestartServer();
+        Count("crash_server");
+      }
       for (size_t i = 0; i < world_.van_count(); ++i) {
         world_.van(i).link->SetPolicy([this](const sync::HttpRequest&) { return PickFault(); });
         world_.van(i).link->SetByteChooser([this](size_t size) { return rng_.Uniform(size); });
       }
-      Count("crash_server");
     } else if (action < 99) {
       // A dead RTC or a manual change: up to three days either way, sometimes back to right.
       const int64_t offset =
@@ -244,6 +270,60 @@ class Simulation {
       auto r = world_.service().RevokeDevice(van.device_id(), "admin");
       Count(r.ok() ? "revoke" : "revoke_refused");
     }
+  }
+
+  // The officer puts back an older copy of the store. What the van made after the copy and the
+  // server never applied is gone with it (nothing can bring that back); what the server applied
+  // must survive, and the van gets it back with its pulls.
+  void RestoreVan(test::Van& van) {
+    const std::string device_id = van.device_id();
+    auto device = world_.storage().FindDevice(device_id);
+    const uint64_t applied = (*device)->last_applied_seq;
+    std::erase_if(sent_, [&](const auto& entry) {
+      return entry.first.origin == device_id && entry.first.seq > applied;
+    });
+    world_.RestoreVanSnapshot(van);
+  }
+
+  // The administrator restores the server's backup. Acknowledged van work after it must come
+  // back from the vans (invariant 2). A mutation that left no trace in the state even before
+  // (it lost a concurrent write; its conflict record went with the backup) is not expected to.
+  // Revocations after the backup are made again, as an administrator would.
+  void RestoreServer() {
+    std::map<std::string, uint64_t> applied_before;
+    for (size_t i = 0; i < world_.van_count(); ++i) {
+      const std::string id = world_.van(i).device_id();
+      applied_before[id] = (*world_.storage().FindDevice(id))->last_applied_seq;
+    }
+    auto before = world_.storage().ListRequests({});
+    std::map<std::string, sync::Request> state_before;
+    for (auto& row : *before) state_before[row.request.id] = std::move(row.request);
+    world_.RestoreServerSnapshot();
+    for (const auto& [key, m] : sent_) {
+      auto device = world_.storage().FindDevice(key.origin);
+      if (!device.ok() || !*device) continue;
+      if (m.seq <= (*device)->last_applied_seq || m.seq > applied_before[key.origin]) continue;
+      auto it = state_before.find(m.request_id);
+      if (it == state_before.end() || !LeftTrace(it->second, m)) exempt_.insert(key);
+    }
+    for (auto& [i, revoked] : revoked_) {
+      if (!revoked) continue;
+      const std::string id = world_.van(i).device_id();
+      auto device = world_.storage().FindDevice(id);
+      if (!(*device)->revoked()) (void)world_.service().RevokeDevice(id, "admin");
+      revoked_at_seq_[i] = (*device)->last_applied_seq;
+    }
+  }
+
+  bool LeftTrace(const sync::Request& r, const sync::Mutation& m) {
+    if (m.kind == sync::MutationKind::kSetFields) {
+      for (const auto& w : m.writes) {
+        if (!HistoryHas(r, m, w.name)) return false;
+      }
+      return true;
+    }
+    if (m.kind == sync::MutationKind::kSetStatus) return HistoryHas(r, m, "status");
+    return true;
   }
 
   void Heal() {
@@ -296,11 +376,20 @@ class Simulation {
         Violation("van " + van.van_code + " still has " + std::to_string(van_device->pending) +
                   " pending mutations after healing");
       }
-      server::RequestQuery query;
-      query.device_id = device_id;
-      auto server_rows = world_.storage().ListRequests(query);
+      // The van's scope is its van code: its tablets hold each other's requests.
+      auto server_rows = world_.storage().ListRequests({});
       std::map<std::string, sync::Request> server_by_id;
-      for (auto& row : *server_rows) server_by_id[row.request.id] = row.request;
+      for (auto& row : *server_rows) {
+        if (row.request.receipt.rfind(van.van_code + "-", 0) == 0) {
+          server_by_id[row.request.id] = row.request;
+        }
+      }
+      std::set<std::string> receipts;
+      for (const auto& [id, r] : server_by_id) {
+        if (!receipts.insert(r.receipt).second) {
+          Violation("receipt " + r.receipt + " names two requests on the server");
+        }
+      }
       if (!revoked) {
         auto van_rows = van.store->List({});
         if (van_rows->size() != server_by_id.size()) {
@@ -321,7 +410,7 @@ class Simulation {
       }
       // Invariant 2: every acknowledged mutation left its trace in the state or a conflict.
       for (const auto& [key, m] : sent_) {
-        if (key.first != device_id || m.seq > applied) continue;
+        if (key.origin != device_id || m.seq > applied || exempt_.count(key)) continue;
         Count("mutations_checked");
         auto it = server_by_id.find(m.request_id);
         if (it == server_by_id.end()) {
@@ -373,7 +462,15 @@ class Simulation {
   bool revoked_any_ = false;
   std::map<size_t, bool> revoked_;
   std::vector<uint64_t> revoked_at_seq_;
-  std::map<std::pair<std::string, uint64_t>, sync::Mutation> sent_;
+  struct SentKey {
+    std::string origin;
+    uint64_t seq = 0;
+    sync::HlcTimestamp hlc;
+    std::string request_id;
+    auto operator<=>(const SentKey&) const = default;
+  };
+  std::map<SentKey, sync::Mutation> sent_;
+  std::set<SentKey> exempt_;  // see RestoreServer
   uint64_t serial_ = 0;
 };
 

@@ -21,7 +21,9 @@ Result<sync::HttpResponse> LoopbackTransport::Send(const sync::HttpRequest& requ
     answer = BytesOf("{\"public_key\":\"" + ToHex(service_.server_public_key()) + "\"}");
   }
   if (answer.ok()) {
-    response.status = 200;
+    // As the HTTP layer: a signed refusal goes out as 409 with the signed ack.
+    response.status = log.signed_refusal.empty() ? 200 : 409;
+    response.content_type = "application/octet-stream";
     response.body = std::move(answer).value();
   } else {
     response.status = server::HttpStatusFor(answer.error());

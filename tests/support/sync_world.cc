@@ -1,6 +1,7 @@
 #include "support/sync_world.h"
 
 #include <cstdio>
+#include <filesystem>
 
 namespace mpp::test {
 namespace {
@@ -43,6 +44,47 @@ void SyncWorld::RestartServer() {
                                                    home_.catalog, options);
   loopback_ = std::make_unique<LoopbackTransport>(*service_);
   for (auto& van : vans_) van->link = std::make_unique<FaultyTransport>(*loopback_);
+}
+
+void SyncWorld::SnapshotVan(Van& van) {
+  van.store.reset();  // closed: SQLite checkpoints its WAL into the file
+  const std::string snapshot = van.dir + ".snapshot";
+  std::filesystem::remove_all(snapshot);
+  std::filesystem::copy(van.dir, snapshot, std::filesystem::copy_options::recursive);
+  ReopenVan(van);
+}
+
+bool SyncWorld::HasVanSnapshot(const Van& van) const {
+  return std::filesystem::exists(van.dir + ".snapshot");
+}
+
+void SyncWorld::RestoreVanSnapshot(Van& van) {
+  ASSERT_TRUE(HasVanSnapshot(van));
+  van.store.reset();
+  std::filesystem::remove_all(van.dir);
+  std::filesystem::copy(van.dir + ".snapshot", van.dir, std::filesystem::copy_options::recursive);
+  ReopenVan(van);
+}
+
+void SyncWorld::SnapshotServer() {
+  const std::string snapshot = dir_.Sub("server.snapshot");
+  std::filesystem::remove(snapshot);
+  auto done = home_.storage->BackupTo(snapshot);
+  ASSERT_TRUE(done.ok()) << done.error().message();
+}
+
+bool SyncWorld::HasServerSnapshot() const {
+  return std::filesystem::exists(dir_.Sub("server.snapshot"));
+}
+
+void SyncWorld::RestoreServerSnapshot() {
+  ASSERT_TRUE(HasServerSnapshot());
+  service_.reset();
+  loopback_.reset();
+  home_ = {};
+  auto epoch = server::RestoreServerHome(dir_.Sub("server"), dir_.Sub("server.snapshot"));
+  ASSERT_TRUE(epoch.ok()) << epoch.error().message();
+  RestartServer();
 }
 
 Van& SyncWorld::AddVan(const std::string& van_code) {

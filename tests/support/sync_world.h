@@ -64,6 +64,18 @@ class SyncWorld {
   // Reopens the server's storage and service from disk (a crash of the server process).
   void RestartServer();
 
+  // Stores that go back in time. A copy of the van's store as it is now (the officer's backup),
+  // and putting it back later (the officer restores it): the van then reuses seqs and receipts
+  // the server already holds. Restoring without a snapshot is a test failure.
+  void SnapshotVan(Van& van);
+  bool HasVanSnapshot(const Van& van) const;
+  void RestoreVanSnapshot(Van& van);
+  // The server's backup now (`mpp-server backup`), and `mpp-server restore` of it later: a new
+  // epoch, in which the server lacks what it acknowledged after the backup.
+  void SnapshotServer();
+  bool HasServerSnapshot() const;
+  void RestoreServerSnapshot();
+
   Result<field::SyncReport> Sync(Van& van, field::SyncOptions options = {});
 
   // A valid import line's fields for the default catalog's KTP-el service.

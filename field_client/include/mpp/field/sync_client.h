@@ -42,6 +42,13 @@ struct SyncReport {
   int64_t duration_ms = 0;  // first byte sent to last answer applied
   uint64_t bytes_sent = 0;  // as counted by the transport, headers included
   uint64_t bytes_received = 0;
+  // Recoveries, when the van and the server disagreed about what was applied (PROTOCOL.md §4).
+  bool server_restored = false;  // the server was restored from a backup (a new epoch)
+  bool store_restored = false;   // this store was restored from an older copy (seqs reused)
+  size_t renumbered = 0;         // pending changes moved to new seqs
+  size_t resent = 0;             // requests sent again to a restored server
+  // Receipts re-issued because their number was taken: tell each citizen the new one.
+  std::vector<store::VanStore::ReissuedReceipt> reissued_receipts;
 };
 
 struct EnrollResult {

@@ -35,7 +35,7 @@
 
 namespace mpp::store {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 inline constexpr const char* kStoreFileName = "van.db";
 
 struct InitOptions {
@@ -124,8 +124,10 @@ class VanStore {
 
   // ---- Sync support (field_client's pusher and puller) ----
 
-  // Records the server this van is enrolled with and pins its public key.
-  Result<void> SaveEnrollment(const std::string& server_url, ByteView server_public_key);
+  // Records the server this van is enrolled with, pins its public key, and keeps the receipt
+  // series the server gave this device.
+  Result<void> SaveEnrollment(const std::string& server_url, ByteView server_public_key,
+                              uint32_t receipt_series);
   // Signs with the device's private key (unsealed for the call only).
   Result<Bytes> SignWithDeviceKey(ByteView message);
 
@@ -137,8 +139,44 @@ class VanStore {
     uint64_t complete_cursor = 0;
     uint64_t acked_seq = 0;  // every mutation up to it is acknowledged (gone from the outbox)
     int64_t catalog_version = 0;
+    uint64_t server_epoch = 0;    // 0 until the first answer; a new one: the server was restored
+    uint32_t receipt_series = 0;  // the device's receipt series (0: none given yet)
   };
   Result<SyncState> LoadSyncState();
+
+  // ---- Recovery: when the van and the server disagree about what was applied ----
+  // (recovery.cc; PROTOCOL.md §4 "When the two sides disagree"). Each runs in one transaction
+  // and leaves the outbox gap-free.
+
+  // Receipts changed by a recovery: the officer tells each citizen the new number.
+  struct ReissuedReceipt {
+    std::string old_receipt;
+    std::string new_receipt;
+  };
+  struct RecoveryReport {
+    size_t renumbered = 0;  // pending mutations that moved to new seqs
+    size_t resent = 0;      // requests re-sent to a restored server (MutationKind::kRestore)
+    std::vector<ReissuedReceipt> reissued;
+  };
+
+  // This store was restored from an older copy and reused seqs the server had applied
+  // (PushRefusal::kSeqReused): pending mutations from `first_reused_seq` on move to follow
+  // `server_last_applied_seq`, in order; the receipts of the creates among them are re-issued in
+  // `receipt_series` (the old numbers may name other citizens' requests on the server).
+  Result<RecoveryReport> RenumberAfterReuse(uint64_t first_reused_seq,
+                                            uint64_t server_last_applied_seq,
+                                            uint32_t receipt_series);
+  // A create from `first_seq` on carries a receipt the server already holds
+  // (PushRefusal::kReceiptTaken): the pending creates from there on get new receipts in
+  // `receipt_series`.
+  Result<RecoveryReport> ReissueReceipts(uint64_t first_seq, uint32_t receipt_series);
+  // The server was restored from a backup (a new epoch in a signed answer) and holds this
+  // device's work up to `server_last_applied_seq`. The requests that acknowledged seqs after it
+  // changed are queued again as kRestore mutations (their state as this van holds it), the
+  // pending mutations follow them, and the pull starts again from the beginning, since the
+  // server's change numbering went back too.
+  Result<RecoveryReport> RecoverFromServerRestore(uint64_t epoch, uint64_t server_last_applied_seq,
+                                                  uint32_t receipt_series);
 
   // The oldest pending mutations, in seq order, at most `limit`.
   Result<std::vector<sync::Mutation>> PendingMutations(size_t limit);

@@ -21,4 +21,11 @@ struct ServerHome {
 Result<std::string> InitServerHome(const std::string& dir, const std::string& catalog_json);
 Result<ServerHome> OpenServerHome(const std::string& dir);
 
+// Replaces the database of `dir` (whose key stays) with the backup `backup_file` (made by
+// `mpp-server backup`) and starts a new epoch: every van then learns, from its next signed
+// answer, that the server went back in time, and re-sends what the server lost (PROTOCOL.md
+// §4). The server must not be serving `dir` meanwhile (a running one notices the replaced file
+// and refuses to acknowledge anything until restarted). Returns the new epoch.
+Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& backup_file);
+
 }  // namespace mpp::server

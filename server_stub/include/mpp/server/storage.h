@@ -30,6 +30,13 @@ struct DeviceRecord {
   int64_t revoked_ms = 0;  // 0 while active
   uint64_t last_applied_seq = 0;
   int64_t last_sync_ms = 0;
+  // The device's receipts are VAN-YYYYMMDD-NNNN (series 1) or VAN-YYYYMMDD-S-NNNN (series S >
+  // 1): the series is unique among the devices of a van code, so tablets sharing a van never
+  // issue the same receipt offline.
+  uint32_t receipt_series = 0;
+  // Set for every device when the server is restored from a backup: until the device sends an
+  // ordinary mutation again, it may re-send its copies of requests (MutationKind::kRestore).
+  bool recovering = false;
 
   bool revoked() const { return revoked_ms != 0; }
 };
@@ -115,6 +122,27 @@ class StorageTxn {
                                    bool notify_owner, int64_t now_ms) = 0;
   virtual Result<void> AddConflict(const std::string& device_id,
                                    const sync::ConflictRecord& conflict, int64_t now_ms) = 0;
+  // A digest of each applied mutation per (device, seq), and the request it changed: a retry
+  // carries the same mutation, a van store restored from an older copy reuses the seq for
+  // another one. nullopt when the seq has no digest (applied before digests were kept).
+  virtual Result<std::optional<Bytes>> AppliedDigest(const std::string& device_id,
+                                                     uint64_t seq) = 0;
+  virtual Result<void> RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest,
+                                     const std::string& request_id) = 0;
+  // The requests the device's applied seqs first_seq..last_seq changed are sent to their van at
+  // its next pull, as if someone else had changed them (a van that lost them gets them back).
+  virtual Result<void> NotifyOwnerOfSeqs(const std::string& device_id, uint64_t first_seq,
+                                         uint64_t last_seq) = 0;
+  // Ids of the requests holding this receipt (at most two are reported).
+  virtual Result<std::vector<std::string>> RequestsWithReceipt(const std::string& receipt) = 0;
+  // One more than the highest receipt series of the van code's devices.
+  virtual Result<uint32_t> NextReceiptSeries(const std::string& van_code) = 0;
+  virtual Result<void> SetReceiptSeries(const std::string& device_id, uint32_t series) = 0;
+  virtual Result<void> SetRecovering(const std::string& device_id, bool recovering) = 0;
+  // The server's epoch (PushAck::epoch); StartEpoch makes `epoch` current and marks every
+  // device recovering.
+  virtual Result<uint64_t> Epoch() = 0;
+  virtual Result<void> StartEpoch(uint64_t epoch) = 0;
   // Seqs of a device that did not apply cleanly, so a replayed batch gets the same answer.
   virtual Result<void> MarkUnclean(const std::string& device_id, uint64_t seq) = 0;
   virtual Result<std::vector<uint64_t>> UncleanSeqs(const std::string& device_id,
@@ -146,11 +174,18 @@ class ServerStorage {
   // The device's changes after query.cursor, at most query.max_items of them.
   virtual Result<PullPage> ReadPull(const std::string& device_id, const PullQuery& query) = 0;
   virtual Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& query) = 0;
+  // By id, or by receipt; kConflict when a receipt names two requests (kept from before
+  // receipts were unique per van), with their ids, so a command never picks one of them.
   virtual Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) = 0;
+  virtual Result<uint64_t> Epoch() = 0;
   virtual Result<std::vector<StoredConflict>> ListConflicts() = 0;
   // Calls fn for every stored envelope in id order; stops at the first Error fn returns.
   virtual Result<void> ForEachEnvelope(
       const std::function<Result<void>(const EnvelopeRecord&)>& fn) = 0;
+
+  // Writes a consistent copy of the whole database to `file` (which must not exist) while the
+  // server serves.
+  virtual Result<void> BackupTo(const std::string& file) = 0;
 
   // The catalog the server serves (version and JSON text); version 0 when none is loaded.
   virtual Result<std::pair<int64_t, std::string>> LoadCatalog() = 0;

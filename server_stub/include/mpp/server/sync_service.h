@@ -95,6 +95,12 @@ class SyncService {
   // the device that signed it and carries a nonce.
   Result<sync::OpenedEnvelope> OpenVanEnvelope(ByteView envelope, sync::EnvelopeKind kind,
                                                SyncLog* log);
+  // The refusals that come before any mutation applies (a seq gap, a reused seq, a receipt
+  // another request holds): true with `ack` filled in as the signed refusal, false to go on.
+  Result<bool> CheckPushAgreement(StorageTxn& txn, const DeviceRecord& device,
+                                  const std::vector<sync::Mutation>& mutations, sync::PushAck& ack,
+                                  SyncLog* log);
+  static Bytes MutationDigest(const sync::Mutation& m);
   Result<sync::Request> ApplyStaff(const std::string& id_or_receipt, sync::Mutation mutation);
   Result<Bytes> SealAnswer(sync::EnvelopeKind kind, const std::string& device_id,
                            const Bytes& nonce, ByteView body);

@@ -25,6 +25,11 @@ struct MergeOutcome {
 // does not allow is not applied and becomes a ConflictRecord.
 // Errors (state unchanged): creating an id that exists, changing an unknown request, an unknown
 // service or field, a value that fails validation.
+//
+// kRestore (a van re-sending its copy of a request after a server restore, model.h): the copy
+// is validated like a new request; without a state it becomes the state; otherwise each field
+// and the status keep the higher version of the two, and the histories are joined. Clean when
+// the result equals the van's copy. Only the server decides whether a device may send one.
 Result<MergeOutcome> ApplyMutation(const Catalog& catalog, std::optional<Request>& state,
                                    const Mutation& mutation, Role role);
 

@@ -86,7 +86,11 @@ struct Request {
   }
 };
 
-enum class MutationKind : uint8_t { kCreate, kSetFields, kSetStatus };
+// kRestore re-sends, after the server was restored from an older backup, the state a van holds
+// of a request whose acknowledged changes the server lost; `note` carries that state
+// (EncodeRequest). The server merges it field by field (the higher version wins) and takes it
+// only from a device it marked as recovering (merge.h).
+enum class MutationKind : uint8_t { kCreate, kSetFields, kSetStatus, kRestore };
 
 // A field write and the version the writer saw before it (zero for a new request). The server
 // fast-forwards when `base` still equals the current version; otherwise the writes were

@@ -58,16 +58,39 @@ struct EnvelopeHeader {
   }
 };
 
+// Why a push was refused although it was authentic: the van and the server disagree about what
+// was applied. The refusal is a signed PushAck (HTTP 409) so the van can act on it safely.
+enum class PushRefusal : uint8_t {
+  kNone,
+  // The batch starts past last_applied_seq + 1: the server was restored from a backup and lost
+  // acknowledged work (the ack's epoch is new), or a bug. refused_seq = last_applied_seq + 1.
+  kSeqGap,
+  // Mutation refused_seq differs from the one the server applied under that seq: the van's
+  // store was restored from an older copy and reused seqs. The van renumbers its mutations from
+  // refused_seq on to follow last_applied_seq; what it lost comes back with its next pull.
+  kSeqReused,
+  // The create at refused_seq carries a receipt another request already holds. The van re-issues
+  // the receipts of its pending creates from refused_seq on in receipt_series.
+  kReceiptTaken,
+};
+
 // Answer to a push: the device's last applied seq, and the seqs in the batch that did not apply
 // cleanly (a lost concurrent write, a refused status change): the van takes the server's state
 // of those requests at its next pull instead of folding its own write into its base.
 struct PushAck {
   uint64_t last_applied_seq = 0;
   std::vector<uint64_t> unclean_seqs;
+  // The server's epoch: it changes when the server is restored from a backup. A van that sees a
+  // new one re-sends what the server lost and pulls its scope again from the start.
+  uint64_t epoch = 0;
+  PushRefusal refusal = PushRefusal::kNone;  // kNone: the batch was applied
+  uint64_t refused_seq = 0;
+  // The receipt series the device issues receipts in (server-assigned, unique per van code).
+  uint32_t receipt_series = 0;
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(last_applied_seq, unclean_seqs);
+    ar(last_applied_seq, unclean_seqs, epoch, refusal, refused_seq, receipt_series);
   }
 };
 
@@ -84,6 +107,7 @@ struct PullAnswer {
   std::vector<ConflictRecord> conflicts;
   int64_t catalog_version = 0;
   std::string catalog_json;  // empty unless newer than the van's
+  uint64_t epoch = 0;        // as in PushAck: a new one means the server was restored
 
   // Requests and patches go column by column on the wire (sync/src/columns.h); defined in
   // protocol.cc for the codec's archives.
@@ -145,11 +169,11 @@ Result<OpenedEnvelope> OpenEnvelope(ByteView envelope, EnvelopeKind expected,
 // Enrolment (JSON over POST /v1/enroll). The van proves it holds its key by signing
 //   "mpp-enroll-v1" 0 token 0 device_id 0 public_key 0 nonce
 // and the server answers with a signature over
-//   "mpp-enroll-answer-v1" 0 device_id 0 server_public_key 0 nonce
+//   "mpp-enroll-answer-v1" 0 device_id 0 server_public_key 0 nonce 0 receipt_series (decimal)
 Bytes EnrollRequestSignedBytes(std::string_view token, std::string_view device_id,
                                ByteView public_key, ByteView nonce);
 Bytes EnrollAnswerSignedBytes(std::string_view device_id, ByteView server_public_key,
-                              ByteView nonce);
+                              ByteView nonce, uint32_t receipt_series);
 
 // Reads the signer field without checking anything (for logging and audit listings).
 std::optional<std::string> PeekSigner(ByteView envelope);

@@ -1,0 +1,208 @@
+// What the van does when it and the server disagree about what was applied (PROTOCOL.md §4,
+// "When the two sides disagree"): its store was restored from an older copy and reused seqs, a
+// receipt it issued is already held on the server, or the server was restored from a backup.
+// Each recovery is one transaction; afterwards the outbox is again gap-free and holds exactly
+// what the server has not applied, so the next push goes through.
+#include "van_store_impl.h"
+
+namespace mpp::store {
+
+Result<std::vector<sync::Mutation>> VanStore::Impl::ReadOutbox() {
+  MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT seq, body FROM outbox ORDER BY seq"));
+  std::vector<sync::Mutation> out;
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    MPP_ASSIGN_OR_RETURN(auto m, OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<void> VanStore::Impl::WriteOutbox(const std::vector<sync::Mutation>& mutations) {
+  MPP_RETURN_IF_ERROR(db_.Exec("DELETE FROM outbox"));
+  for (const auto& m : mutations) MPP_RETURN_IF_ERROR(AppendOutbox(m));
+  return Ok();
+}
+
+Result<VanStore::ReissuedReceipt> VanStore::Impl::ReissueReceipt(sync::Mutation& m,
+                                                                 uint32_t series) {
+  const size_t day_at = van_code_.size() + 1;
+  std::string day = m.receipt.size() >= day_at + 8 ? m.receipt.substr(day_at, 8) : "";
+  if (day.size() != 8 || day.find_first_not_of("0123456789") != std::string::npos) {
+    day = WibDay(clock_.NowMillis());
+  }
+  const std::string prefix = ReceiptPrefix(day, series);
+  MPP_ASSIGN_OR_RETURN(int64_t highest, HighestReceiptCounter(prefix));
+  char number[32];
+  snprintf(number, sizeof number, "%04lld", static_cast<long long>(highest + 1));
+  ReissuedReceipt reissued{m.receipt, prefix + number};
+  m.receipt = reissued.new_receipt;
+  MPP_ASSIGN_OR_RETURN(auto view, LoadView(m.request_id));
+  if (view) {
+    view->receipt = reissued.new_receipt;
+    MPP_RETURN_IF_ERROR(SaveView(*view, /*is_new=*/false));
+  }
+  MPP_ASSIGN_OR_RETURN(auto row, db_.Prepare("UPDATE requests SET receipt = ? WHERE id = ?"));
+  row.Bind(1, reissued.new_receipt).Bind(2, m.request_id);
+  MPP_RETURN_IF_ERROR(row.Run());
+  return reissued;
+}
+
+Result<void> VanStore::Impl::ReissueFrom(std::vector<sync::Mutation>& mutations,
+                                         uint64_t first_seq, uint32_t series,
+                                         RecoveryReport& report) {
+  for (auto& m : mutations) {
+    if (m.seq < first_seq || m.kind != sync::MutationKind::kCreate) continue;
+    MPP_ASSIGN_OR_RETURN(auto reissued, ReissueReceipt(m, series));
+    report.reissued.push_back(std::move(reissued));
+  }
+  // The day's counter continues in the new series at the next registration.
+  return db_.Exec("UPDATE sync_state SET receipt_day = '', receipt_counter = 0");
+}
+
+Result<uint64_t> VanStore::Impl::NextSeq() {
+  MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT next_seq FROM sync_state"));
+  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Error::Corrupt("the store has no sync state");
+  return static_cast<uint64_t>(stmt.ColumnInt(0));
+}
+
+Result<void> VanStore::Impl::SaveNextSeq(uint64_t next_seq) {
+  MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("UPDATE sync_state SET next_seq = ?"));
+  stmt.Bind(1, static_cast<int64_t>(next_seq));
+  return stmt.Run();
+}
+
+Result<VanStore::RecoveryReport> VanStore::RenumberAfterReuse(uint64_t first_reused_seq,
+                                                              uint64_t server_last_applied_seq,
+                                                              uint32_t receipt_series) {
+  Impl& s = *impl_;
+  MPP_RETURN_IF_ERROR(s.RequireUnlocked());
+  if (server_last_applied_seq < first_reused_seq) {
+    return Error::Corrupt("the server says seq " + std::to_string(first_reused_seq) +
+                          " was reused but it applied only up to " +
+                          std::to_string(server_last_applied_seq));
+  }
+  MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
+  MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> mutations, s.ReadOutbox());
+  RecoveryReport report;
+  // Every pending mutation from the reused seq on was made after the restore: none of them is
+  // on the server. They keep their order and follow what the server applied.
+  const uint64_t shift = server_last_applied_seq + 1 - first_reused_seq;
+  for (auto& m : mutations) {
+    if (m.seq < first_reused_seq) continue;
+    m.seq += shift;
+    ++report.renumbered;
+  }
+  MPP_RETURN_IF_ERROR(s.ReissueFrom(mutations, first_reused_seq + shift,
+                                            receipt_series, report));
+  MPP_RETURN_IF_ERROR(s.WriteOutbox(mutations));
+  MPP_ASSIGN_OR_RETURN(uint64_t next_seq, s.NextSeq());
+  MPP_RETURN_IF_ERROR(s.SaveNextSeq(next_seq + shift));
+  MPP_RETURN_IF_ERROR(s.SaveReceiptSeries(receipt_series));
+  MPP_RETURN_IF_ERROR(txn.Commit());
+  s.AdoptReceiptSeries(receipt_series);
+  return report;
+}
+
+Result<VanStore::RecoveryReport> VanStore::ReissueReceipts(uint64_t first_seq,
+                                                           uint32_t receipt_series) {
+  Impl& s = *impl_;
+  MPP_RETURN_IF_ERROR(s.RequireUnlocked());
+  MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
+  MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> mutations, s.ReadOutbox());
+  RecoveryReport report;
+  MPP_RETURN_IF_ERROR(s.ReissueFrom(mutations, first_seq, receipt_series, report));
+  MPP_RETURN_IF_ERROR(s.WriteOutbox(mutations));
+  MPP_RETURN_IF_ERROR(s.SaveReceiptSeries(receipt_series));
+  MPP_RETURN_IF_ERROR(txn.Commit());
+  s.AdoptReceiptSeries(receipt_series);
+  return report;
+}
+
+Result<VanStore::RecoveryReport> VanStore::RecoverFromServerRestore(
+    uint64_t epoch, uint64_t server_last_applied_seq, uint32_t receipt_series) {
+  Impl& s = *impl_;
+  MPP_RETURN_IF_ERROR(s.RequireUnlocked());
+  MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
+  const uint64_t last = server_last_applied_seq;
+  RecoveryReport report;
+
+  // 1. The requests this device's acknowledged seqs after `last` changed: the server lost those
+  //    changes. Their state as the van holds it (its base: the server's state as last seen, with
+  //    every acknowledged change) goes back as kRestore mutations, oldest change first.
+  MPP_ASSIGN_OR_RETURN(auto lost, s.db_.Prepare("SELECT request_id FROM acked_log WHERE seq > ? "
+                                                "GROUP BY request_id ORDER BY min(seq)"));
+  lost.Bind(1, static_cast<int64_t>(last));
+  std::vector<std::string> lost_ids;
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(bool row, lost.Step());
+    if (!row) break;
+    lost_ids.push_back(lost.ColumnText(0));
+  }
+  std::vector<sync::Mutation> restores;
+  for (const auto& id : lost_ids) {
+    MPP_ASSIGN_OR_RETURN(std::optional<sync::Request> state, s.LoadBase(id));
+    if (!state) {
+      // A NULL base with nothing pending is the view (KeepBaseBeforeEdit).
+      MPP_ASSIGN_OR_RETURN(bool pending, s.HasPendingAfter(id, 0));
+      if (!pending) {
+        MPP_ASSIGN_OR_RETURN(state, s.LoadView(id));
+      }
+    }
+    if (!state) continue;
+    sync::Mutation m;
+    m.origin = s.device_id_;
+    m.actor = s.officer_;
+    m.hlc = s.hlc_.Now();
+    m.kind = sync::MutationKind::kRestore;
+    m.request_id = id;
+    m.service_id = state->service_id;
+    m.receipt = state->receipt;
+    const Bytes encoded = sync::EncodeRequest(*state);
+    m.note.assign(encoded.begin(), encoded.end());
+    restores.push_back(std::move(m));
+  }
+
+  // 2. The outbox: what the server already has (seqs up to `last`, when its backup is newer
+  //    than this van's last acknowledgement) stays; the re-sent requests follow `last`; the
+  //    pending work follows them, in order.
+  MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> pending, s.ReadOutbox());
+  std::vector<sync::Mutation> outbox;
+  uint64_t next = last + 1;
+  for (auto& m : pending) {
+    if (m.seq <= last) outbox.push_back(m);
+  }
+  for (auto& m : restores) {
+    m.seq = next++;
+    outbox.push_back(std::move(m));
+    ++report.resent;
+  }
+  for (auto& m : pending) {
+    if (m.seq <= last) continue;
+    if (m.seq != next) ++report.renumbered;
+    m.seq = next++;
+    outbox.push_back(std::move(m));
+  }
+  MPP_RETURN_IF_ERROR(s.WriteOutbox(outbox));
+
+  // 3. The sync state: acknowledged only what the server holds; the pull starts again from the
+  //    beginning (the server's change numbering went back with its database).
+  MPP_ASSIGN_OR_RETURN(auto state,
+                       s.db_.Prepare("UPDATE sync_state SET next_seq = ?1, acked_seq = "
+                                     "min(acked_seq, ?2), cursor = 0, complete_cursor = 0, "
+                                     "server_epoch = ?3, hlc = max(hlc, ?4)"));
+  state.Bind(1, static_cast<int64_t>(next)).Bind(2, static_cast<int64_t>(last));
+  state.Bind(3, static_cast<int64_t>(epoch)).Bind(4, s.hlc_.last().Packed());
+  MPP_RETURN_IF_ERROR(state.Run());
+  MPP_ASSIGN_OR_RETURN(auto forget, s.db_.Prepare("DELETE FROM acked_log WHERE seq > ?"));
+  forget.Bind(1, static_cast<int64_t>(last));
+  MPP_RETURN_IF_ERROR(forget.Run());
+  MPP_RETURN_IF_ERROR(s.SaveReceiptSeries(receipt_series));
+  MPP_RETURN_IF_ERROR(txn.Commit());
+  s.AdoptReceiptSeries(receipt_series);
+  return report;
+}
+
+}  // namespace mpp::store
