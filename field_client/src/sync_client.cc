@@ -136,19 +136,40 @@ class Reconciler {
  public:
   Reconciler(store::VanStore& store, SyncReport& report) : store_(store), report_(report) {}
 
-  // True when `epoch` is not the one this store knows and the store recovered: the pusher then
-  // pushes again, and the pull starts from the beginning. A store that knows no epoch yet
-  // adopts the first (ApplyAck, ApplyPull).
-  Result<bool> RecoverIfNewEpoch(uint64_t epoch, uint64_t server_last_applied_seq,
-                                 uint32_t receipt_series) {
+  // Checks what every signed answer says against the store, and recovers when they disagree:
+  // a new epoch (the server was restored: re-send what it lost), or a seq the server applied
+  // that this store never issued (the store was restored from an older copy: continue after it
+  // and pull the whole scope again). True when the store recovered: the pusher then pushes
+  // again, and the pull starts from the beginning. A store that knows no epoch yet adopts the
+  // first (ApplyAck, ApplyPull).
+  Result<bool> RecoverIfDisagreeing(uint64_t epoch, uint64_t server_last_applied_seq,
+                                    uint32_t receipt_series) {
     MPP_ASSIGN_OR_RETURN(auto state, store_.LoadSyncState());
-    if (state.server_epoch == 0 || state.server_epoch == epoch) return false;
-    MPP_RETURN_IF_ERROR(CountRecovery());
-    MPP_ASSIGN_OR_RETURN(auto done, store_.RecoverFromServerRestore(
-                                        epoch, server_last_applied_seq, receipt_series));
-    report_.server_restored = true;
-    Add(done);
-    return true;
+    if (state.server_epoch != 0 && state.server_epoch != epoch) {
+      MPP_RETURN_IF_ERROR(CountRecovery());
+      MPP_ASSIGN_OR_RETURN(auto done, store_.RecoverFromServerRestore(
+                                          epoch, server_last_applied_seq, receipt_series));
+      report_.server_restored = true;
+      Add(done);
+      return true;
+    }
+    if (server_last_applied_seq >= state.next_seq) {
+      MPP_RETURN_IF_ERROR(CountRecovery());
+      MPP_ASSIGN_OR_RETURN(auto done, store_.RenumberAfterReuse(
+                                          state.next_seq, server_last_applied_seq, receipt_series));
+      report_.store_restored = true;
+      Add(done);
+      return true;
+    }
+    return false;
+  }
+
+  // A pull answer patched a request this store does not hold (its copy went back in time in a
+  // way no answer revealed): pull the whole scope again, once per sync.
+  Result<void> ResyncAfterMissingRequest(const Error& why) {
+    if (resynced_) return why;
+    resynced_ = true;
+    return store_.RequestResync();
   }
 
   // Acts on a refused push (ack.refusal != kNone) of an unchanged epoch.
@@ -201,6 +222,7 @@ class Reconciler {
   store::VanStore& store_;
   SyncReport& report_;
   int recoveries_ = 0;
+  bool resynced_ = false;
 };
 
 class Pusher {
@@ -237,6 +259,14 @@ class Pusher {
     // Read once; a retry with a smaller batch sends a prefix of it (the oldest entries).
     MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> batch, store_.PendingMutations(batch_size_));
     if (batch.empty()) return false;
+    // A batch is a run of consecutive seqs. After a recovery the outbox may hold the retries of
+    // mutations the server applied, then work renumbered to follow the server's last seq.
+    for (size_t i = 1; i < batch.size(); ++i) {
+      if (batch[i].seq != batch[i - 1].seq + 1) {
+        batch.resize(i);
+        break;
+      }
+    }
     sync::EnvelopeHeader header;
     auto build = [&](int attempt) -> Result<sync::HttpRequest> {
       if (attempt > 1) {
@@ -263,8 +293,9 @@ class Pusher {
                                                  device_, header.nonce));
     MPP_ASSIGN_OR_RETURN(auto ack, sync::DecodeValue<sync::PushAck>(opened.raw_body));
     // Signed, so safe to act on: a new epoch or a refusal rewrites the outbox; then push on.
-    MPP_ASSIGN_OR_RETURN(bool recovered, reconciler_.RecoverIfNewEpoch(
-                                             ack.epoch, ack.last_applied_seq, ack.receipt_series));
+    MPP_ASSIGN_OR_RETURN(bool recovered,
+                         reconciler_.RecoverIfDisagreeing(ack.epoch, ack.last_applied_seq,
+                                                          ack.receipt_series));
     if (!recovered && ack.refusal != sync::PushRefusal::kNone) {
       MPP_RETURN_IF_ERROR(reconciler_.Recover(ack, header.first_seq));
       recovered = true;
@@ -327,7 +358,8 @@ class Puller {
       header.nonce = FreshNonce(rng_);
       header.cursor = state.cursor;
       const Bytes body = sync::EncodeValue(
-          sync::PullRequestBody{state.catalog_version, state.acked_seq, state.complete_cursor});
+          sync::PullRequestBody{state.catalog_version, state.acked_seq, state.complete_cursor,
+                                state.resync});
       MPP_ASSIGN_OR_RETURN(Bytes envelope, sync::SealEnvelopeWith(
                                                sync::EnvelopeKind::kPullRequest, device_.device_id,
                                                header, body, [this](ByteView message) {
@@ -339,13 +371,18 @@ class Puller {
       MPP_ASSIGN_OR_RETURN(auto opened, OpenAnswer(response.body, sync::EnvelopeKind::kPullAnswer,
                                                    device_, header.nonce));
       MPP_ASSIGN_OR_RETURN(auto answer, sync::DecodeValue<sync::PullAnswer>(opened.raw_body));
-      MPP_ASSIGN_OR_RETURN(bool recovered, reconciler_.RecoverIfNewEpoch(
+      MPP_ASSIGN_OR_RETURN(bool recovered, reconciler_.RecoverIfDisagreeing(
                                                answer.epoch, answer.last_applied_seq, 0));
       if (recovered) return true;
       if (answer.cursor < state.cursor) {
         return Error::Unauthenticated("server answer refused: it would move the cursor back");
       }
-      MPP_RETURN_IF_ERROR(store_.ApplyPull(answer, opened.header.hlc));
+      auto applied = store_.ApplyPull(answer, opened.header.hlc);
+      if (!applied && applied.error().code() == ErrorCode::kNotFound) {
+        MPP_RETURN_IF_ERROR(reconciler_.ResyncAfterMissingRequest(applied.error()));
+        continue;
+      }
+      MPP_RETURN_IF_ERROR(applied);
       report_.pulled += answer.requests.size() + answer.patches.size();
       report_.conflicts += answer.conflicts.size();
       if (progress) progress("pull", report_.pulled, 0);

@@ -88,18 +88,22 @@ Result<VanStore::RecoveryReport> VanStore::RenumberAfterReuse(uint64_t first_reu
   MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> mutations, s.ReadOutbox());
   RecoveryReport report;
   // Every pending mutation from the reused seq on was made after the restore: none of them is
-  // on the server. They keep their order and follow what the server applied.
-  const uint64_t shift = server_last_applied_seq + 1 - first_reused_seq;
+  // on the server. They keep their order and follow what the server applied, gap-free. Those
+  // before it are the very mutations the server applied (a retry): they stay, and the pusher
+  // sends them in a batch of their own (batches are runs of consecutive seqs).
+  uint64_t next = server_last_applied_seq + 1;
   for (auto& m : mutations) {
     if (m.seq < first_reused_seq) continue;
-    m.seq += shift;
+    m.seq = next++;
     ++report.renumbered;
   }
-  MPP_RETURN_IF_ERROR(s.ReissueFrom(mutations, first_reused_seq + shift,
-                                            receipt_series, report));
+  MPP_RETURN_IF_ERROR(
+      s.ReissueFrom(mutations, server_last_applied_seq + 1, receipt_series, report));
   MPP_RETURN_IF_ERROR(s.WriteOutbox(mutations));
   MPP_ASSIGN_OR_RETURN(uint64_t next_seq, s.NextSeq());
-  MPP_RETURN_IF_ERROR(s.SaveNextSeq(next_seq + shift));
+  MPP_RETURN_IF_ERROR(s.SaveNextSeq(report.renumbered > 0 ? next : std::max(next_seq, next)));
+  // The server holds this device's work made after the copy: pull the whole scope again.
+  MPP_RETURN_IF_ERROR(s.db_.Exec("UPDATE sync_state SET resync = 1, cursor = 0, complete_cursor = 0"));
   MPP_RETURN_IF_ERROR(s.SaveReceiptSeries(receipt_series));
   MPP_RETURN_IF_ERROR(txn.Commit());
   s.AdoptReceiptSeries(receipt_series);
@@ -192,7 +196,7 @@ Result<VanStore::RecoveryReport> VanStore::RecoverFromServerRestore(
   MPP_ASSIGN_OR_RETURN(auto state,
                        s.db_.Prepare("UPDATE sync_state SET next_seq = ?1, acked_seq = "
                                      "min(acked_seq, ?2), cursor = 0, complete_cursor = 0, "
-                                     "server_epoch = ?3, hlc = max(hlc, ?4)"));
+                                     "resync = 1, server_epoch = ?3, hlc = max(hlc, ?4)"));
   state.Bind(1, static_cast<int64_t>(next)).Bind(2, static_cast<int64_t>(last));
   state.Bind(3, static_cast<int64_t>(epoch)).Bind(4, s.hlc_.last().Packed());
   MPP_RETURN_IF_ERROR(state.Run());
@@ -203,6 +207,10 @@ Result<VanStore::RecoveryReport> VanStore::RecoverFromServerRestore(
   MPP_RETURN_IF_ERROR(txn.Commit());
   s.AdoptReceiptSeries(receipt_series);
   return report;
+}
+
+Result<void> VanStore::RequestResync() {
+  return impl_->db_.Exec("UPDATE sync_state SET resync = 1, cursor = 0, complete_cursor = 0");
 }
 
 }  // namespace mpp::store

@@ -9,6 +9,7 @@
 #include "mpp/sync/codec.h"
 #include "mpp/sync/hlc.h"
 #include "mpp/sync/merge.h"
+#include "mpp/sync/text.h"
 #include "mpp/sync/uuid.h"
 #include "schema.h"
 #include "van_store_impl.h"
@@ -26,9 +27,12 @@ Result<std::unique_ptr<VanStore>> VanStore::Create(const std::string& dir,
     return Error::InvalidInput("van code \"" + options.van_code +
                                "\" must be 1-12 capital letters or digits, e.g. KR01");
   }
-  if (options.officer.empty() || options.officer.size() > 100) {
+  // The officer's name goes into every mutation, which the server checks (sync/text.h).
+  const std::string officer = sync::ToNfc(options.officer);
+  if (officer.empty() || officer.size() > 100) {
     return Error::InvalidInput("officer name must be 1-100 characters");
   }
+  MPP_RETURN_IF_ERROR(sync::CheckText(officer, "officer name", sync::TextRules::Name()));
   if (passphrase.size() < 8) {
     return Error::InvalidInput("the passphrase must be at least 8 characters");
   }
@@ -68,7 +72,7 @@ Result<std::unique_ptr<VanStore>> VanStore::Create(const std::string& dir,
                           "public_key, sealed_private_key, kdf_salt, kdf_time_cost, "
                           "kdf_memory_kib, kdf_parallelism, wrapped_data_key) "
                           "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    device.Bind(1, sync::NewUuidV7(clock, rng)).Bind(2, options.van_code).Bind(3, options.officer);
+    device.Bind(1, sync::NewUuidV7(clock, rng)).Bind(2, options.van_code).Bind(3, officer);
     device.Bind(4, clock.NowMillis()).Bind(5, keys.public_key).Bind(6, sealed_private);
     device.Bind(7, salt).Bind(8, int64_t{options.kdf.time_cost});
     device.Bind(9, int64_t{options.kdf.memory_kib}).Bind(10, int64_t{options.kdf.parallelism});
@@ -361,8 +365,8 @@ Result<VanStore::SyncState> VanStore::LoadSyncState() {
   MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("SELECT cursor, acked_seq, "
                                                      "(SELECT version FROM catalog), "
                                                      "complete_cursor, server_epoch, "
-                                                     "(SELECT receipt_series FROM device) "
-                                                     "FROM sync_state"));
+                                                     "(SELECT receipt_series FROM device), "
+                                                     "next_seq, resync FROM sync_state"));
   MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return Error::Corrupt("the store has no sync state");
   SyncState state;
@@ -372,6 +376,8 @@ Result<VanStore::SyncState> VanStore::LoadSyncState() {
   state.complete_cursor = static_cast<uint64_t>(stmt.ColumnInt(3));
   state.server_epoch = static_cast<uint64_t>(stmt.ColumnInt(4));
   state.receipt_series = static_cast<uint32_t>(stmt.ColumnInt(5));
+  state.next_seq = static_cast<uint64_t>(stmt.ColumnInt(6));
+  state.resync = stmt.ColumnInt(7) != 0;
   return state;
 }
 
@@ -397,16 +403,17 @@ Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimesta
   Impl& s = *impl_;
   MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
   const std::set<uint64_t> unclean(ack.unclean_seqs.begin(), ack.unclean_seqs.end());
+  const uint64_t acked =
+      sent.empty() ? ack.last_applied_seq : std::min(ack.last_applied_seq, sent.back().seq);
   MPP_RETURN_IF_ERROR(s.RetireAcknowledged(
-      *catalog, ack.last_applied_seq, [&](const auto& m) { return unclean.count(m.seq) == 0; },
-      sent));
+      *catalog, acked, [&](const auto& m) { return unclean.count(m.seq) == 0; }, sent));
   s.hlc_.ObserveTrusted(server_hlc);
   // The epoch is adopted the first time (a store from before epochs); a different one never
   // gets here: the pusher recovers first (RecoverFromServerRestore).
   MPP_ASSIGN_OR_RETURN(auto state, s.db_.Prepare("UPDATE sync_state SET acked_seq = max(acked_seq, "
                                                  "?), hlc = max(hlc, ?), server_epoch = CASE WHEN "
                                                  "server_epoch = 0 THEN ? ELSE server_epoch END"));
-  state.Bind(1, static_cast<int64_t>(ack.last_applied_seq)).Bind(2, s.hlc_.last().Packed());
+  state.Bind(1, static_cast<int64_t>(acked)).Bind(2, s.hlc_.last().Packed());
   state.Bind(3, static_cast<int64_t>(ack.epoch));
   MPP_RETURN_IF_ERROR(state.Run());
   MPP_RETURN_IF_ERROR(s.SaveReceiptSeries(ack.receipt_series));
@@ -455,8 +462,8 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
       }
     }
     if (!base) {
-      return Error::Corrupt("the server sent a change to request " + id +
-                            ", which this van does not hold");
+      return Error::NotFound("the server sent a change to request " + id +
+                             ", which this van does not hold");
     }
     MPP_RETURN_IF_ERROR(sync::ApplyPatch(*base, patch));
     server_states.push_back(std::move(*base));
@@ -495,7 +502,8 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
       auto state, s.db_.Prepare("UPDATE sync_state SET cursor = ?1, acked_seq = max(acked_seq, "
                                 "?2), hlc = max(hlc, ?3), complete_cursor = CASE WHEN ?4 "
                                 "THEN complete_cursor ELSE ?1 END, server_epoch = CASE WHEN "
-                                "server_epoch = 0 THEN ?5 ELSE server_epoch END"));
+                                "server_epoch = 0 THEN ?5 ELSE server_epoch END, resync = "
+                                "CASE WHEN ?4 THEN resync ELSE 0 END"));
   state.Bind(1, static_cast<int64_t>(answer.cursor));
   state.Bind(2, static_cast<int64_t>(answer.last_applied_seq)).Bind(3, s.hlc_.last().Packed());
   state.Bind(4, int64_t{answer.more ? 1 : 0}).Bind(5, static_cast<int64_t>(answer.epoch));

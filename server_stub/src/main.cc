@@ -29,6 +29,7 @@ struct Options {
   std::string catalog_file, listen = "127.0.0.1:8080", van_code, ttl = "24h";
   std::string device_id, by, status, agency, note, id, bulk_file, backup_file;
   std::vector<std::string> assignments;
+  size_t max_connections_per_address = mpp::server::HttpLimits{}.max_connections_per_address;
 };
 
 int Fail(const Error& error) {
@@ -110,7 +111,9 @@ int RunServe(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
 
   auto server = OpenServer(o, clock, rng);
   if (!server) return Fail(server.error());
-  mpp::server::HttpServer http(*server->service, std::cerr);
+  mpp::server::HttpLimits limits;
+  limits.max_connections_per_address = o.max_connections_per_address;
+  mpp::server::HttpServer http(*server->service, std::cerr, limits);
   auto port = http.Bind(listen->first, listen->second);
   if (!port) return Fail(port.error());
   std::cout << "mpp-server listening on " << listen->first << ":" << *port << " (key "
@@ -217,6 +220,10 @@ int main(int argc, char** argv) {
   init->add_option("--catalog", o.catalog_file, "catalog JSON file (default: built-in)");
   auto* serve = app.add_subcommand("serve", "serve vans until SIGINT or SIGTERM");
   serve->add_option("--listen", o.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve->add_option("--max-connections-per-address", o.max_connections_per_address,
+                    "connections one client address may hold open (default 64; raise it behind "
+                    "a reverse proxy or a carrier NAT that puts many vans on one address)")
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
 
   auto* backup = app.add_subcommand("backup", "write a consistent copy of the database while serving");
   backup->add_option("--to", o.backup_file, "the backup file (must not exist)")->required();

@@ -17,6 +17,39 @@ std::filesystem::path KeyPath(const std::string& dir) {
 std::string DbPath(const std::string& dir) {
   return (std::filesystem::path(dir) / "server.db").string();
 }
+// Which file server.db was when a server last opened it ("device inode"). A database put back
+// by hand (a copy of an older backup, a directory copied to another disk) is another file: the
+// server cannot tell how far it went back, so it starts a new epoch, as `restore` does.
+std::string IdentityPath(const std::string& dir) {
+  return (std::filesystem::path(dir) / "server.db.identity").string();
+}
+
+std::string FileIdentity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + " " + std::to_string(st.st_ino);
+}
+
+Result<void> RecordIdentity(const std::string& dir) {
+  std::ofstream out(IdentityPath(dir), std::ios::trunc);
+  out << FileIdentity(DbPath(dir)) << "\n";
+  if (!out.good()) return Error::Internal("cannot write " + IdentityPath(dir));
+  return Ok();
+}
+
+uint64_t NewEpoch() {
+  uint64_t epoch = 0;
+  for (uint8_t b : crypto::RandomBytes(8)) epoch = (epoch << 8) | b;
+  return (epoch & 0x7FFF'FFFF'FFFF'FFFFull) | 1;
+}
+
+Result<void> StartEpoch(ServerStorage& storage, uint64_t epoch, const std::string& why) {
+  MPP_ASSIGN_OR_RETURN(auto txn, storage.Begin());
+  MPP_RETURN_IF_ERROR(txn->StartEpoch(epoch));
+  MPP_RETURN_IF_ERROR(
+      txn->AppendAudit("admin", "server.new_epoch", "epoch " + std::to_string(epoch), why, 0));
+  return txn->Commit();
+}
 
 }  // namespace
 
@@ -42,14 +75,8 @@ Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& ba
       std::filesystem::remove(staged, ec);
       return storage.error().WithContext("the backup " + backup_file);
     }
-    const Bytes random = crypto::RandomBytes(8);
-    for (uint8_t b : random) epoch = (epoch << 8) | b;
-    epoch = (epoch & 0x7FFF'FFFF'FFFF'FFFFull) | 1;
-    MPP_ASSIGN_OR_RETURN(auto txn, (*storage)->Begin());
-    MPP_RETURN_IF_ERROR(txn->StartEpoch(epoch));
-    MPP_RETURN_IF_ERROR(txn->AppendAudit("admin", "server.restore", "epoch " + std::to_string(epoch),
-                                         backup_file, 0));
-    MPP_RETURN_IF_ERROR(txn->Commit());
+    epoch = NewEpoch();
+    MPP_RETURN_IF_ERROR(StartEpoch(**storage, epoch, "restored from " + backup_file));
   }
   for (const char* suffix : {"-wal", "-shm"}) {
     std::filesystem::remove(DbPath(dir) + suffix, ec);
@@ -57,6 +84,7 @@ Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& ba
   }
   std::filesystem::rename(staged, DbPath(dir), ec);
   if (ec) return Error::Internal("cannot put the restored database in place: " + ec.message());
+  MPP_RETURN_IF_ERROR(RecordIdentity(dir));
   return epoch;
 }
 
@@ -80,6 +108,7 @@ Result<std::string> InitServerHome(const std::string& dir, const std::string& ca
   }
   MPP_ASSIGN_OR_RETURN(auto storage, OpenSqliteStorage(DbPath(dir)));
   MPP_RETURN_IF_ERROR(storage->SaveCatalog(catalog.version(), catalog_json));
+  MPP_RETURN_IF_ERROR(RecordIdentity(dir));
   return crypto::KeyFingerprint(keys.public_key);
 }
 
@@ -97,6 +126,16 @@ Result<ServerHome> OpenServerHome(const std::string& dir) {
   ServerHome home;
   home.private_key = std::move(*key);
   MPP_ASSIGN_OR_RETURN(home.storage, OpenSqliteStorage(DbPath(dir)));
+  std::string recorded;
+  if (std::ifstream in(IdentityPath(dir)); in) std::getline(in, recorded);
+  const std::string identity = FileIdentity(DbPath(dir));
+  if (recorded != identity) {
+    if (!recorded.empty()) {
+      MPP_RETURN_IF_ERROR(StartEpoch(*home.storage, NewEpoch(),
+                                     "server.db was replaced since the server last opened it"));
+    }
+    MPP_RETURN_IF_ERROR(RecordIdentity(dir));
+  }
   MPP_ASSIGN_OR_RETURN(auto catalog, home.storage->LoadCatalog());
   if (catalog.first == 0) return Error::Corrupt("the server database has no catalog");
   MPP_ASSIGN_OR_RETURN(home.catalog, sync::Catalog::FromJson(catalog.second));

@@ -75,7 +75,6 @@ CREATE TABLE IF NOT EXISTS applied(
   device_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
   digest BLOB NOT NULL,
-  request_id TEXT NOT NULL,
   PRIMARY KEY(device_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS envelopes(
   id INTEGER PRIMARY KEY,
@@ -159,10 +158,8 @@ class SqliteTxn final : public StorageTxn {
   Result<void> AddConflict(const std::string& device_id, const sync::ConflictRecord& conflict,
                            int64_t now_ms) override;
   Result<std::optional<Bytes>> AppliedDigest(const std::string& device_id, uint64_t seq) override;
-  Result<void> RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest,
-                             const std::string& request_id) override;
-  Result<void> NotifyOwnerOfSeqs(const std::string& device_id, uint64_t first_seq,
-                                 uint64_t last_seq) override;
+  Result<void> RecordApplied(const std::string& device_id, uint64_t seq,
+                             ByteView digest) override;
   Result<std::vector<std::string>> RequestsWithReceipt(const std::string& receipt) override;
   Result<uint32_t> NextReceiptSeries(const std::string& van_code) override;
   Result<void> SetReceiptSeries(const std::string& device_id, uint32_t series) override;
@@ -502,9 +499,14 @@ class SqliteStorage final : public ServerStorage {
     // someone else (owner_rev), every change to the requests other devices of the same van made
     // (a re-installed van gets its work back; two tablets in one van see each other's), and the
     // device's conflict records.
+    // A resync (the van's copy went back in time) takes the device's own requests by their
+    // latest change, written by the device or not: the van may have lost its own writes.
+    const char* own = query.resync ? "SELECT rev, 0 AS kind, body, revs FROM requests "
+                                     "WHERE device_id = ?1 AND rev > ?2 "
+                                   : "SELECT owner_rev AS rev, 0 AS kind, body, revs FROM requests "
+                                     "WHERE device_id = ?1 AND owner_rev > ?2 ";
     MPP_ASSIGN_OR_RETURN(auto s,
-                         db.Prepare("SELECT owner_rev AS rev, 0 AS kind, body, revs FROM requests "
-                                    "WHERE device_id = ?1 AND owner_rev > ?2 "
+                         db.Prepare(std::string(own) +
                                     "UNION ALL SELECT rev, 0, body, revs FROM requests "
                                     "WHERE van_code = ?4 AND device_id != ?1 AND rev > ?2 "
                                     "UNION ALL SELECT rev, 1, body, NULL FROM conflicts "
@@ -694,36 +696,12 @@ Result<std::optional<Bytes>> SqliteTxn::AppliedDigest(const std::string& device_
   return out;
 }
 
-Result<void> SqliteTxn::RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest,
-                                      const std::string& request_id) {
-  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO applied(device_id, seq, digest, "
-                                               "request_id) VALUES (?, ?, ?, ?)"));
-  s->Bind(1, device_id).Bind(2, static_cast<int64_t>(seq)).Bind(3, digest).Bind(4, request_id);
+Result<void> SqliteTxn::RecordApplied(const std::string& device_id, uint64_t seq,
+                                      ByteView digest) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("INSERT INTO applied(device_id, seq, digest) VALUES (?, ?, ?)"));
+  s->Bind(1, device_id).Bind(2, static_cast<int64_t>(seq)).Bind(3, digest);
   return s->Run();
-}
-
-Result<void> SqliteTxn::NotifyOwnerOfSeqs(const std::string& device_id, uint64_t first_seq,
-                                          uint64_t last_seq) {
-  MPP_ASSIGN_OR_RETURN(auto ids, storage_.db().Prepare(
-                                     "SELECT DISTINCT request_id FROM applied WHERE device_id = ? "
-                                     "AND seq BETWEEN ? AND ? ORDER BY request_id"));
-  ids.Bind(1, device_id).Bind(2, static_cast<int64_t>(first_seq));
-  ids.Bind(3, static_cast<int64_t>(last_seq));
-  std::vector<std::string> request_ids;
-  for (;;) {
-    MPP_ASSIGN_OR_RETURN(bool row, ids.Step());
-    if (!row) break;
-    request_ids.push_back(ids.ColumnText(0));
-  }
-  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("UPDATE requests SET owner_rev = ?, rev = ? "
-                                               "WHERE id = ?"));
-  for (const auto& id : request_ids) {
-    MPP_ASSIGN_OR_RETURN(uint64_t next_rev, NextRev());
-    const auto rev = static_cast<int64_t>(next_rev);
-    s->Bind(1, rev).Bind(2, rev).Bind(3, id);
-    MPP_RETURN_IF_ERROR(s->Run());
-  }
-  return Ok();
 }
 
 Result<std::vector<std::string>> SqliteTxn::RequestsWithReceipt(const std::string& receipt) {

@@ -5,7 +5,9 @@
 
 #include "mpp/sync/codec.h"
 #include "mpp/sync/crypto.h"
+#include "mpp/sync/json_format.h"
 #include "mpp/sync/merge.h"
+#include "mpp/sync/text.h"
 
 namespace mpp::server {
 namespace {
@@ -76,10 +78,10 @@ Result<std::string> SyncService::CreateEnrollmentToken(const std::string& van_co
 
 Result<std::string> SyncService::Enroll(std::string_view request_json) {
   if (request_json.size() > 4096) return Error::TooLarge("enrolment request over 4 KiB");
-  json j = json::parse(request_json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Error::InvalidInput("enrolment: body is not a JSON object");
-  }
+  // Duplicate keys and deep nesting refused (THREATS row 38): one key, one meaning.
+  auto parsed = sync::ParseJsonObjectStrict(request_json, 4);
+  if (!parsed) return parsed.error().WithContext("enrolment");
+  const json& j = *parsed;
   MPP_ASSIGN_OR_RETURN(std::string token, StringField(j, "token", 128));
   MPP_ASSIGN_OR_RETURN(std::string device_id, StringField(j, "device_id", sync::kMaxSignerBytes));
   MPP_ASSIGN_OR_RETURN(std::string van_code, StringField(j, "van_code", 12));
@@ -225,6 +227,19 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
   if (h.last_seq != mutations.back().seq) {
     return Error::InvalidInput("header seq range does not match the batch");
   }
+  // Receipts, officers and notes are read by people: checked like form fields (THREATS row 39).
+  // A re-sent request's note carries its encoded state, whose texts the merge validates.
+  for (const sync::Mutation& m : mutations) {
+    Result<void> text = Ok();
+    if (m.kind == sync::MutationKind::kRestore) {
+      sync::Mutation without_state = m;
+      without_state.note.clear();
+      text = sync::CheckMutationText(without_state);
+    } else {
+      text = sync::CheckMutationText(m);
+    }
+    if (!text) return text.error().WithContext("mutation seq " + std::to_string(m.seq));
+  }
 
   // A create applies to no state, so it can be merged (validated against the catalog, the new
   // request built) before the transaction, which serializes every van's push; inside, only the
@@ -318,7 +333,7 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
       MPP_RETURN_IF_ERROR(txn->AddConflict(device_id, c, now));
     }
     if (!outcome->clean) MPP_RETURN_IF_ERROR(txn->MarkUnclean(device_id, m.seq));
-    MPP_RETURN_IF_ERROR(txn->RecordApplied(device_id, m.seq, MutationDigest(m), m.request_id));
+    MPP_RETURN_IF_ERROR(txn->RecordApplied(device_id, m.seq, MutationDigest(m)));
     if (m.kind == sync::MutationKind::kRestore) {
       MPP_RETURN_IF_ERROR(txn->AppendAudit("van:" + device->van_code, "request.restore",
                                            m.request_id, "after a server restore", now));
@@ -367,11 +382,10 @@ Result<bool> SyncService::CheckPushAgreement(StorageTxn& txn, const DeviceRecord
     if (m.seq <= last_applied) {
       // A retry carries the very mutation applied under its seq; anything else under an applied
       // seq is new work of a van store restored from an older copy. Its seqs move past
-      // last_applied, its receipts to a new series, and the requests the lost seqs changed go
-      // back to the van at its next pull.
+      // last_applied and its receipts to a new series; the van then pulls its whole scope
+      // again, and with it what it lost (PullRequestBody::resync).
       MPP_ASSIGN_OR_RETURN(std::optional<Bytes> digest, txn.AppliedDigest(device.device_id, m.seq));
       if (digest && *digest != MutationDigest(m)) {
-        MPP_RETURN_IF_ERROR(txn.NotifyOwnerOfSeqs(device.device_id, m.seq, last_applied));
         MPP_ASSIGN_OR_RETURN(ack.receipt_series, txn.NextReceiptSeries(device.van_code));
         MPP_RETURN_IF_ERROR(txn.SetReceiptSeries(device.device_id, ack.receipt_series));
         return refuse(sync::PushRefusal::kSeqReused, m.seq,
@@ -417,7 +431,7 @@ Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
   }
   MPP_ASSIGN_OR_RETURN(PullPage page,
                        storage_.ReadPull(device_id, {h.cursor, body.patch_base, body.acked_seq,
-                                                     options_.pull_page_items}));
+                                                     options_.pull_page_items, body.resync}));
   sync::PullAnswer answer;
   answer.cursor = page.cursor;
   answer.more = page.more;

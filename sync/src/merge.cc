@@ -98,8 +98,9 @@ MergeOutcome ApplySetStatus(Request& r, const Mutation& m, Role role) {
 Result<MergeOutcome> ApplyRestore(const Catalog& catalog, std::optional<Request>& state,
                                   const Mutation& m) {
   MPP_ASSIGN_OR_RETURN(Request copy, DecodeRequest(ViewOf(m.note)));
-  if (copy.id != m.request_id || !IsUuid(copy.id)) {
-    return Error::InvalidInput("the restored request does not match the mutation's request id");
+  if (copy.id != m.request_id || !IsUuid(copy.id) || copy.receipt != m.receipt) {
+    return Error::InvalidInput(
+        "the restored request does not match the mutation's request id and receipt");
   }
   if (state && (state->receipt != copy.receipt || state->service_id != copy.service_id)) {
     return Error::InvalidInput("the restored request " + copy.id +
@@ -124,14 +125,13 @@ Result<MergeOutcome> ApplyRestore(const Catalog& catalog, std::optional<Request>
     r.status_version = copy.status_version;
     r.status_note = copy.status_note;
   }
-  // Both histories, each entry once, in time order.
+  // The van's entries the server lacks go after the server's: a history only ever grows at
+  // its end, which pulls of only what changed rely on (sync/patch.h).
   for (const auto& entry : copy.history) {
     if (std::find(r.history.begin(), r.history.end(), entry) == r.history.end()) {
       r.history.push_back(entry);
     }
   }
-  std::stable_sort(r.history.begin(), r.history.end(),
-                   [](const HistoryEntry& a, const HistoryEntry& b) { return a.at < b.at; });
   MergeOutcome outcome;
   outcome.clean = r == copy;
   return outcome;

@@ -35,6 +35,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr const char* kPath = "PATH=/usr/local/bin:/usr/bin:/bin";  // python3, sqlite3
@@ -284,8 +285,10 @@ class SyncE2e : public ::testing::Test {
   std::string ServerUrl() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   // A van initialised with a cheap KDF; enrolled with the pinned server key when `enroll`.
-  Van NewVan(const std::string& van_code, const std::string& officer, bool enroll = true) {
-    Van van{van_code, temp_.Sub("van-" + van_code), "passphrase-of-" + van_code, ""};
+  // `tablet` tells apart several devices of one van code (their own store directories).
+  Van NewVan(const std::string& van_code, const std::string& officer, bool enroll = true,
+             const std::string& tablet = "") {
+    Van van{van_code, temp_.Sub("van-" + van_code + tablet), "passphrase-of-" + van_code, ""};
     const ProcessResult init = Field(
         van, {"init", "--van-code", van_code, "--officer", officer, "--kdf-memory-kib", "64"});
     EXPECT_EQ(init.exit_code, 0) << init;
@@ -869,6 +872,193 @@ class CrashLoop : public SyncE2e {
 TEST_F(CrashLoop, SyncKilledTwentyTimesLosesAndDuplicatesNothing) { Run(/*kill_server=*/false); }
 
 TEST_F(CrashLoop, ServerKilledTwentyTimesLosesAndDuplicatesNothing) { Run(/*kill_server=*/true); }
+
+// ---- Issue 9: stores that go back in time, several tablets in one van ----
+
+// The server's requests of a van code (the scope of each of its tablets), and checks that
+// receipts are unique there.
+class StoresBackInTime : public SyncE2e {
+ protected:
+  json ServerRequestsOfVan(const std::string& van_code) {
+    json mine = json::array();
+    std::set<std::string> receipts;
+    for (const auto& r : ServerJson({"requests", "list"})) {
+      const std::string receipt = r.value("receipt", "");
+      if (receipt.rfind(van_code + "-", 0) != 0) continue;
+      EXPECT_TRUE(receipts.insert(receipt).second) << "receipt " << receipt << " twice";
+      mine.push_back(r);
+    }
+    return mine;
+  }
+
+  // Invariant 1 for a van code: the tablet holds what the server holds, nothing pending.
+  void ExpectTabletEqualsServer(const Van& van) {
+    EXPECT_EQ(Pending(van), 0);
+    const auto on_van = Essentials(FieldJson(van, {"request", "list"}));
+    const auto on_server = Essentials(ServerRequestsOfVan(van.van_code));
+    EXPECT_EQ(on_van.size(), on_server.size());
+    EXPECT_EQ(Differences(on_van, on_server), "") << "van " << van.van_code;
+  }
+
+  // The van's requests on the server are exactly those of the citizens `first`..`last`, each
+  // once (registered once, applied once).
+  void ExpectEachNikOnce(const std::string& van_code, int first, int last,
+                         std::vector<int> more = {}) {
+    for (int serial = first; serial <= last; ++serial) more.push_back(serial);
+    std::map<std::string, int> niks;
+    for (const auto& r : ServerRequestsOfVan(van_code)) niks[r["fields"].value("nik", "")]++;
+    for (int serial : more) EXPECT_EQ(niks[Nik(serial)], 1) << "NIK of citizen " << serial;
+    EXPECT_EQ(niks.size(), more.size());
+  }
+
+  static void CopyDir(const std::string& from, const std::string& to) {
+    fs::remove_all(to);
+    fs::copy(from, to, fs::copy_options::recursive);
+  }
+};
+
+// Item 1: the officer restores an older copy of the tablet's store. The ten requests made after
+// the copy and synced are on the server; the ten made after the restore reuse their seqs and
+// receipt numbers. Today's answer: none lost, none applied twice, no receipt given twice, and
+// the van has all of them back.
+TEST_F(StoresBackInTime, VanStoreRestoredFromAnOlderCopyLosesNothingAndGivesNoReceiptTwice) {
+  StartServer();
+  Van van = NewVan("KR01", "Rahmat Hidayat");
+  for (int serial = 1; serial <= 3; ++serial) NewKtp(van, serial);
+  Sync(van);
+  const std::string copy = temp_.Sub("van-KR01.copy");
+  CopyDir(van.dir, copy);
+  for (int serial = 4; serial <= 13; ++serial) NewKtp(van, serial);
+  Sync(van);
+  CopyDir(copy, van.dir);  // the officer restores the old copy
+  std::set<std::string> given_after_restore;
+  for (int serial = 14; serial <= 23; ++serial) {
+    given_after_restore.insert(NewKtp(van, serial).value("receipt", ""));
+  }
+  const json report = Sync(van);
+  EXPECT_TRUE(report.value("store_restored", false)) << report;
+  EXPECT_EQ(report.value("renumbered", 0), 10) << report;
+  // Every receipt the van gave after the restore that the server holds for another citizen is
+  // re-issued, and the officer is told which.
+  std::set<std::string> reissued_old;
+  for (const auto& r : report["reissued_receipts"]) {
+    reissued_old.insert(r.value("old", ""));
+    EXPECT_NE(r.value("new", ""), r.value("old", ""));
+  }
+  for (const auto& receipt : given_after_restore) EXPECT_EQ(reissued_old.count(receipt), 1u);
+  Sync(van);  // nothing left to do
+  ExpectEachNikOnce("KR01", 1, 23);
+  ExpectTabletEqualsServer(van);
+  ExpectAuditVerifies();
+}
+
+// Item 2 (THREATS.md row 19): the server is restored from a backup taken before the van's last
+// five requests. The van learns of the new epoch from a signed answer, sends those five again
+// from its own store, and goes on; nothing it registered is lost.
+TEST_F(StoresBackInTime, ServerRestoredFromAnOlderBackupGetsTheVansWorkBack) {
+  StartServer();
+  Van van = NewVan("KR01", "Rahmat Hidayat");
+  Van other = NewVan("KR02", "Siti Rahma");
+  for (int serial = 1; serial <= 3; ++serial) NewKtp(van, serial);
+  NewKtp(other, 100);
+  Sync(van);
+  Sync(other);
+  const std::string backup = temp_.Sub("server-backup.db");
+  Admin({"backup", "--to", backup});  // while serving
+  for (int serial = 4; serial <= 8; ++serial) NewKtp(van, serial);
+  Sync(van);
+  ASSERT_EQ(StopServer(), 0);
+  const ProcessResult restored = Server({"restore", "--from", backup});
+  ASSERT_EQ(restored.exit_code, 0) << restored;
+  EXPECT_EQ(ServerRequestsOfVan("KR01").size(), 3u) << "the backup lacks the last five";
+  StartServer();
+  for (int serial = 9; serial <= 10; ++serial) NewKtp(van, serial);
+  const json report = Sync(van);
+  EXPECT_TRUE(report.value("server_restored", false)) << report;
+  EXPECT_EQ(report.value("resent", 0), 5) << report;
+  const json other_report = Sync(other);  // lost nothing: only learns the new epoch
+  EXPECT_EQ(other_report.value("resent", -1), 0) << other_report;
+  Sync(van);
+  ExpectEachNikOnce("KR01", 1, 10);
+  ExpectTabletEqualsServer(van);
+  ExpectTabletEqualsServer(other);
+  ExpectAuditVerifies();
+}
+
+// Item 3 (THREATS.md row 13): the database file is replaced under the running server. It must
+// acknowledge nothing (SQLite would go on writing into the unlinked file), answer 503 with
+// Retry-After, say degraded on /healthz, and name no path; once restarted on its data directory
+// it starts a new epoch and the van's work arrives.
+TEST_F(StoresBackInTime, DatabaseReplacedUnderARunningServerAcknowledgesNothing) {
+  StartServer();
+  Van van = NewVan("KR01", "Rahmat Hidayat");
+  NewKtp(van, 1);
+  Sync(van);
+  const std::string db = server_dir_ + "/server.db";
+  fs::copy_file(db, db + ".copy");
+  fs::rename(db + ".copy", db);  // another file under the same name
+  const HttpAnswer health = HttpCall(port_, "GET", "/healthz");
+  EXPECT_EQ(health.status, 503) << health;
+  EXPECT_THAT(health.body, HasSubstr("degraded")) << health;
+  EXPECT_THAT(health.body, Not(HasSubstr(server_dir_))) << health;
+  NewKtp(van, 2);
+  const ProcessResult refused = Field(van, {"sync", "--attempts", "2"});
+  EXPECT_NE(refused.exit_code, 0) << refused;
+  EXPECT_THAT(refused.err, HasSubstr("503")) << refused;
+  EXPECT_THAT(refused.err, Not(HasSubstr(server_dir_))) << refused;
+  EXPECT_THAT(refused.err, Not(HasSubstr("SQL"))) << refused;
+  EXPECT_EQ(Pending(van), 1) << "nothing was acknowledged";
+  ASSERT_EQ(StopServer(), 0);
+  StartServer();
+  Sync(van);
+  ExpectEachNikOnce("KR01", 1, 2);
+  ExpectTabletEqualsServer(van);
+}
+
+// The data directory deleted under the running server: the same.
+TEST_F(StoresBackInTime, DataDirectoryDeletedUnderARunningServerAcknowledgesNothing) {
+  StartServer();
+  Van van = NewVan("KR01", "Rahmat Hidayat");
+  NewKtp(van, 1);
+  Sync(van);
+  fs::remove_all(server_dir_);
+  const HttpAnswer health = HttpCall(port_, "GET", "/healthz");
+  EXPECT_EQ(health.status, 503) << health;
+  EXPECT_THAT(health.body, HasSubstr("degraded")) << health;
+  NewKtp(van, 2);
+  const ProcessResult refused = Field(van, {"sync", "--attempts", "2"});
+  EXPECT_NE(refused.exit_code, 0) << refused;
+  EXPECT_THAT(refused.err, HasSubstr("503")) << refused;
+  EXPECT_EQ(Pending(van), 1) << "nothing was acknowledged";
+}
+
+// Item 4: two tablets enrolled for one van work offline at once. Their receipts differ (each
+// has its own series), both sync without errors, each holds the other's requests, and staff
+// decisions by receipt reach the right request and both tablets.
+TEST_F(StoresBackInTime, TwoTabletsOfOneVanNeverShareAReceipt) {
+  StartServer();
+  Van first = NewVan("KR01", "Rahmat Hidayat", true, "-a");
+  Van second = NewVan("KR01", "Siti Rahma", true, "-b");
+  std::set<std::string> receipts;
+  for (int serial = 1; serial <= 3; ++serial) {
+    EXPECT_TRUE(receipts.insert(NewKtp(first, serial).value("receipt", "")).second);
+    EXPECT_TRUE(receipts.insert(NewKtp(second, 10 + serial).value("receipt", "")).second);
+  }
+  Sync(first);
+  Sync(second);
+  Sync(first);
+  ExpectEachNikOnce("KR01", 1, 3, {11, 12, 13});
+  const std::string receipt = *receipts.begin();
+  Admin({"request", "set-status", receipt, "received", "--by", "staf"});
+  Sync(first);
+  Sync(second);
+  ExpectTabletEqualsServer(first);
+  ExpectTabletEqualsServer(second);
+  for (const Van* tablet : {&first, &second}) {
+    const json shown = FieldJson(*tablet, {"request", "show", receipt});
+    EXPECT_EQ(shown.value("status", ""), "received") << shown;
+  }
+}
 
 }  // namespace
 }  // namespace mpp::test

@@ -97,6 +97,9 @@ void ExpectServerUnchanged(SyncWorld& world, const ServerSnapshot& before) {
   EXPECT_EQ(after.hlc, before.hlc) << "the persisted server clock moved";
 }
 
+// Unknown devices, wrong keys and revoked devices get this one answer (THREATS.md rows 27-28).
+constexpr const char* kNotAllowed = "not enrolled, or no longer allowed";
+
 void ExpectRefused(const Result<Bytes>& result, ErrorCode code, int http_status,
                    const std::string& words) {
   ASSERT_FALSE(result.ok()) << "accepted; expected a refusal mentioning \"" << words << "\"";
@@ -279,6 +282,28 @@ class EnrolledVans : public ::testing::Test {
     server::SyncLog log;
     return world_.service().HandlePush(envelope, &log);
   }
+  struct LoggedPush {
+    server::SyncLog log;
+    sync::PushAck ack;
+  };
+  // A push whose answer must be a signed ack (applied or a signed refusal), opened with the
+  // server's key.
+  LoggedPush PostPushLogged(const Bytes& envelope) {
+    LoggedPush out;
+    auto answer = world_.service().HandlePush(envelope, &out.log);
+    EXPECT_TRUE(answer.ok()) << answer.error().message();
+    if (!answer.ok()) return out;
+    const Bytes server_key = world_.service().server_public_key();
+    auto opened = sync::OpenEnvelope(
+        *answer, EnvelopeKind::kPushAck,
+        [&](const std::string&) -> Result<Bytes> { return server_key; }, {});
+    EXPECT_TRUE(opened.ok()) << opened.error().message();
+    if (!opened.ok()) return out;
+    auto ack = sync::DecodeValue<sync::PushAck>(opened->raw_body);
+    EXPECT_TRUE(ack.ok());
+    if (ack.ok()) out.ack = *ack;
+    return out;
+  }
   Result<Bytes> PostPull(const Bytes& envelope) {
     server::SyncLog log;
     return world_.service().HandlePull(envelope, &log);
@@ -313,7 +338,7 @@ TEST_F(PushRefusal, UnknownDeviceIsUnauthenticated) {
   auto e = sync::SealEnvelope(EnvelopeKind::kPush, "ghost-van", h, sync::EncodeMutations({m}),
                               keys->private_key);
   ASSERT_OK(e);
-  ExpectRefused(PostPush(*e), ErrorCode::kUnauthenticated, 401, "unknown device ghost-van");
+  ExpectRefused(PostPush(*e), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
 }
 
@@ -321,7 +346,7 @@ TEST_F(PushRefusal, RevokedDeviceIsDeniedAndItsEarlierDataStays) {
   ASSERT_OK(PostPush(Push(a_, {Create(a_, 1)})));
   ASSERT_OK(world_.service().RevokeDevice(a_.device_id(), "admin"));
   const auto before = TakeSnapshot(world_);
-  ExpectRefused(PostPush(Push(a_, {Create(a_, 2)})), ErrorCode::kPermissionDenied, 403, "revoked");
+  ExpectRefused(PostPush(Push(a_, {Create(a_, 2)})), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
   EXPECT_EQ(before.requests.size(), 1u) << "the data accepted before revocation stays";
 }
@@ -334,7 +359,7 @@ TEST_F(PushRefusal, ValidSignatureByAnotherDevicesKeyIsRefused) {
                                   sync::EncodeMutations(batch), KeyOf(b_));
   ASSERT_OK(e);
   ExpectRefused(PostPush(*e), ErrorCode::kUnauthenticated, 401,
-                "bad signature from " + a_.device_id());
+                kNotAllowed);
   ExpectServerUnchanged(world_, before);
 }
 
@@ -344,7 +369,7 @@ TEST_F(PushRefusal, EveryFlippedSignatureBitIsRefused) {
   const Layout l = LayoutOf(good);
   for (size_t bit = l.signature_at * 8; bit < l.body_at * 8; ++bit) {
     SCOPED_TRACE("signature bit " + std::to_string(bit - l.signature_at * 8));
-    ExpectRefused(PostPush(FlipBit(good, bit)), ErrorCode::kUnauthenticated, 401, "bad signature");
+    ExpectRefused(PostPush(FlipBit(good, bit)), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   }
   ExpectServerUnchanged(world_, before);
   EXPECT_TRUE(PostPush(good).ok()) << "the untouched envelope is accepted";
@@ -356,7 +381,7 @@ TEST_F(PushRefusal, EveryFlippedHeaderBitIsRefused) {
   const Layout l = LayoutOf(good);
   for (size_t bit = l.header_at * 8; bit < l.signature_at * 8; ++bit) {
     SCOPED_TRACE("header bit " + std::to_string(bit - l.header_at * 8));
-    ExpectRefused(PostPush(FlipBit(good, bit)), ErrorCode::kUnauthenticated, 401, "bad signature");
+    ExpectRefused(PostPush(FlipBit(good, bit)), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   }
   ExpectServerUnchanged(world_, before);
 }
@@ -389,7 +414,7 @@ TEST_F(PushRefusal, TamperedBodyFailsTheSignatureCheck) {
   Bytes tampered(good.begin(), good.begin() + LayoutOf(good).body_at);
   tampered.insert(tampered.end(), other.begin() + LayoutOf(other).body_at, other.end());
   ASSERT_NE(tampered, good);
-  ExpectRefused(PostPush(tampered), ErrorCode::kUnauthenticated, 401, "bad signature");
+  ExpectRefused(PostPush(tampered), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
 }
 
@@ -425,8 +450,8 @@ TEST_F(PushRefusal, TruncatedEnvelopeIsRefusedAtEveryLength) {
                 "truncated before the signature");
   ExpectRefused(PostPush(cut(l.signature_at + 10)), ErrorCode::kCorrupt, 400,
                 "truncated before the signature");
-  ExpectRefused(PostPush(cut(l.body_at)), ErrorCode::kUnauthenticated, 401, "bad signature");
-  ExpectRefused(PostPush(cut(good.size() - 1)), ErrorCode::kUnauthenticated, 401, "bad signature");
+  ExpectRefused(PostPush(cut(l.body_at)), ErrorCode::kUnauthenticated, 401, kNotAllowed);
+  ExpectRefused(PostPush(cut(good.size() - 1)), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   for (size_t n = 0; n < good.size(); ++n) {
     auto r = PostPush(cut(n));
     ASSERT_FALSE(r.ok()) << "a push cut to " << n << " of " << good.size() << " bytes applied";
@@ -572,14 +597,95 @@ TEST_F(PushRefusal, EmptyBatchIsRefused) {
   ExpectServerUnchanged(world_, before);
 }
 
-TEST_F(PushRefusal, SeqGapIsRefusedWithTheExpectedSeq) {
+// The refusals of a van and a server that disagree about what was applied are signed acks the
+// van can act on (PROTOCOL.md §4), sent as 409; nothing of the batch applies.
+TEST_F(PushRefusal, SeqGapIsASignedRefusalNamingTheExpectedSeq) {
   auto before = TakeSnapshot(world_);
-  ExpectRefused(PostPush(Push(a_, {Create(a_, 2)})), ErrorCode::kConflict, 409, "expected seq 1");
+  auto gap = PostPushLogged(Push(a_, {Create(a_, 2)}));
+  EXPECT_THAT(gap.log.signed_refusal, HasSubstr("expected seq 1"));
+  EXPECT_EQ(gap.ack.refusal, sync::PushRefusal::kSeqGap);
+  EXPECT_EQ(gap.ack.refused_seq, 1u);
+  EXPECT_EQ(gap.ack.last_applied_seq, 0u);
   ExpectServerUnchanged(world_, before);
   ASSERT_OK(PostPush(Push(a_, {Create(a_, 1)})));
   before = TakeSnapshot(world_);
-  ExpectRefused(PostPush(Push(a_, {Create(a_, 3), Create(a_, 4)})), ErrorCode::kConflict, 409,
-                "expected seq 2, batch starts at 3");
+  gap = PostPushLogged(Push(a_, {Create(a_, 3), Create(a_, 4)}));
+  EXPECT_THAT(gap.log.signed_refusal, HasSubstr("expected seq 2, batch starts at 3"));
+  EXPECT_EQ(gap.ack.refused_seq, 2u);
+  EXPECT_EQ(gap.ack.last_applied_seq, 1u);
+  ExpectServerUnchanged(world_, before);
+}
+
+// Issue 9, item 1: a van store restored from an older copy reuses seq 2 for another citizen.
+TEST_F(PushRefusal, ReusedSeqWithOtherContentIsASignedRefusalAndAppliesNothing) {
+  const Mutation first = Create(a_, 1);
+  const Mutation second = Create(a_, 2);
+  ASSERT_OK(PostPush(Push(a_, {first, second})));
+  const auto requests_before = world_.storage().ListRequests({});
+  ASSERT_OK(requests_before);
+  // The same seq 1 (a retry: skipped) and another mutation under seq 2, then a new seq 3.
+  Mutation reused = Create(a_, 2);
+  reused.receipt = a_.van_code + "-20251128-0009";
+  auto refused = PostPushLogged(Push(a_, {first, reused, Create(a_, 3)}));
+  EXPECT_EQ(refused.ack.refusal, sync::PushRefusal::kSeqReused);
+  EXPECT_EQ(refused.ack.refused_seq, 2u);
+  EXPECT_EQ(refused.ack.last_applied_seq, 2u);
+  EXPECT_GT(refused.ack.receipt_series, 1u) << "the van re-issues its receipts in a new series";
+  EXPECT_THAT(refused.log.signed_refusal, HasSubstr("seq 2 was already used"));
+  const auto requests_after = world_.storage().ListRequests({});
+  ASSERT_OK(requests_after);
+  EXPECT_EQ(requests_after->size(), requests_before->size()) << "nothing of the batch applied";
+  EXPECT_EQ((*world_.storage().FindDevice(a_.device_id()))->last_applied_seq, 2u);
+  // The very same batch again is a retry: acknowledged, nothing applied twice.
+  auto retried = PostPushLogged(Push(a_, {first, second}));
+  EXPECT_EQ(retried.ack.refusal, sync::PushRefusal::kNone);
+  EXPECT_EQ(world_.storage().ListRequests({})->size(), requests_before->size());
+}
+
+// Issue 9, item 4: one receipt number names one request.
+TEST_F(PushRefusal, ReceiptHeldByAnotherRequestIsASignedRefusal) {
+  const Mutation first = Create(a_, 1);
+  ASSERT_OK(PostPush(Push(a_, {first})));
+  Mutation same_receipt = Create(a_, 2);
+  same_receipt.receipt = first.receipt;
+  const auto before = world_.storage().ListRequests({});
+  auto refused = PostPushLogged(Push(a_, {same_receipt}));
+  EXPECT_EQ(refused.ack.refusal, sync::PushRefusal::kReceiptTaken);
+  EXPECT_EQ(refused.ack.refused_seq, 2u);
+  EXPECT_THAT(refused.log.signed_refusal, HasSubstr("receipt " + first.receipt));
+  EXPECT_EQ(world_.storage().ListRequests({})->size(), before->size());
+  // Two creates with one receipt in one batch: the same.
+  Mutation twin = Create(a_, 3);
+  twin.receipt = a_.van_code + "-20251128-0777";
+  Mutation other = Create(a_, 2);
+  other.receipt = twin.receipt;
+  refused = PostPushLogged(Push(a_, {other, twin}));
+  EXPECT_EQ(refused.ack.refusal, sync::PushRefusal::kReceiptTaken);
+  EXPECT_EQ(refused.ack.refused_seq, 3u);
+}
+
+// Only a device the server marked as recovering (after `mpp-server restore`) may re-send a
+// request's state; any other device is refused, and nothing changes.
+TEST_F(PushRefusal, RestoreFromADeviceThatIsNotRecoveringIsRefused) {
+  const Mutation first = Create(a_, 1);
+  ASSERT_OK(PostPush(Push(a_, {first})));
+  auto found = world_.storage().FindRequest(first.request_id);
+  ASSERT_OK(found);
+  ASSERT_TRUE(found->has_value());
+  sync::Request forged = (*found)->request;
+  forged.status = RequestStatus::kCompleted;  // a van may never set this
+  Mutation restore;
+  restore.origin = a_.device_id();
+  restore.seq = 2;
+  restore.hlc = Now();
+  restore.actor = "Petugas " + a_.van_code;
+  restore.kind = MutationKind::kRestore;
+  restore.request_id = forged.id;
+  const Bytes encoded = sync::EncodeRequest(forged);
+  restore.note.assign(encoded.begin(), encoded.end());
+  const auto before = TakeSnapshot(world_);
+  ExpectRefused(PostPush(Push(a_, {restore})), ErrorCode::kPermissionDenied, 403,
+                "only after the server was restored");
   ExpectServerUnchanged(world_, before);
 }
 
@@ -874,13 +980,13 @@ TEST_F(PullRefusal, PullSignedByAnotherKeyIsRefused) {
                                   sync::EncodeValue(sync::PullRequestBody{}), KeyOf(b_));
   ASSERT_OK(e);
   ExpectRefused(PostPull(*e), ErrorCode::kUnauthenticated, 401,
-                "bad signature from " + a_.device_id());
+                kNotAllowed);
   auto keys = crypto::GenerateEd25519KeyPair();
   ASSERT_OK(keys);
   auto forged = sync::SealEnvelopeWith(EnvelopeKind::kPullRequest, a_.device_id(), h,
                                        sync::EncodeValue(sync::PullRequestBody{}), KeyOf(*keys));
   ASSERT_OK(forged);
-  ExpectRefused(PostPull(*forged), ErrorCode::kUnauthenticated, 401, "bad signature");
+  ExpectRefused(PostPull(*forged), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
 }
 
@@ -892,10 +998,10 @@ TEST_F(PullRefusal, UnknownAndRevokedDevicesAreRefused) {
   auto ghost = sync::SealEnvelopeWith(EnvelopeKind::kPullRequest, "ghost-van", h,
                                       sync::EncodeValue(sync::PullRequestBody{}), KeyOf(*keys));
   ASSERT_OK(ghost);
-  ExpectRefused(PostPull(*ghost), ErrorCode::kUnauthenticated, 401, "unknown device ghost-van");
+  ExpectRefused(PostPull(*ghost), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ASSERT_OK(world_.service().RevokeDevice(a_.device_id(), "admin"));
   const auto before = TakeSnapshot(world_);
-  ExpectRefused(PostPull(PullRequest(a_)), ErrorCode::kPermissionDenied, 403, "revoked");
+  ExpectRefused(PostPull(PullRequest(a_)), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
 }
 
@@ -909,13 +1015,13 @@ TEST_F(PullRefusal, PushEnvelopePostedToPullIsRefused) {
                 "expected a mpp-pull-v1 envelope, got mpp-push-v1");
   Bytes relabelled = push;
   relabelled[4] = static_cast<uint8_t>(EnvelopeKind::kPullRequest);
-  ExpectRefused(PostPull(relabelled), ErrorCode::kUnauthenticated, 401, "bad signature");
+  ExpectRefused(PostPull(relabelled), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   const Bytes pull = PullRequest(a_);
   ExpectRefused(PostPush(pull), ErrorCode::kInvalidInput, 400,
                 "expected a mpp-push-v1 envelope, got mpp-pull-v1");
   Bytes relabelled_pull = pull;
   relabelled_pull[4] = static_cast<uint8_t>(EnvelopeKind::kPush);
-  ExpectRefused(PostPush(relabelled_pull), ErrorCode::kUnauthenticated, 401, "bad signature");
+  ExpectRefused(PostPush(relabelled_pull), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
 }
 
@@ -1103,7 +1209,7 @@ TEST_F(VanAnswerRefusal, PushAckWithAFlippedSignatureBitIsRefusedAndTheOutboxKep
   link.TamperWith("/v1/push", [](sync::HttpResponse& response) {
     response.body = FlipBit(response.body, LayoutOf(response.body).signature_at * 8 + 3);
   });
-  ExpectAnswerRefused(SyncThrough(link), "bad signature from server");
+  ExpectAnswerRefused(SyncThrough(link), "bad signature");
   EXPECT_EQ(link.tampered(), 1u);
   EXPECT_EQ(link.requests("/v1/pull"), 0u) << "a sync whose push failed must not go on to pull";
   ExpectVanUnchanged(a_, before);
@@ -1124,7 +1230,7 @@ TEST_F(VanAnswerRefusal, PullAnswerWithAFlippedBitIsRefusedAndTheCursorStays) {
                                                            : response.body.size() - 3;
       response.body = FlipBit(response.body, at * 8 + 1);
     });
-    ExpectAnswerRefused(SyncThrough(link), "bad signature from server");
+    ExpectAnswerRefused(SyncThrough(link), "bad signature");
     ExpectVanUnchanged(a_, before);
   }
   EXPECT_EQ(a_.store->Find(id)->view.status, RequestStatus::kSubmitted);
@@ -1159,7 +1265,7 @@ TEST_F(VanAnswerRefusal, AnswerSignedByAnotherServerKeyIsRefused) {
     Reseal(world_, response, EnvelopeKind::kPullAnswer, sync::kServerSigner, impostor->private_key,
            nullptr);
   });
-  ExpectAnswerRefused(SyncThrough(link), "bad signature from server");
+  ExpectAnswerRefused(SyncThrough(link), "bad signature");
   EXPECT_EQ(link.tampered(), 1u);
   ExpectVanUnchanged(a_, before);
   ExpectCleanSyncConverges(id);
@@ -1176,7 +1282,7 @@ TEST_F(VanAnswerRefusal, PushAckSignedByAnotherServerKeyIsRefused) {
     Reseal(world_, response, EnvelopeKind::kPushAck, sync::kServerSigner, impostor->private_key,
            nullptr);
   });
-  ExpectAnswerRefused(SyncThrough(link), "bad signature from server");
+  ExpectAnswerRefused(SyncThrough(link), "bad signature");
   ExpectVanUnchanged(a_, before);
   ExpectCleanSyncConverges(r->id);
 }

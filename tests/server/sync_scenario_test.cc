@@ -199,7 +199,8 @@ TEST(SyncScenario, RevokedVanIsRefusedAndKeepsItsWork) {
   Register(van, 7);
   auto refused = world.Sync(van);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.error().message().find("revoked"), std::string::npos);
+  EXPECT_NE(refused.error().message().find("no longer allowed"), std::string::npos)
+      << refused.error().message();
   EXPECT_EQ(van.store->Device()->pending, 1) << "work after revocation stays on the van";
   EXPECT_EQ(world.storage().ListRequests({})->size(), 1u);
 }

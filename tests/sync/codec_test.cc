@@ -483,7 +483,14 @@ TEST(BoundedArchive, EnumBeyondItsLastValueIsCorrupt) {
   EXPECT_EQ(*last, RequestStatus::kCancelled);
   ExpectCorrupt(DecodeValue<RequestStatus>(Bytes{0x01, 8}).error(),
                 "enum value 8 at offset 1 is out of range (max 7)");
-  ExpectCorrupt(DecodeValue<MutationKind>(Bytes{0x01, 3}).error(), "out of range (max 2)");
+  ExpectCorrupt(DecodeValue<MutationKind>(Bytes{0x01, 4}).error(), "out of range (max 3)");
+  // A push ack's refusal: after the flag, last_applied_seq, an empty unclean list and the epoch.
+  sync::PushAck ack;
+  ack.refusal = sync::PushRefusal::kReceiptTaken;
+  Bytes ack_bytes = EncodeValue(ack);
+  ASSERT_EQ(ack_bytes[1 + 8 + 8 + 8], 3);
+  ack_bytes[1 + 8 + 8 + 8] = 4;
+  ExpectCorrupt(DecodeValue<sync::PushAck>(ack_bytes).error(), "out of range (max 3)");
   ExpectCorrupt(DecodeValue<Role>(Bytes{0x01, 200}).error(), "out of range (max 1)");
   // Inside a mutation too: its kind follows origin, seq, hlc and actor.
   Mutation mutation = SampleMutation(2);

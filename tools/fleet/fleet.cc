@@ -218,7 +218,9 @@ class Fleet {
     // Port 0: the server binds a free port itself and says which, so no other process can take
     // it between our choice and its bind.
     MPP_ASSIGN_OR_RETURN(ChildProcess server,
-                         ChildProcess::Start({o_.server_bin, "serve", "--listen", "127.0.0.1:0"},
+                         ChildProcess::Start({o_.server_bin, "serve", "--listen", "127.0.0.1:0",
+                                              // every simulated van comes from 127.0.0.1
+                                              "--max-connections-per-address", "100000"},
                                              ChildEnv(), server_log_path()));
     server_ = std::move(server);
     auto line = server_->ReadLine(kStartTimeout);

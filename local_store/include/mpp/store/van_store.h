@@ -141,6 +141,10 @@ class VanStore {
     int64_t catalog_version = 0;
     uint64_t server_epoch = 0;    // 0 until the first answer; a new one: the server was restored
     uint32_t receipt_series = 0;  // the device's receipt series (0: none given yet)
+    uint64_t next_seq = 1;        // the seq the next local change gets
+    // Pull the whole scope again, from cursor 0, until a pull runs to its end: the van's copy
+    // went back in time (a restore of either side) or lacks a request the server patched.
+    bool resync = false;
   };
   Result<SyncState> LoadSyncState();
 
@@ -177,12 +181,15 @@ class VanStore {
   // server's change numbering went back too.
   Result<RecoveryReport> RecoverFromServerRestore(uint64_t epoch, uint64_t server_last_applied_seq,
                                                   uint32_t receipt_series);
+  // The next pull takes the whole scope again (SyncState::resync).
+  Result<void> RequestResync();
 
   // The oldest pending mutations, in seq order, at most `limit`.
   Result<std::vector<sync::Mutation>> PendingMutations(size_t limit);
 
-  // Applies a push acknowledgement in one transaction: mutations up to last_applied_seq leave the
-  // outbox; those that applied cleanly are folded into the base (the server holds exactly what
+  // Applies a push acknowledgement in one transaction: mutations up to last_applied_seq (and, when
+  // `sent` is given, no further than the batch: the server has not seen what follows it, which a
+  // store restored from an older copy may have reused seqs for) leave the outbox; those that applied cleanly are folded into the base (the server holds exactly what
   // the van wrote, and will not send it back); unclean ones wait for the pull to bring the
   // server's state. The view does not change. The HLC takes in the server's timestamp. `sent`
   // may hold the batch just pushed (as PendingMutations returned it), to spare reading it again.
@@ -192,7 +199,8 @@ class VanStore {
   // Applies one pull answer in one transaction: each request becomes the base and the view is
   // rebuilt as base + the still-pending mutations; acknowledged mutations leave the outbox (the
   // answer carries last_applied_seq, so a lost ack is recovered); conflicts and a newer catalog
-  // are stored; the cursor moves only here, with the state it covers.
+  // are stored; the cursor moves only here, with the state it covers. kNotFound, changing
+  // nothing, when a patch is for a request this van does not hold (RequestResync mends it).
   Result<void> ApplyPull(const sync::PullAnswer& answer, const sync::HlcTimestamp& server_hlc);
   Result<void> MarkSynced(int64_t now_ms);
 

@@ -82,6 +82,7 @@ struct PullQuery {
   uint64_t patch_base = 0;  // the device holds every change up to it: send the rest as patches
   uint64_t acked_seq = 0;   // report unclean seqs after it
   size_t max_items = 0;
+  bool resync = false;  // the device's own requests too, even those it wrote (PullRequestBody)
 };
 
 struct PullPage {
@@ -122,17 +123,13 @@ class StorageTxn {
                                    bool notify_owner, int64_t now_ms) = 0;
   virtual Result<void> AddConflict(const std::string& device_id,
                                    const sync::ConflictRecord& conflict, int64_t now_ms) = 0;
-  // A digest of each applied mutation per (device, seq), and the request it changed: a retry
-  // carries the same mutation, a van store restored from an older copy reuses the seq for
-  // another one. nullopt when the seq has no digest (applied before digests were kept).
+  // A digest of each applied mutation per (device, seq): a retry carries the same mutation, a
+  // van store restored from an older copy reuses the seq for another one. nullopt when the seq
+  // has no digest (applied before digests were kept).
   virtual Result<std::optional<Bytes>> AppliedDigest(const std::string& device_id,
                                                      uint64_t seq) = 0;
-  virtual Result<void> RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest,
-                                     const std::string& request_id) = 0;
-  // The requests the device's applied seqs first_seq..last_seq changed are sent to their van at
-  // its next pull, as if someone else had changed them (a van that lost them gets them back).
-  virtual Result<void> NotifyOwnerOfSeqs(const std::string& device_id, uint64_t first_seq,
-                                         uint64_t last_seq) = 0;
+  virtual Result<void> RecordApplied(const std::string& device_id, uint64_t seq,
+                                     ByteView digest) = 0;
   // Ids of the requests holding this receipt (at most two are reported).
   virtual Result<std::vector<std::string>> RequestsWithReceipt(const std::string& receipt) = 0;
   // One more than the highest receipt series of the van code's devices.

@@ -28,7 +28,8 @@ struct MergeOutcome {
 //
 // kRestore (a van re-sending its copy of a request after a server restore, model.h): the copy
 // is validated like a new request; without a state it becomes the state; otherwise each field
-// and the status keep the higher version of the two, and the histories are joined. Clean when
+// and the status keep the higher version of the two, and the van's history entries the server
+// lacks are appended (a history only grows at its end). Clean when
 // the result equals the van's copy. Only the server decides whether a device may send one.
 Result<MergeOutcome> ApplyMutation(const Catalog& catalog, std::optional<Request>& state,
                                    const Mutation& mutation, Role role);

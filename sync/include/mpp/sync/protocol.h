@@ -125,10 +125,13 @@ struct PullRequestBody {
   int64_t catalog_version = 0;
   uint64_t acked_seq = 0;
   uint64_t patch_base = 0;
+  // The van's copy went back in time (its store or the server was restored): send every request
+  // of its van code, its own unchanged ones too, whole, until a pull runs to its end.
+  bool resync = false;
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(catalog_version, acked_seq, patch_base);
+    ar(catalog_version, acked_seq, patch_base, resync);
   }
 };
 
