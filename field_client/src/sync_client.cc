@@ -488,10 +488,18 @@ Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, s
   Pusher pusher(store, sender, reconciler, clock, rng, device, options, report);
   Puller puller(store, sender, reconciler, clock, rng, device, report);
   // A pull that finds the server restored rewrites the outbox: push it, then pull again (the
-  // reconciler bounds how often).
+  // reconciler bounds how often). A push the server refuses because a request does not exist
+  // or exists already is followed by a pull all the same: the server may have been restored
+  // once more, and only a signed answer can tell the van. Any other failure ends the sync, so a
+  // forged or damaged answer changes nothing.
   for (bool again = true; again;) {
-    MPP_RETURN_IF_ERROR(pusher.Run(progress));
+    auto pushed = pusher.Run(progress);
+    const bool may_be_older_server =
+        !pushed && (pushed.error().code() == ErrorCode::kNotFound ||
+                    pushed.error().code() == ErrorCode::kConflict);
+    if (!pushed && !may_be_older_server) return pushed.error();
     MPP_ASSIGN_OR_RETURN(again, puller.Run(progress));
+    if (!pushed && !again) return pushed.error();
   }
   const int64_t end = clock.NowMillis();
   MPP_RETURN_IF_ERROR(store.MarkSynced(end));

@@ -133,12 +133,13 @@ Result<VanStore::RecoveryReport> VanStore::RecoverFromServerRestore(
   const uint64_t last = server_last_applied_seq;
   RecoveryReport report;
 
-  // 1. The requests this device's acknowledged seqs after `last` changed: the server lost those
-  //    changes. Their state as the van holds it (its base: the server's state as last seen, with
-  //    every acknowledged change) goes back as kRestore mutations, oldest change first.
-  MPP_ASSIGN_OR_RETURN(auto lost, s.db_.Prepare("SELECT request_id FROM acked_log WHERE seq > ? "
-                                                "GROUP BY request_id ORDER BY min(seq)"));
-  lost.Bind(1, static_cast<int64_t>(last));
+  // 1. Every request the van holds goes back as a kRestore mutation: its state as the van holds
+  //    it (the base: the server's state as last seen, with every acknowledged change). The van
+  //    cannot tell which ones the server lost: its own acknowledged work after the backup, the
+  //    work of another tablet of the van that can no longer sync, staff decisions it pulled.
+  //    A restore is rare; re-sending a van's requests costs a few hundred bytes each, and the
+  //    merge takes the newer of each part, so sending one the server has changes nothing.
+  MPP_ASSIGN_OR_RETURN(auto lost, s.db_.Prepare("SELECT id FROM requests ORDER BY rowid"));
   std::vector<std::string> lost_ids;
   for (;;) {
     MPP_ASSIGN_OR_RETURN(bool row, lost.Step());
@@ -200,9 +201,6 @@ Result<VanStore::RecoveryReport> VanStore::RecoverFromServerRestore(
   state.Bind(1, static_cast<int64_t>(next)).Bind(2, static_cast<int64_t>(last));
   state.Bind(3, static_cast<int64_t>(epoch)).Bind(4, s.hlc_.last().Packed());
   MPP_RETURN_IF_ERROR(state.Run());
-  MPP_ASSIGN_OR_RETURN(auto forget, s.db_.Prepare("DELETE FROM acked_log WHERE seq > ?"));
-  forget.Bind(1, static_cast<int64_t>(last));
-  MPP_RETURN_IF_ERROR(forget.Run());
   MPP_RETURN_IF_ERROR(s.SaveReceiptSeries(receipt_series));
   MPP_RETURN_IF_ERROR(txn.Commit());
   s.AdoptReceiptSeries(receipt_series);

@@ -76,16 +76,12 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     // v4: recovery when van and server disagree about what was applied. The receipt series the
     // server gave this device (receipts unique across a van's tablets); the server's epoch (a
     // new one: it was restored from a backup); whether the next pull takes the whole scope again
-    // (the van's copy went back in time); the request each acknowledged seq changed, to re-send
-    // after such a restore; receipts no longer UNIQUE, so data from before receipts
+    // (the van's copy went back in time); receipts no longer UNIQUE, so data from before receipts
     // were unique per van can never make a pull fail (Find reports an ambiguous receipt).
     R"sql(
     ALTER TABLE device ADD COLUMN receipt_series INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sync_state ADD COLUMN server_epoch INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sync_state ADD COLUMN resync INTEGER NOT NULL DEFAULT 0;
-    CREATE TABLE acked_log(
-      seq INTEGER PRIMARY KEY,
-      request_id TEXT NOT NULL);
     CREATE TABLE requests_v4(
       id TEXT PRIMARY KEY,
       receipt TEXT NOT NULL,

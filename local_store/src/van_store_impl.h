@@ -29,10 +29,6 @@ using sqlite::Transaction;
 constexpr std::string_view kDataKeyAad = "mpp-van-data-key-v1";
 constexpr std::string_view kPrivateKeyAad = "mpp-van-device-key-v1";
 constexpr std::string_view kNikIndexLabel = "mpp-van-nik-index-v1";
-// How many acknowledged seqs the store remembers the request of: a server restored from a backup
-// that lacks more of this van's work than that gets the rest from the van's other re-sends or
-// not at all. At ~50 B a row, 5 MB; months of a van's work.
-constexpr int64_t kAckedLogSeqs = 100'000;
 // Receipts carry the date in Kubu Raya's time zone (WIB, UTC+7).
 constexpr int64_t kWibOffsetMs = 7 * 3600 * 1000;
 
@@ -325,12 +321,6 @@ class VanStore::Impl {
         known = &opened;
       }
       const sync::Mutation& m = *known;
-      // Which request each acknowledged seq changed, in case the server is later restored from
-      // a backup that lacks it (RecoverFromServerRestore re-sends those requests).
-      MPP_ASSIGN_OR_RETURN(Statement * log, Cached("INSERT OR REPLACE INTO acked_log(seq, "
-                                                   "request_id) VALUES (?, ?)"));
-      log->Bind(1, static_cast<int64_t>(m.seq)).Bind(2, m.request_id);
-      MPP_RETURN_IF_ERROR(log->Run());
       if (!fold(m)) continue;
       auto base = bases.find(m.request_id);
       if (base == bases.end()) {
@@ -355,10 +345,7 @@ class VanStore::Impl {
     }
     MPP_ASSIGN_OR_RETURN(auto drop, db_.Prepare("DELETE FROM outbox WHERE seq <= ?"));
     drop.Bind(1, static_cast<int64_t>(last_applied_seq));
-    MPP_RETURN_IF_ERROR(drop.Run());
-    MPP_ASSIGN_OR_RETURN(auto prune, db_.Prepare("DELETE FROM acked_log WHERE seq <= ?"));
-    prune.Bind(1, static_cast<int64_t>(last_applied_seq) - kAckedLogSeqs);
-    return prune.Run();
+    return drop.Run();
   }
 
   // Recovery (recovery.cc). The whole outbox in seq order, and replacing it (each mutation

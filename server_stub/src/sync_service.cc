@@ -297,8 +297,14 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
     if (m.seq <= last_applied) continue;  // applied by an earlier attempt: exactly once
     const std::string where = "mutation seq " + std::to_string(m.seq);
     if (m.kind == sync::MutationKind::kRestore && !recovering) {
-      return Error::PermissionDenied(where + ": a van re-sends its requests only after the " +
-                                     "server was restored from a backup");
+      // The server has not gone back in time since this device last sent ordinary work, so it
+      // holds all the copy could restore (a van store restored from an older copy can take a
+      // later restore of the server for its own). Taken as is, a copy could also carry staff
+      // decisions a van may not make: it is not applied, and marked unclean, so the van takes
+      // the server's state of the request instead.
+      MPP_RETURN_IF_ERROR(txn->MarkUnclean(device_id, m.seq));
+      MPP_RETURN_IF_ERROR(txn->RecordApplied(device_id, m.seq, MutationDigest(m)));
+      continue;
     }
     if (m.kind != sync::MutationKind::kRestore && recovering) {
       recovering = false;  // the van re-sent what it had to: back to ordinary work

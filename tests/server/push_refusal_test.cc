@@ -665,8 +665,9 @@ TEST_F(PushRefusal, ReceiptHeldByAnotherRequestIsASignedRefusal) {
 }
 
 // Only a device the server marked as recovering (after `mpp-server restore`) may re-send a
-// request's state; any other device is refused, and nothing changes.
-TEST_F(PushRefusal, RestoreFromADeviceThatIsNotRecoveringIsRefused) {
+// request's state; from any other device the copy is not applied and is marked unclean, so the
+// van takes the server's state: a van cannot make a staff decision this way.
+TEST_F(PushRefusal, RestoreFromADeviceThatIsNotRecoveringChangesNothing) {
   const Mutation first = Create(a_, 1);
   ASSERT_OK(PostPush(Push(a_, {first})));
   auto found = world_.storage().FindRequest(first.request_id);
@@ -683,10 +684,13 @@ TEST_F(PushRefusal, RestoreFromADeviceThatIsNotRecoveringIsRefused) {
   restore.request_id = forged.id;
   const Bytes encoded = sync::EncodeRequest(forged);
   restore.note.assign(encoded.begin(), encoded.end());
-  const auto before = TakeSnapshot(world_);
-  ExpectRefused(PostPush(Push(a_, {restore})), ErrorCode::kPermissionDenied, 403,
-                "only after the server was restored");
-  ExpectServerUnchanged(world_, before);
+  auto ignored = PostPushLogged(Push(a_, {restore}));
+  EXPECT_EQ(ignored.ack.refusal, sync::PushRefusal::kNone);
+  EXPECT_EQ(ignored.ack.unclean_seqs, std::vector<uint64_t>{2});
+  EXPECT_EQ(ignored.log.applied, 0u);
+  auto after = world_.storage().FindRequest(first.request_id);
+  ASSERT_OK(after);
+  EXPECT_EQ((*after)->request.status, RequestStatus::kSubmitted);
 }
 
 TEST_F(PushRefusal, HeaderNamingAnotherDeviceIsRefused) {

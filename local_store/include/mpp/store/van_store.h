@@ -175,10 +175,10 @@ class VanStore {
   // `receipt_series`.
   Result<RecoveryReport> ReissueReceipts(uint64_t first_seq, uint32_t receipt_series);
   // The server was restored from a backup (a new epoch in a signed answer) and holds this
-  // device's work up to `server_last_applied_seq`. The requests that acknowledged seqs after it
-  // changed are queued again as kRestore mutations (their state as this van holds it), the
-  // pending mutations follow them, and the pull starts again from the beginning, since the
-  // server's change numbering went back too.
+  // device's work up to `server_last_applied_seq`. Every request the van holds is queued again
+  // as a kRestore mutation (its state as this van holds it; the van cannot tell which ones the
+  // server lost), the pending mutations follow them, and the pull takes the whole scope again,
+  // since the server's change numbering went back too.
   Result<RecoveryReport> RecoverFromServerRestore(uint64_t epoch, uint64_t server_last_applied_seq,
                                                   uint32_t receipt_series);
   // The next pull takes the whole scope again (SyncState::resync).
