@@ -185,9 +185,9 @@ class Reconciler {
                                std::to_string(batch_first_seq) +
                                " on; nothing was lost on the van: ask the administrator");
       case sync::PushRefusal::kSeqReused: {
-        MPP_ASSIGN_OR_RETURN(auto done, store_.RenumberAfterReuse(
-                                            ack.refused_seq, ack.last_applied_seq,
-                                            ack.receipt_series));
+        MPP_ASSIGN_OR_RETURN(
+            auto done,
+            store_.RenumberAfterReuse(ack.refused_seq, ack.last_applied_seq, ack.receipt_series));
         report_.store_restored = true;
         Add(done);
         return Ok();
@@ -227,9 +227,9 @@ class Reconciler {
 
 class Pusher {
  public:
-  Pusher(store::VanStore& store, RetryingSender& sender, Reconciler& reconciler,
-         sync::Clock& clock, sync::Rng& rng, const store::DeviceInfo& device,
-         const SyncOptions& options, SyncReport& report)
+  Pusher(store::VanStore& store, RetryingSender& sender, Reconciler& reconciler, sync::Clock& clock,
+         sync::Rng& rng, const store::DeviceInfo& device, const SyncOptions& options,
+         SyncReport& report)
       : store_(store),
         sender_(sender),
         reconciler_(reconciler),
@@ -293,9 +293,8 @@ class Pusher {
                                                  device_, header.nonce));
     MPP_ASSIGN_OR_RETURN(auto ack, sync::DecodeValue<sync::PushAck>(opened.raw_body));
     // Signed, so safe to act on: a new epoch or a refusal rewrites the outbox; then push on.
-    MPP_ASSIGN_OR_RETURN(bool recovered,
-                         reconciler_.RecoverIfDisagreeing(ack.epoch, ack.last_applied_seq,
-                                                          ack.receipt_series));
+    MPP_ASSIGN_OR_RETURN(bool recovered, reconciler_.RecoverIfDisagreeing(
+                                             ack.epoch, ack.last_applied_seq, ack.receipt_series));
     if (!recovered && ack.refusal != sync::PushRefusal::kNone) {
       MPP_RETURN_IF_ERROR(reconciler_.Recover(ack, header.first_seq));
       recovered = true;
@@ -337,8 +336,8 @@ Result<Bytes> Pusher::SealWithDeviceKey(const sync::EnvelopeHeader& header, cons
 
 class Puller {
  public:
-  Puller(store::VanStore& store, RetryingSender& sender, Reconciler& reconciler,
-         sync::Clock& clock, sync::Rng& rng, const store::DeviceInfo& device, SyncReport& report)
+  Puller(store::VanStore& store, RetryingSender& sender, Reconciler& reconciler, sync::Clock& clock,
+         sync::Rng& rng, const store::DeviceInfo& device, SyncReport& report)
       : store_(store),
         sender_(sender),
         reconciler_(reconciler),
@@ -357,9 +356,8 @@ class Puller {
       header.hlc = {clock_.NowMillis(), 0};
       header.nonce = FreshNonce(rng_);
       header.cursor = state.cursor;
-      const Bytes body = sync::EncodeValue(
-          sync::PullRequestBody{state.catalog_version, state.acked_seq, state.complete_cursor,
-                                state.resync});
+      const Bytes body = sync::EncodeValue(sync::PullRequestBody{
+          state.catalog_version, state.acked_seq, state.complete_cursor, state.resync});
       MPP_ASSIGN_OR_RETURN(Bytes envelope, sync::SealEnvelopeWith(
                                                sync::EnvelopeKind::kPullRequest, device_.device_id,
                                                header, body, [this](ByteView message) {
@@ -462,10 +460,10 @@ Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
   }
   const auto receipt_series = series->get<uint32_t>();
   if (!answer_signature ||
-      !crypto::Ed25519Verify(*server_key,
-                             sync::EnrollAnswerSignedBytes(device.device_id, *server_key, nonce,
-                                                           receipt_series),
-                             *answer_signature)) {
+      !crypto::Ed25519Verify(
+          *server_key,
+          sync::EnrollAnswerSignedBytes(device.device_id, *server_key, nonce, receipt_series),
+          *answer_signature)) {
     return Error::Unauthenticated("the enrolment answer is not signed by the server's key");
   }
   MPP_RETURN_IF_ERROR(store.SaveEnrollment(server_url, *server_key, receipt_series));
@@ -494,9 +492,8 @@ Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, s
   // forged or damaged answer changes nothing.
   for (bool again = true; again;) {
     auto pushed = pusher.Run(progress);
-    const bool may_be_older_server =
-        !pushed && (pushed.error().code() == ErrorCode::kNotFound ||
-                    pushed.error().code() == ErrorCode::kConflict);
+    const bool may_be_older_server = !pushed && (pushed.error().code() == ErrorCode::kNotFound ||
+                                                 pushed.error().code() == ErrorCode::kConflict);
     if (!pushed && !may_be_older_server) return pushed.error();
     MPP_ASSIGN_OR_RETURN(again, puller.Run(progress));
     if (!pushed && !again) return pushed.error();

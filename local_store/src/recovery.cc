@@ -49,9 +49,8 @@ Result<VanStore::ReissuedReceipt> VanStore::Impl::ReissueReceipt(sync::Mutation&
   return reissued;
 }
 
-Result<void> VanStore::Impl::ReissueFrom(std::vector<sync::Mutation>& mutations,
-                                         uint64_t first_seq, uint32_t series,
-                                         RecoveryReport& report) {
+Result<void> VanStore::Impl::ReissueFrom(std::vector<sync::Mutation>& mutations, uint64_t first_seq,
+                                         uint32_t series, RecoveryReport& report) {
   for (auto& m : mutations) {
     if (m.seq < first_seq || m.kind != sync::MutationKind::kCreate) continue;
     MPP_ASSIGN_OR_RETURN(auto reissued, ReissueReceipt(m, series));
@@ -103,7 +102,8 @@ Result<VanStore::RecoveryReport> VanStore::RenumberAfterReuse(uint64_t first_reu
   MPP_ASSIGN_OR_RETURN(uint64_t next_seq, s.NextSeq());
   MPP_RETURN_IF_ERROR(s.SaveNextSeq(report.renumbered > 0 ? next : std::max(next_seq, next)));
   // The server holds this device's work made after the copy: pull the whole scope again.
-  MPP_RETURN_IF_ERROR(s.db_.Exec("UPDATE sync_state SET resync = 1, cursor = 0, complete_cursor = 0"));
+  MPP_RETURN_IF_ERROR(
+      s.db_.Exec("UPDATE sync_state SET resync = 1, cursor = 0, complete_cursor = 0"));
   MPP_RETURN_IF_ERROR(s.SaveReceiptSeries(receipt_series));
   MPP_RETURN_IF_ERROR(txn.Commit());
   s.AdoptReceiptSeries(receipt_series);

@@ -339,9 +339,9 @@ Result<std::vector<sync::ConflictRecord>> VanStore::Conflicts() {
 
 Result<void> VanStore::SaveEnrollment(const std::string& server_url, ByteView server_public_key,
                                       uint32_t receipt_series) {
-  MPP_ASSIGN_OR_RETURN(auto stmt,
-                       impl_->db_.Prepare("UPDATE device SET server_url = ?, server_public_key = ?, "
-                                          "enrolled_ms = ?, receipt_series = ?"));
+  MPP_ASSIGN_OR_RETURN(
+      auto stmt, impl_->db_.Prepare("UPDATE device SET server_url = ?, server_public_key = ?, "
+                                    "enrolled_ms = ?, receipt_series = ?"));
   stmt.Bind(1, server_url).Bind(2, server_public_key).Bind(3, impl_->clock_.NowMillis());
   stmt.Bind(4, int64_t{receipt_series});
   MPP_RETURN_IF_ERROR(stmt.Run());

@@ -77,7 +77,7 @@ Result<Server> OpenServer(const Options& o, mpp::sync::Clock& clock, mpp::sync::
   if (o.data_dir.empty()) {
     return Error::InvalidInput("no data directory: give --data DIR or set MPP_SERVER_DATA");
   }
-  MPP_ASSIGN_OR_RETURN(auto home, mpp::server::OpenServerHome(o.data_dir));
+  MPP_ASSIGN_OR_RETURN(auto home, mpp::server::OpenServerHome(o.data_dir, clock));
   Server s{std::move(home), nullptr};
   s.service = std::make_unique<mpp::server::SyncService>(*s.home.storage, clock, rng,
                                                          s.home.private_key, s.home.catalog);
@@ -220,12 +220,14 @@ int main(int argc, char** argv) {
   init->add_option("--catalog", o.catalog_file, "catalog JSON file (default: built-in)");
   auto* serve = app.add_subcommand("serve", "serve vans until SIGINT or SIGTERM");
   serve->add_option("--listen", o.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
-  serve->add_option("--max-connections-per-address", o.max_connections_per_address,
-                    "connections one client address may hold open (default 64; raise it behind "
-                    "a reverse proxy or a carrier NAT that puts many vans on one address)")
+  serve
+      ->add_option("--max-connections-per-address", o.max_connections_per_address,
+                   "connections one client address may hold open (default 64; raise it behind "
+                   "a reverse proxy or a carrier NAT that puts many vans on one address)")
       ->check(CLI::Range(size_t{1}, size_t{100000}));
 
-  auto* backup = app.add_subcommand("backup", "write a consistent copy of the database while serving");
+  auto* backup =
+      app.add_subcommand("backup", "write a consistent copy of the database while serving");
   backup->add_option("--to", o.backup_file, "the backup file (must not exist)")->required();
   auto* restore = app.add_subcommand(
       "restore", "replace the database with a backup and start a new epoch (server stopped)");
@@ -277,9 +279,9 @@ int main(int argc, char** argv) {
   audit->require_subcommand(1);
   auto* audit_verify = audit->add_subcommand("verify", "re-verify every stored envelope");
 
-  for (auto* sub : {init, serve, backup, restore, token, token_create, device, device_list, device_revoke, requests,
-                    requests_list, request, set_status, set_status_bulk, set_fields, conflicts,
-                    conflicts_list, audit, audit_verify}) {
+  for (auto* sub : {init, serve, backup, restore, token, token_create, device, device_list,
+                    device_revoke, requests, requests_list, request, set_status, set_status_bulk,
+                    set_fields, conflicts, conflicts_list, audit, audit_verify}) {
     sub->fallthrough();
   }
   try {
@@ -306,7 +308,7 @@ int main(int argc, char** argv) {
   if (*serve) return RunServe(o, clock, rng);
   if (*restore) {
     if (o.data_dir.empty()) return Fail(Error::InvalidInput("give --data DIR"));
-    auto epoch = mpp::server::RestoreServerHome(o.data_dir, o.backup_file);
+    auto epoch = mpp::server::RestoreServerHome(o.data_dir, o.backup_file, clock);
     if (!epoch) return Fail(epoch.error());
     std::cout << "Restored " << o.data_dir << " from " << o.backup_file << " (epoch " << *epoch
               << "). Vans re-send what the backup lacks at their next sync.\n";

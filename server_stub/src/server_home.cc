@@ -37,23 +37,27 @@ Result<void> RecordIdentity(const std::string& dir) {
   return Ok();
 }
 
-uint64_t NewEpoch() {
-  uint64_t epoch = 0;
-  for (uint8_t b : crypto::RandomBytes(8)) epoch = (epoch << 8) | b;
-  return (epoch & 0x7FFF'FFFF'FFFF'FFFFull) | 1;
-}
-
-Result<void> StartEpoch(ServerStorage& storage, uint64_t epoch, const std::string& why) {
+// A new epoch is the time it began, in ms: it differs from every earlier one, also when one
+// backup is restored twice (a counter kept in the database would go back with it). An epoch
+// compares only for equality; a server clock set back makes a repeat as unlikely as hitting
+// the same millisecond.
+Result<uint64_t> StartEpoch(ServerStorage& storage, sync::Clock& clock, const std::string& why) {
   MPP_ASSIGN_OR_RETURN(auto txn, storage.Begin());
+  MPP_ASSIGN_OR_RETURN(uint64_t current, txn->Epoch());
+  uint64_t epoch = static_cast<uint64_t>(std::max<int64_t>(clock.NowMillis(), 2));
+  if (epoch == current) ++epoch;
   MPP_RETURN_IF_ERROR(txn->StartEpoch(epoch));
   MPP_RETURN_IF_ERROR(
-      txn->AppendAudit("admin", "server.new_epoch", "epoch " + std::to_string(epoch), why, 0));
-  return txn->Commit();
+      txn->AppendAudit("admin", "server.new_epoch", "epoch " + std::to_string(epoch), why,
+                       clock.NowMillis()));
+  MPP_RETURN_IF_ERROR(txn->Commit());
+  return epoch;
 }
 
 }  // namespace
 
-Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& backup_file) {
+Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& backup_file,
+                                   sync::Clock& clock) {
   if (!std::filesystem::exists(KeyPath(dir))) {
     return Error::NotFound("no server in " + dir + " (restore into the directory of the server " +
                            "whose key the vans pinned)");
@@ -75,8 +79,7 @@ Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& ba
       std::filesystem::remove(staged, ec);
       return storage.error().WithContext("the backup " + backup_file);
     }
-    epoch = NewEpoch();
-    MPP_RETURN_IF_ERROR(StartEpoch(**storage, epoch, "restored from " + backup_file));
+    MPP_ASSIGN_OR_RETURN(epoch, StartEpoch(**storage, clock, "restored from " + backup_file));
   }
   for (const char* suffix : {"-wal", "-shm"}) {
     std::filesystem::remove(DbPath(dir) + suffix, ec);
@@ -112,7 +115,7 @@ Result<std::string> InitServerHome(const std::string& dir, const std::string& ca
   return crypto::KeyFingerprint(keys.public_key);
 }
 
-Result<ServerHome> OpenServerHome(const std::string& dir) {
+Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock) {
   std::ifstream key_file(KeyPath(dir));
   if (!key_file) {
     return Error::NotFound("no server in " + dir + " (run `mpp-server init --data " + dir + "`)");
@@ -131,8 +134,9 @@ Result<ServerHome> OpenServerHome(const std::string& dir) {
   const std::string identity = FileIdentity(DbPath(dir));
   if (recorded != identity) {
     if (!recorded.empty()) {
-      MPP_RETURN_IF_ERROR(StartEpoch(*home.storage, NewEpoch(),
-                                     "server.db was replaced since the server last opened it"));
+      auto started = StartEpoch(*home.storage, clock,
+                                "server.db was replaced since the server last opened it");
+      if (!started) return started.error();
     }
     MPP_RETURN_IF_ERROR(RecordIdentity(dir));
   }

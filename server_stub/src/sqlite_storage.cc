@@ -12,7 +12,6 @@
 #include "mpp/server/storage.h"
 #include "mpp/sqlite/sqlite.h"
 #include "mpp/sync/codec.h"
-#include "mpp/sync/crypto.h"
 
 namespace mpp::server {
 namespace {
@@ -118,15 +117,6 @@ constexpr const char* kDeviceColumns =
     "device_id, van_code, public_key, enrolled_ms, revoked_ms, last_applied_seq, last_sync_ms, "
     "receipt_series, recovering";
 
-// A random epoch for a new database or a restored one: positive, so it fits SQLite's integer.
-uint64_t RandomEpoch() {
-  const Bytes bytes = crypto::RandomBytes(8);
-  uint64_t epoch = 0;
-  for (uint8_t b : bytes) epoch = (epoch << 8) | b;
-  epoch &= 0x7FFF'FFFF'FFFF'FFFFull;
-  return epoch == 0 ? 1 : epoch;
-}
-
 Result<uint64_t> ReadEpoch(Statement* s) {
   MPP_ASSIGN_OR_RETURN(bool row, s->Step());
   const uint64_t epoch = row ? static_cast<uint64_t>(s->ColumnInt(0)) : 0;
@@ -158,8 +148,7 @@ class SqliteTxn final : public StorageTxn {
   Result<void> AddConflict(const std::string& device_id, const sync::ConflictRecord& conflict,
                            int64_t now_ms) override;
   Result<std::optional<Bytes>> AppliedDigest(const std::string& device_id, uint64_t seq) override;
-  Result<void> RecordApplied(const std::string& device_id, uint64_t seq,
-                             ByteView digest) override;
+  Result<void> RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest) override;
   Result<std::vector<std::string>> RequestsWithReceipt(const std::string& receipt) override;
   Result<uint32_t> NextReceiptSeries(const std::string& van_code) override;
   Result<void> SetReceiptSeries(const std::string& device_id, uint32_t series) override;
@@ -280,12 +269,12 @@ class SqliteStorage final : public ServerStorage {
     if (version == 1 || version == 2) {
       // v3: receipt series per device (existing devices numbered per van code in enrolment
       // order), recovery after a restore, a digest per applied seq (AppliedDigest), the epoch.
-      MPP_RETURN_IF_ERROR(
-          db_.Exec("ALTER TABLE devices ADD COLUMN receipt_series INTEGER NOT NULL DEFAULT 0;"
-                   "ALTER TABLE devices ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;"
-                   "UPDATE devices SET receipt_series = (SELECT count(*) FROM devices d2 WHERE "
-                   "d2.van_code = devices.van_code AND (d2.enrolled_ms < devices.enrolled_ms OR "
-                   "(d2.enrolled_ms = devices.enrolled_ms AND d2.device_id <= devices.device_id)));"));
+      MPP_RETURN_IF_ERROR(db_.Exec(
+          "ALTER TABLE devices ADD COLUMN receipt_series INTEGER NOT NULL DEFAULT 0;"
+          "ALTER TABLE devices ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;"
+          "UPDATE devices SET receipt_series = (SELECT count(*) FROM devices d2 WHERE "
+          "d2.van_code = devices.van_code AND (d2.enrolled_ms < devices.enrolled_ms OR "
+          "(d2.enrolled_ms = devices.enrolled_ms AND d2.device_id <= devices.device_id)));"));
     }
     if (version == 1) {
       // v2: a van's scope is its van code, so a re-installed van (a new device) pulls its work
@@ -300,8 +289,9 @@ class SqliteStorage final : public ServerStorage {
                    "devices WHERE devices.device_id = requests.device_id), '');"));
     }
     MPP_RETURN_IF_ERROR(db_.Exec(kSchema));
-    MPP_RETURN_IF_ERROR(db_.Exec("INSERT OR IGNORE INTO counters(name, value) VALUES ('epoch', " +
-                                 std::to_string(RandomEpoch()) + ")"));
+    // The first epoch of a database is 1; later ones are the time they began (server_home.cc).
+    MPP_RETURN_IF_ERROR(
+        db_.Exec("INSERT OR IGNORE INTO counters(name, value) VALUES ('epoch', 1)"));
     MPP_RETURN_IF_ERROR(db_.Exec("PRAGMA application_id=" + std::to_string(kApplicationId) +
                                  "; PRAGMA user_version=" + std::to_string(kSchemaVersion)));
     return txn.Commit();
@@ -505,12 +495,12 @@ class SqliteStorage final : public ServerStorage {
                                      "WHERE device_id = ?1 AND rev > ?2 "
                                    : "SELECT owner_rev AS rev, 0 AS kind, body, revs FROM requests "
                                      "WHERE device_id = ?1 AND owner_rev > ?2 ";
-    MPP_ASSIGN_OR_RETURN(auto s,
-                         db.Prepare(std::string(own) +
-                                    "UNION ALL SELECT rev, 0, body, revs FROM requests "
-                                    "WHERE van_code = ?4 AND device_id != ?1 AND rev > ?2 "
-                                    "UNION ALL SELECT rev, 1, body, NULL FROM conflicts "
-                                    "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
+    MPP_ASSIGN_OR_RETURN(
+        auto s,
+        db.Prepare(std::string(own) + "UNION ALL SELECT rev, 0, body, revs FROM requests "
+                                      "WHERE van_code = ?4 AND device_id != ?1 AND rev > ?2 "
+                                      "UNION ALL SELECT rev, 1, body, NULL FROM conflicts "
+                                      "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
     s.Bind(1, device_id).Bind(2, static_cast<int64_t>(cursor));
     s.Bind(3, static_cast<int64_t>(max_items) + 1).Bind(4, device->van_code);
     uint64_t last_rev = cursor;
@@ -684,8 +674,7 @@ Result<void> SqliteTxn::AddConflict(const std::string& device_id,
   return s->Run();
 }
 
-Result<std::optional<Bytes>> SqliteTxn::AppliedDigest(const std::string& device_id,
-                                                      uint64_t seq) {
+Result<std::optional<Bytes>> SqliteTxn::AppliedDigest(const std::string& device_id, uint64_t seq) {
   MPP_ASSIGN_OR_RETURN(Statement * s,
                        Prepared("SELECT digest FROM applied WHERE device_id = ? AND seq = ?"));
   s->Bind(1, device_id).Bind(2, static_cast<int64_t>(seq));
@@ -696,8 +685,7 @@ Result<std::optional<Bytes>> SqliteTxn::AppliedDigest(const std::string& device_
   return out;
 }
 
-Result<void> SqliteTxn::RecordApplied(const std::string& device_id, uint64_t seq,
-                                      ByteView digest) {
+Result<void> SqliteTxn::RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest) {
   MPP_ASSIGN_OR_RETURN(Statement * s,
                        Prepared("INSERT INTO applied(device_id, seq, digest) VALUES (?, ?, ?)"));
   s->Bind(1, device_id).Bind(2, static_cast<int64_t>(seq)).Bind(3, digest);

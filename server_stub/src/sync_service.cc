@@ -131,11 +131,10 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
     MPP_RETURN_IF_ERROR(txn->Commit());
   }
 
-  MPP_ASSIGN_OR_RETURN(
-      Bytes answer_signature,
-      crypto::Ed25519Sign(server_private_key_, sync::EnrollAnswerSignedBytes(
-                                                    device_id, server_public_key_, nonce,
-                                                    receipt_series)));
+  MPP_ASSIGN_OR_RETURN(Bytes answer_signature,
+                       crypto::Ed25519Sign(server_private_key_, sync::EnrollAnswerSignedBytes(
+                                                                    device_id, server_public_key_,
+                                                                    nonce, receipt_series)));
   return json{{"device_id", device_id},
               {"server_public_key", ToHex(server_public_key_)},
               {"nonce", ToHex(nonce)},
@@ -177,8 +176,8 @@ Result<Bytes> SyncService::SealAnswer(sync::EnvelopeKind kind, const std::string
     std::lock_guard<std::mutex> lock(hlc_mu_);
     header.hlc = hlc_.Now();
   }
-  return sync::SealEnvelope(kind, sync::kServerSigner, std::move(header), body,
-                            server_private_key_, options_.answer_zstd_level);
+  return sync::SealEnvelope(kind, sync::kServerSigner, std::move(header), body, server_private_key_,
+                            options_.answer_zstd_level);
 }
 
 Result<sync::OpenedEnvelope> SyncService::OpenVanEnvelope(ByteView envelope,
@@ -419,7 +418,8 @@ Result<bool> SyncService::CheckPushAgreement(StorageTxn& txn, const DeviceRecord
       return refuse(sync::PushRefusal::kReceiptTaken, m.seq,
                     where + ": receipt " + m.receipt +
                         " is already held by another request of this van: the van re-issues it "
-                        "in receipt series " + std::to_string(ack.receipt_series));
+                        "in receipt series " +
+                        std::to_string(ack.receipt_series));
     }
   }
   return false;

@@ -23,8 +23,7 @@ inline constexpr uint8_t kWireEnumMax<RequestStatus> =
 template <>
 inline constexpr uint8_t kWireEnumMax<Role> = static_cast<uint8_t>(Role::kStaff);
 template <>
-inline constexpr uint8_t kWireEnumMax<MutationKind> =
-    static_cast<uint8_t>(MutationKind::kRestore);
+inline constexpr uint8_t kWireEnumMax<MutationKind> = static_cast<uint8_t>(MutationKind::kRestore);
 template <>
 inline constexpr uint8_t kWireEnumMax<PushRefusal> =
     static_cast<uint8_t>(PushRefusal::kReceiptTaken);

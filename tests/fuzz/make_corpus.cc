@@ -186,6 +186,7 @@ PullAnswer SampleAnswer() {
   a.conflicts = {SampleConflict()};
   a.catalog_version = 3;
   a.catalog_json = Must(Catalog::FromJson(SmallCatalogJson()), "small catalog").ToJson();
+  a.epoch = 0x1234'5678'9ABCull;
   return a;
 }
 
@@ -276,6 +277,12 @@ void MakeEnvelopes(const fs::path& dir) {
   answer.hlc = At(240000, 7);
   Write(dir, "push_ack",
         Seal(EnvelopeKind::kPushAck, kServerSigner, answer, EncodeValue(PushAck{3, {2}})));
+  // A signed refusal: a reused seq, with the receipt series to re-issue in (PROTOCOL.md §4).
+  Write(dir, "push_ack_seq_reused",
+        Seal(EnvelopeKind::kPushAck, kServerSigner, answer,
+             EncodeValue(PushAck{3, {}, 77, PushRefusal::kSeqReused, 2, 2})));
+  Write(dir, "pull_request_resync",
+        Seal(EnvelopeKind::kPullRequest, kDevice, pull, EncodeValue(PullRequestBody{2, 0, 0, true})));
   Write(dir, "pull_answer",
         Seal(EnvelopeKind::kPullAnswer, kServerSigner, answer, EncodeValue(SampleAnswer())));
   Write(dir, "pull_answer_empty",

@@ -294,9 +294,9 @@ class EnrolledVans : public ::testing::Test {
     EXPECT_TRUE(answer.ok()) << answer.error().message();
     if (!answer.ok()) return out;
     const Bytes server_key = world_.service().server_public_key();
-    auto opened = sync::OpenEnvelope(
-        *answer, EnvelopeKind::kPushAck,
-        [&](const std::string&) -> Result<Bytes> { return server_key; }, {});
+    auto opened =
+        sync::OpenEnvelope(*answer, EnvelopeKind::kPushAck,
+                           [&](const std::string&) -> Result<Bytes> { return server_key; }, {});
     EXPECT_TRUE(opened.ok()) << opened.error().message();
     if (!opened.ok()) return out;
     auto ack = sync::DecodeValue<sync::PushAck>(opened->raw_body);
@@ -358,8 +358,7 @@ TEST_F(PushRefusal, ValidSignatureByAnotherDevicesKeyIsRefused) {
   auto e = sync::SealEnvelopeWith(EnvelopeKind::kPush, a_.device_id(), HeaderFor(a_, batch),
                                   sync::EncodeMutations(batch), KeyOf(b_));
   ASSERT_OK(e);
-  ExpectRefused(PostPush(*e), ErrorCode::kUnauthenticated, 401,
-                kNotAllowed);
+  ExpectRefused(PostPush(*e), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
 }
 
@@ -983,8 +982,7 @@ TEST_F(PullRefusal, PullSignedByAnotherKeyIsRefused) {
   auto e = sync::SealEnvelopeWith(EnvelopeKind::kPullRequest, a_.device_id(), h,
                                   sync::EncodeValue(sync::PullRequestBody{}), KeyOf(b_));
   ASSERT_OK(e);
-  ExpectRefused(PostPull(*e), ErrorCode::kUnauthenticated, 401,
-                kNotAllowed);
+  ExpectRefused(PostPull(*e), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   auto keys = crypto::GenerateEd25519KeyPair();
   ASSERT_OK(keys);
   auto forged = sync::SealEnvelopeWith(EnvelopeKind::kPullRequest, a_.device_id(), h,

@@ -33,7 +33,7 @@ void SyncWorld::RestartServer() {
   service_.reset();
   loopback_.reset();
   home_ = {};
-  auto home = server::OpenServerHome(dir_.Sub("server"));
+  auto home = server::OpenServerHome(dir_.Sub("server"), clock_);
   ASSERT_TRUE(home.ok()) << home.error().message();
   home_ = std::move(home).value();
   // Small pull pages, so every scenario and simulated seed also runs the paging: a lost ack
@@ -82,7 +82,7 @@ void SyncWorld::RestoreServerSnapshot() {
   service_.reset();
   loopback_.reset();
   home_ = {};
-  auto epoch = server::RestoreServerHome(dir_.Sub("server"), dir_.Sub("server.snapshot"));
+  auto epoch = server::RestoreServerHome(dir_.Sub("server"), dir_.Sub("server.snapshot"), clock_);
   ASSERT_TRUE(epoch.ok()) << epoch.error().message();
   RestartServer();
 }

@@ -127,7 +127,8 @@ Result<std::unique_ptr<store::VanStore>> CreateVanStore(const std::string& dir, 
 
 Result<server::ServerHome> CreateServerHome(const std::string& dir) {
   MPP_RETURN_IF_ERROR(server::InitServerHome(dir, GetCorpus().catalog_json));
-  return server::OpenServerHome(dir);
+  sync::SystemClock clock;  // dates a new epoch only, which a fresh directory never starts
+  return server::OpenServerHome(dir, clock);
 }
 
 }  // namespace mpp::bench

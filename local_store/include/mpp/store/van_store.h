@@ -189,10 +189,11 @@ class VanStore {
 
   // Applies a push acknowledgement in one transaction: mutations up to last_applied_seq (and, when
   // `sent` is given, no further than the batch: the server has not seen what follows it, which a
-  // store restored from an older copy may have reused seqs for) leave the outbox; those that applied cleanly are folded into the base (the server holds exactly what
-  // the van wrote, and will not send it back); unclean ones wait for the pull to bring the
-  // server's state. The view does not change. The HLC takes in the server's timestamp. `sent`
-  // may hold the batch just pushed (as PendingMutations returned it), to spare reading it again.
+  // store restored from an older copy may have reused seqs for) leave the outbox; those that
+  // applied cleanly are folded into the base (the server holds exactly what the van wrote, and will
+  // not send it back); unclean ones wait for the pull to bring the server's state. The view does
+  // not change. The HLC takes in the server's timestamp. `sent` may hold the batch just pushed (as
+  // PendingMutations returned it), to spare reading it again.
   Result<void> ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc,
                         std::span<const sync::Mutation> sent = {});
 
