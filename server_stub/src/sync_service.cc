@@ -325,9 +325,13 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
       outcome = sync::ApplyMutation(catalog_, state, m, sync::Role::kVan);
     }
     if (!outcome) return outcome.error().WithContext(where);
-    if (m.kind == sync::MutationKind::kRestore &&
-        state->receipt.rfind(device->van_code + "-", 0) != 0) {
-      return Error::PermissionDenied(where + ": the restored request belongs to another van");
+    if (m.kind == sync::MutationKind::kRestore) {
+      // A copy speaks only for this van: its receipt and the device that made it.
+      MPP_ASSIGN_OR_RETURN(auto maker, txn->FindDevice(state->device_id));
+      if (state->receipt.rfind(device->van_code + "-", 0) != 0 || !maker ||
+          maker->van_code != device->van_code) {
+        return Error::PermissionDenied(where + ": the restored request belongs to another van");
+      }
     }
     // The creating device hears of every change it did not make itself, or that did not apply
     // as written.
