@@ -9,14 +9,7 @@ namespace mpp::store {
 
 Result<std::vector<sync::Mutation>> VanStore::Impl::ReadOutbox() {
   MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT seq, body FROM outbox ORDER BY seq"));
-  std::vector<sync::Mutation> out;
-  for (;;) {
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    MPP_ASSIGN_OR_RETURN(auto m, OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
-    out.push_back(std::move(m));
-  }
-  return out;
+  return OpenMutations(stmt);
 }
 
 Result<void> VanStore::Impl::WriteOutbox(const std::vector<sync::Mutation>& mutations) {

@@ -386,14 +386,7 @@ Result<std::vector<sync::Mutation>> VanStore::PendingMutations(size_t limit) {
   MPP_ASSIGN_OR_RETURN(auto stmt,
                        impl_->db_.Prepare("SELECT seq, body FROM outbox ORDER BY seq LIMIT ?"));
   stmt.Bind(1, static_cast<int64_t>(limit));
-  std::vector<sync::Mutation> out;
-  for (;;) {
-    MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    MPP_ASSIGN_OR_RETURN(auto m, impl_->OpenMutation(stmt.ColumnBlob(1), stmt.ColumnInt(0)));
-    out.push_back(std::move(m));
-  }
-  return out;
+  return impl_->OpenMutations(stmt);
 }
 
 Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimestamp& server_hlc,

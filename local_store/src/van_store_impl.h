@@ -284,6 +284,11 @@ class VanStore::Impl {
     MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT seq, body FROM outbox WHERE request_id = ? "
                                                 "ORDER BY seq"));
     stmt.Bind(1, request_id);
+    return OpenMutations(stmt);
+  }
+
+  // Every row of an outbox query whose columns are (seq, body), opened.
+  Result<std::vector<sync::Mutation>> OpenMutations(Statement& stmt) const {
     std::vector<sync::Mutation> out;
     for (;;) {
       MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
