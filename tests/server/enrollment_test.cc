@@ -316,4 +316,31 @@ TEST_F(Enrollment, RetryAfterALostAnswerCompletesTheEnrolment) {
 }
 
 }  // namespace
+// THREATS.md row 38: a key given twice could be read one way by the server's check and another
+// way by a later reader. The request is refused naming the key, and the token stays usable.
+TEST_F(Enrollment, RequestWithARepeatedKeyIsRefusedAndTheTokenStaysUsable) {
+  const std::string token = Token("KR01");
+  const auto keys = Keys();
+  std::string request = RequestJson(token, "van-dup", "KR01", keys);
+  ASSERT_EQ(request.back(), '}');
+  request.insert(request.size() - 1, R"(,"van_code":"KR02")");
+  ExpectRefused(world_.service().Enroll(request), ErrorCode::kInvalidInput, 400,
+                "duplicate key \"van_code\"");
+  EXPECT_EQ(DeviceCount(), 0u);
+  EXPECT_OK(world_.service().Enroll(RequestJson(token, "van-dup", "KR01", keys)));
+}
+
+// Each tablet of a van gets its own receipt series in the signed answer (issue 9, item 4).
+TEST_F(Enrollment, EachDeviceOfAVanGetsItsOwnReceiptSeries) {
+  auto first = NewVan("KR01");
+  auto second = NewVan("KR01");
+  auto other_van = NewVan("KR02");
+  ASSERT_OK(Enroll(*first, Token("KR01")));
+  ASSERT_OK(Enroll(*second, Token("KR01")));
+  ASSERT_OK(Enroll(*other_van, Token("KR02")));
+  EXPECT_EQ(first->LoadSyncState()->receipt_series, 1u);
+  EXPECT_EQ(second->LoadSyncState()->receipt_series, 2u);
+  EXPECT_EQ(other_van->LoadSyncState()->receipt_series, 1u);
+}
+
 }  // namespace mpp::test
