@@ -33,9 +33,6 @@ std::string ReadFileOrDie(const std::filesystem::path& path) {
 
 std::string DefaultCatalogPath() { return std::string(MPP_SOURCE_DIR) + "/data/catalog.json"; }
 
-std::string SharedDir() {
-  if (const char* dir = getenv("MPP_SHARED_DIR")) return dir;
-  return MPP_SHARED_DIR;
-}
+std::string VectorsDir() { return std::string(MPP_SOURCE_DIR) + "/tests/vectors"; }
 
 }  // namespace mpp::test

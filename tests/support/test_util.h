@@ -42,7 +42,7 @@ std::string ReadFileOrDie(const std::filesystem::path& path);
 
 // The project's default catalog file in the source tree.
 std::string DefaultCatalogPath();
-// The shared/ folder beside the checkout (test vectors).
-std::string SharedDir();
+// tests/vectors in the source tree: public test vectors (Wycheproof), copied in unmodified.
+std::string VectorsDir();
 
 }  // namespace mpp::test

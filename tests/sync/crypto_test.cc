@@ -35,7 +35,7 @@ Bytes Concat(const Bytes& a, const Bytes& b) {
 }
 
 nlohmann::json LoadWycheproof(const std::string& file) {
-  const std::string path = test::SharedDir() + "/vectors/wycheproof/" + file;
+  const std::string path = test::VectorsDir() + "/wycheproof/" + file;
   return nlohmann::json::parse(test::ReadFileOrDie(path));
 }
 
