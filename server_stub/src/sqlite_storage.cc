@@ -126,6 +126,24 @@ Result<uint64_t> ReadEpoch(Statement* s) {
 
 constexpr const char* kEpochSql = "SELECT value FROM counters WHERE name = 'epoch'";
 
+// Steps a cached statement to its end, reading each row with `read`; the statement is reset
+// either way, so it can be bound again.
+template <typename T, typename Read>
+Result<std::vector<T>> ReadAll(Statement* s, const Read& read) {
+  std::vector<T> out;
+  for (;;) {
+    auto row = s->Step();
+    if (!row) {
+      s->Reset();
+      return row.error();
+    }
+    if (!*row) break;
+    out.push_back(read(*s));
+  }
+  s->Reset();
+  return out;
+}
+
 class SqliteStorage;
 
 class SqliteTxn final : public StorageTxn {
@@ -696,18 +714,7 @@ Result<std::vector<std::string>> SqliteTxn::RequestsWithReceipt(const std::strin
   MPP_ASSIGN_OR_RETURN(Statement * s,
                        Prepared("SELECT id FROM requests WHERE receipt = ? ORDER BY id LIMIT 2"));
   s->Bind(1, receipt);
-  std::vector<std::string> out;
-  for (;;) {
-    auto row = s->Step();
-    if (!row) {
-      s->Reset();
-      return row.error();
-    }
-    if (!*row) break;
-    out.push_back(s->ColumnText(0));
-  }
-  s->Reset();
-  return out;
+  return ReadAll<std::string>(s, [](const Statement& row) { return row.ColumnText(0); });
 }
 
 Result<uint32_t> SqliteTxn::NextReceiptSeries(const std::string& van_code) {
@@ -761,18 +768,8 @@ Result<std::vector<uint64_t>> SqliteTxn::UncleanSeqs(const std::string& device_i
                                                "seq BETWEEN ? AND ? ORDER BY seq"));
   s->Bind(1, device_id).Bind(2, static_cast<int64_t>(first_seq));
   s->Bind(3, static_cast<int64_t>(last_seq));
-  std::vector<uint64_t> out;
-  for (;;) {
-    auto row = s->Step();
-    if (!row) {
-      s->Reset();
-      return row.error();
-    }
-    if (!*row) break;
-    out.push_back(static_cast<uint64_t>(s->ColumnInt(0)));
-  }
-  s->Reset();
-  return out;
+  return ReadAll<uint64_t>(
+      s, [](const Statement& row) { return static_cast<uint64_t>(row.ColumnInt(0)); });
 }
 
 Result<void> SqliteTxn::StoreEnvelope(const EnvelopeRecord& e) {

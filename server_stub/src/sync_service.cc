@@ -187,7 +187,7 @@ Result<sync::OpenedEnvelope> SyncService::OpenVanEnvelope(ByteView envelope,
   if (!result) {
     // A wrong key answers like an unknown or revoked device (DeviceKey).
     if (result.error().code() == ErrorCode::kUnauthenticated &&
-        result.error().message() == "bad signature") {
+        result.error().message() == sync::kBadSignature) {
       return Error::Unauthenticated(kNotAuthorised);
     }
     return result.error();
@@ -270,8 +270,8 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
   // below is a signed ack (SyncLog::signed_refusal) from which the van recovers by itself.
   MPP_ASSIGN_OR_RETURN(bool disagree, CheckPushAgreement(*txn, *device, mutations, ack, log));
   if (disagree) {
-    // Only the bookkeeping of the refusal commits (a new receipt series, owner notices); none of
-    // the batch's mutations.
+    // Only the bookkeeping of the refusal commits (a new receipt series); none of the batch's
+    // mutations.
     MPP_RETURN_IF_ERROR(txn->Commit());
     return SealAnswer(sync::EnvelopeKind::kPushAck, device_id, h.nonce, sync::EncodeValue(ack));
   }

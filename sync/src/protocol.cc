@@ -140,7 +140,7 @@ Result<OpenedEnvelope> OpenEnvelope(ByteView envelope, EnvelopeKind expected,
   if (!crypto::Ed25519Verify(public_key,
                              SignedBytes(parts.kind, parts.signer, parts.header, body_hash),
                              parts.signature)) {
-    return Error::Unauthenticated("bad signature");  // the signer's bytes are not echoed
+    return Error::Unauthenticated(kBadSignature);
   }
   // The header is authenticated now; decode it.
   MPP_ASSIGN_OR_RETURN(EnvelopeHeader header, DecodeValue<EnvelopeHeader>(parts.header));

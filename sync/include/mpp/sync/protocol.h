@@ -30,6 +30,9 @@ inline constexpr size_t kNonceBytes = 16;
 inline constexpr size_t kMaxSignerBytes = 64;
 inline constexpr size_t kMaxHeaderBytes = 1024;
 inline constexpr const char* kServerSigner = "server";
+// OpenEnvelope's message when the signature does not verify (the signer is not echoed); the
+// server answers it like an unknown device.
+inline constexpr const char* kBadSignature = "bad signature";
 
 enum class EnvelopeKind : uint8_t {
   kPush = 1,         // van -> server: a batch of mutations
