@@ -19,6 +19,7 @@ packages=(
   libargon2-dev
   libboost-dev
   libutf8proc-dev
+  libzxcvbn-dev
   clang-format
   clang libclang-rt-14-dev
 )

@@ -12,11 +12,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "mpp/field/passphrase.h"
 #include "mpp/field/sync_client.h"
 #include "mpp/field/use_cases.h"
 #include "mpp/store/van_store.h"
 #include "mpp/sync/curl_transport.h"
 #include "mpp/sync/json_format.h"
+#include "mpp/sync/local_time.h"
 
 namespace {
 
@@ -27,6 +29,12 @@ using nlohmann::json;
 struct Options {
   std::string data_dir;
   bool json_output = false;
+  bool verbose = false;
+  // Times for people are shown in this zone (--time-zone, else MPP_TIME_ZONE, else WIB).
+  std::string time_zone_text;
+  mpp::sync::TimeZone zone;
+  // officer set
+  std::string new_officer;
   // init
   std::string van_code, officer, catalog_file;
   uint32_t kdf_memory_kib = mpp::crypto::Argon2Params{}.memory_kib;
@@ -54,11 +62,14 @@ Result<std::string> ReadFile(const std::string& path) {
   return buffer.str();
 }
 
-// The passphrase: MPP_PASSPHRASE, or asked on the terminal with echo off.
-Result<std::string> Passphrase(bool confirm) {
-  if (const char* env = std::getenv("MPP_PASSPHRASE")) return std::string(env);
+// The passphrase: MPP_PASSPHRASE, or asked on the terminal with echo off. `new_one`: the new
+// passphrase of `passphrase change`, from MPP_NEW_PASSPHRASE or asked twice.
+Result<std::string> Passphrase(bool confirm, bool new_one = false) {
+  const char* const variable = new_one ? "MPP_NEW_PASSPHRASE" : "MPP_PASSPHRASE";
+  if (const char* env = std::getenv(variable)) return std::string(env);
   if (!isatty(STDIN_FILENO)) {
-    return Error::InvalidInput("no passphrase: set MPP_PASSPHRASE or run on a terminal");
+    return Error::InvalidInput(std::string(new_one ? "no new passphrase" : "no passphrase") +
+                               ": set " + variable + " or run on a terminal");
   }
   auto ask = [](const char* prompt) {
     std::cerr << prompt << std::flush;
@@ -73,8 +84,8 @@ Result<std::string> Passphrase(bool confirm) {
     std::cerr << "\n";
     return line;
   };
-  std::string first = ask("Passphrase: ");
-  if (confirm && ask("Repeat passphrase: ") != first) {
+  std::string first = ask(new_one ? "New passphrase: " : "Passphrase: ");
+  if (confirm && ask(new_one ? "Repeat new passphrase: " : "Repeat passphrase: ") != first) {
     return Error::InvalidInput("the passphrases do not match");
   }
   return first;
@@ -108,22 +119,41 @@ Result<std::unique_ptr<mpp::store::VanStore>> OpenStore(const Options& o, bool u
   return store;
 }
 
-void PrintRequest(const mpp::sync::Request& r, bool pending, bool with_history) {
+// `catalog`, when given, labels each field as its form does: "Nama lengkap (name): Siti".
+void PrintRequest(const Options& o, const mpp::sync::Request& r, bool pending, bool with_history,
+                  const mpp::sync::Catalog* catalog = nullptr) {
   std::cout << r.receipt << "  " << mpp::sync::StatusName(r.status) << (pending ? "*" : "") << "  "
             << r.service_id << "  " << r.id << "\n";
+  const mpp::sync::Service* service =
+      catalog == nullptr ? nullptr : catalog->FindService(r.service_id);
   for (const auto& [name, value] : r.fields) {
-    std::cout << "    " << name << ": " << value.value << "\n";
+    const mpp::sync::FieldSpec* spec = service == nullptr ? nullptr : service->FindField(name);
+    std::cout << "    ";
+    if (spec != nullptr && !spec->label.empty() && spec->label != name) {
+      std::cout << spec->label << " (" << name << ")";
+    } else {
+      std::cout << name;
+    }
+    std::cout << ": " << value.value << "\n";
   }
   if (with_history) {
     for (const auto& h : r.history) {
-      std::cout << "    [" << h.at.wall_ms << "] " << h.actor << ": " << h.text << "\n";
+      std::cout << "    [" << mpp::sync::FormatLocalTime(h.at.wall_ms, o.zone) << "] " << h.actor
+                << ": " << h.text << "\n";
     }
   }
 }
 
-json RowJson(const mpp::store::RequestRow& row, bool with_history) {
+// The request as RequestToJson writes it (times in ms), with each time also as people read it.
+json RowJson(const Options& o, const mpp::store::RequestRow& row, bool with_history) {
   json j = mpp::sync::RequestToJson(row.view, with_history);
   j["pending"] = row.pending;
+  j["created_local"] = mpp::sync::FormatLocalTime(row.view.created.wall_ms, o.zone);
+  if (with_history) {
+    for (auto& h : j["history"]) {
+      h["at_local"] = mpp::sync::FormatLocalTime(h["at_ms"].get<int64_t>(), o.zone);
+    }
+  }
   return j;
 }
 
@@ -135,6 +165,9 @@ int RunInit(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (!catalog) return Fail(catalog.error());
   auto passphrase = Passphrase(true);
   if (!passphrase) return Fail(passphrase.error());
+  auto strong = mpp::field::CheckPassphraseStrength(
+      *passphrase, mpp::field::PassphraseUserWords(o.van_code, o.officer));
+  if (!strong) return Fail(strong.error());
   mpp::store::InitOptions init{o.van_code, o.officer, *catalog, {}};
   init.kdf.memory_kib = o.kdf_memory_kib;
   auto store = mpp::store::VanStore::Create(*dir, *passphrase, init, clock, rng);
@@ -251,10 +284,10 @@ int RunList(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (!rows) return Fail(rows.error());
   if (o.json_output) {
     json out = json::array();
-    for (const auto& row : *rows) out.push_back(RowJson(row, false));
+    for (const auto& row : *rows) out.push_back(RowJson(o, row, false));
     std::cout << out.dump() << "\n";
   } else {
-    for (const auto& row : *rows) PrintRequest(row.view, row.pending, false);
+    for (const auto& row : *rows) PrintRequest(o, row.view, row.pending, false);
     std::cout << rows->size() << " requests (* = not yet synced)\n";
   }
   return 0;
@@ -266,9 +299,11 @@ int RunShow(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   auto row = (*store)->Find(o.id);
   if (!row) return Fail(row.error());
   if (o.json_output) {
-    std::cout << RowJson(*row, true).dump() << "\n";
+    std::cout << RowJson(o, *row, true).dump() << "\n";
   } else {
-    PrintRequest(row->view, row->pending, true);
+    auto catalog = (*store)->Catalog();
+    if (!catalog) return Fail(catalog.error());
+    PrintRequest(o, row->view, row->pending, true, &*catalog);
   }
   return 0;
 }
@@ -311,6 +346,7 @@ int RunStatus(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
                       {"server", device->server_url},
                       {"pending", device->pending},
                       {"last_sync_ms", device->last_sync_ms},
+                      {"last_sync_local", mpp::sync::FormatLocalTime(device->last_sync_ms, o.zone)},
                       {"schema_version", device->schema_version}}
                      .dump()
               << "\n";
@@ -321,7 +357,10 @@ int RunStatus(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
               << "\n"
               << "Pending:   " << device->pending << " changes not yet synced\n"
               << "Last sync: "
-              << (device->last_sync_ms == 0 ? "never" : std::to_string(device->last_sync_ms))
+              << (device->last_sync_ms == 0
+                      ? std::string("never")
+                      : mpp::sync::FormatLocalTime(device->last_sync_ms, o.zone) + " " +
+                            o.zone.name)
               << "\n";
   }
   return 0;
@@ -334,7 +373,12 @@ int RunConflicts(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng)
   if (!conflicts) return Fail(conflicts.error());
   if (o.json_output) {
     json out = json::array();
-    for (const auto& c : *conflicts) out.push_back(mpp::sync::ConflictToJson(c));
+    for (const auto& c : *conflicts) {
+      json j = mpp::sync::ConflictToJson(c);
+      j["kept_at_local"] = mpp::sync::FormatLocalTime(c.kept_version.hlc.wall_ms, o.zone);
+      j["lost_at_local"] = mpp::sync::FormatLocalTime(c.lost_version.hlc.wall_ms, o.zone);
+      out.push_back(std::move(j));
+    }
     std::cout << out.dump() << "\n";
   } else {
     for (const auto& c : *conflicts) {
@@ -375,6 +419,72 @@ int RunEnroll(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   return 0;
 }
 
+json ChangeJson(const mpp::field::RequestChange& c) {
+  using Kind = mpp::field::RequestChange::Kind;
+  const char* kind = c.kind == Kind::kStatus  ? "status"
+                     : c.kind == Kind::kField ? "field"
+                                              : "conflict";
+  return {{"kind", kind},
+          {"request_id", c.request_id},
+          {"receipt", c.receipt},
+          {"field", c.field},
+          {"old_value", c.old_value},
+          {"new_value", c.new_value},
+          {"note", c.note},
+          {"by", c.by},
+          {"text", mpp::field::DescribeChange(c)}};
+}
+
+// The sync could not reach the server (network down, server down or overloaded): one sentence
+// the officer can act on; what curl or the server said only with --verbose.
+int FailUnreachable(const Options& o, mpp::store::VanStore& store, const Error& error) {
+  auto device = store.Device();
+  const int64_t pending = device ? device->pending : -1;
+  std::cerr << "mpp-field: server not reachable; ";
+  if (pending == 0) {
+    std::cerr << "no changes are waiting on this van; try again later\n";
+  } else if (pending > 0) {
+    std::cerr << pending << (pending == 1 ? " change stays" : " changes stay")
+              << " saved on this van and will be sent at the next sync\n";
+  } else {
+    std::cerr << "the changes stay saved on this van and will be sent at the next sync\n";
+  }
+  if (o.verbose) std::cerr << "mpp-field: detail: " << error.message() << "\n";
+  return 1;
+}
+
+int RunOfficerSet(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, true, clock, rng);
+  if (!store) return Fail(store.error());
+  auto set = (*store)->SetOfficer(o.new_officer);
+  if (!set) return Fail(set.error());
+  auto device = (*store)->Device();
+  if (!device) return Fail(device.error());
+  if (o.json_output) {
+    std::cout << json{{"officer", device->officer}}.dump() << "\n";
+  } else {
+    std::cout << "Changes made on this van are now signed by " << device->officer << ".\n";
+  }
+  return 0;
+}
+
+int RunPassphraseChange(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto store = OpenStore(o, false, clock, rng);
+  if (!store) return Fail(store.error());
+  auto old_passphrase = Passphrase(false);
+  if (!old_passphrase) return Fail(old_passphrase.error());
+  auto new_passphrase = Passphrase(true, /*new_one=*/true);
+  if (!new_passphrase) return Fail(new_passphrase.error());
+  auto changed = mpp::field::ChangePassphrase(**store, *old_passphrase, *new_passphrase);
+  if (!changed) return Fail(changed.error());
+  if (o.json_output) {
+    std::cout << json{{"changed", true}}.dump() << "\n";
+  } else {
+    std::cout << "Passphrase changed: use the new one from now on.\n";
+  }
+  return 0;
+}
+
 int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   int64_t unlock_ms = 0;
   auto store = OpenStore(o, true, clock, rng, &unlock_ms);
@@ -398,12 +508,15 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   };
   auto report = mpp::field::RunSync(**store, **transport, clock, rng, options, progress);
   if (show_progress) std::cerr << "\n";
+  if (!report && report.error().transient()) return FailUnreachable(o, **store, report.error());
   if (!report) return Fail(report.error());
   if (o.json_output) {
     json reissued = json::array();
     for (const auto& r : report->reissued_receipts) {
       reissued.push_back({{"old", r.old_receipt}, {"new", r.new_receipt}});
     }
+    json changes = json::array();
+    for (const auto& c : report->changes) changes.push_back(ChangeJson(c));
     std::cout << json{{"pushed", report->pushed},
                       {"acknowledged", report->acknowledged},
                       {"pulled", report->pulled},
@@ -417,7 +530,9 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
                       {"store_restored", report->store_restored},
                       {"renumbered", report->renumbered},
                       {"resent", report->resent},
-                      {"reissued_receipts", reissued}}
+                      {"reissued_receipts", reissued},
+                      {"changes", changes},
+                      {"new_requests", report->new_requests}}
                      .dump()
               << "\n";
   } else {
@@ -433,6 +548,11 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
     for (const auto& r : report->reissued_receipts) {
       std::cout << "Receipt " << r.old_receipt << " is now " << r.new_receipt
                 << ": give the citizen the new number.\n";
+    }
+    for (const auto& c : report->changes) std::cout << mpp::field::DescribeChange(c) << "\n";
+    if (report->new_requests > 0) {
+      std::cout << report->new_requests << (report->new_requests == 1 ? " request" : " requests")
+                << " received that this van did not hold.\n";
     }
     std::cout << "Synced: pushed " << report->pushed << ", acknowledged " << report->acknowledged
               << ", pulled " << report->pulled << ", conflicts " << report->conflicts << " ("
@@ -452,6 +572,11 @@ int main(int argc, char** argv) {
   app.add_option("--data", o.data_dir, "data directory of the van store")
       ->envname("MPP_FIELD_DATA");
   app.add_flag("--json", o.json_output, "machine-readable output");
+  app.add_flag("--verbose", o.verbose, "technical detail of a failure (what the network said)");
+  app.add_option("--time-zone", o.time_zone_text,
+                 "zone of the times shown: WIB (default), WITA, WIT, UTC or +07:00 "
+                 "(or MPP_TIME_ZONE)");
+  app.set_version_flag("--version", mpp::sync::VersionLine("mpp-field"));
 
   auto* init = app.add_subcommand("init", "create the store and the device key pair");
   init->add_option("--van-code", o.van_code, "van code printed on receipts, e.g. KR01")->required();
@@ -497,6 +622,14 @@ int main(int argc, char** argv) {
   enroll->add_option("--token", o.token, "one-time token from the administrator")->required();
   enroll->add_option("--server-key", o.server_key,
                      "the server key fingerprint the administrator gave you (SHA256:...)");
+  auto* officer = app.add_subcommand("officer", "the officer who signs the next changes");
+  officer->require_subcommand(1);
+  auto* officer_set = officer->add_subcommand("set", "sign the next changes with this name");
+  officer_set->add_option("name", o.new_officer, "name of the officer now at work")->required();
+  auto* passphrase = app.add_subcommand("passphrase", "the passphrase of the store");
+  passphrase->require_subcommand(1);
+  auto* passphrase_change = passphrase->add_subcommand(
+      "change", "new passphrase (MPP_PASSPHRASE: old, MPP_NEW_PASSPHRASE: new, or prompts)");
   auto* sync_cmd = app.add_subcommand("sync", "push pending changes, pull the server's");
   sync_cmd->add_option("--batch-size", o.batch_size, "mutations per push, at most (default 1000)")
       ->check(CLI::Range(1, 5000));
@@ -506,7 +639,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
 
   for (auto* sub : {init, catalog, request, req_new, req_import, req_list, req_show, req_update,
-                    req_answer, req_cancel, req_deliver, status, conflicts, enroll, sync_cmd}) {
+                    req_answer, req_cancel, req_deliver, status, conflicts, enroll, sync_cmd,
+                    officer, officer_set, passphrase, passphrase_change}) {
     sub->fallthrough();
   }
 
@@ -514,10 +648,17 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "mpp-field: " << e.what() << " (see --help)\n";
     return 2;
   }
+
+  auto zone = o.time_zone_text.empty() ? mpp::sync::TimeZoneFromEnvironment()
+                                       : mpp::sync::ParseTimeZone(o.time_zone_text);
+  if (!zone) return Fail(zone.error());
+  o.zone = *zone;
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
   mpp::sync::SystemClock clock;
@@ -525,6 +666,8 @@ int main(int argc, char** argv) {
   if (*enroll) return RunEnroll(o, clock, rng);
   if (*sync_cmd) return RunSync(o, clock, rng);
   if (*init) return RunInit(o, clock, rng);
+  if (*officer_set) return RunOfficerSet(o, clock, rng);
+  if (*passphrase_change) return RunPassphraseChange(o, clock, rng);
   if (*catalog) return RunCatalog(o, clock, rng);
   if (*status) return RunStatus(o, clock, rng);
   if (*conflicts) return RunConflicts(o, clock, rng);

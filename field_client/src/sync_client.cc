@@ -1,7 +1,9 @@
 #include "mpp/field/sync_client.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "mpp/sync/codec.h"
 #include "mpp/sync/crypto.h"
@@ -375,7 +377,19 @@ class Puller {
       if (answer.cursor < state.cursor) {
         return Error::Unauthenticated("server answer refused: it would move the cursor back");
       }
-      auto applied = store_.ApplyPull(answer, opened.header.hlc);
+      // The changes are kept only once the page committed.
+      std::vector<RequestChange> changes;
+      std::map<std::string, std::string> receipts;
+      size_t new_requests = 0;
+      auto pulled = [&](const std::optional<sync::Request>& before, const sync::Request& after) {
+        receipts[after.id] = after.receipt;
+        if (!before) {
+          ++new_requests;
+          return;
+        }
+        Compare(*before, after, changes);
+      };
+      auto applied = store_.ApplyPull(answer, opened.header.hlc, pulled);
       if (!applied && applied.error().code() == ErrorCode::kNotFound) {
         MPP_RETURN_IF_ERROR(reconciler_.ResyncAfterMissingRequest(applied.error()));
         continue;
@@ -383,12 +397,71 @@ class Puller {
       MPP_RETURN_IF_ERROR(applied);
       report_.pulled += answer.requests.size() + answer.patches.size();
       report_.conflicts += answer.conflicts.size();
+      for (const auto& c : answer.conflicts) {
+        RequestChange change;
+        change.kind = RequestChange::Kind::kConflict;
+        change.request_id = c.request_id;
+        change.receipt = ReceiptOf(c.request_id, receipts);
+        change.field = c.field;
+        change.old_value = c.lost_value;
+        change.new_value = c.kept_value;
+        change.note = c.reason;
+        change.by = c.kept_version.origin;
+        changes.push_back(std::move(change));
+      }
+      report_.changes.insert(report_.changes.end(), std::make_move_iterator(changes.begin()),
+                             std::make_move_iterator(changes.end()));
+      report_.new_requests += new_requests;
       if (progress) progress("pull", report_.pulled, 0);
       if (!answer.more) return false;
     }
   }
 
  private:
+  // What changed between the officer's view before and after a page: the status, then each
+  // field whose value differs.
+  static void Compare(const sync::Request& before, const sync::Request& after,
+                      std::vector<RequestChange>& out) {
+    if (before.status != after.status) {
+      RequestChange change;
+      change.request_id = after.id;
+      change.receipt = after.receipt;
+      change.old_value = sync::StatusName(before.status);
+      change.new_value = sync::StatusName(after.status);
+      change.note = after.status_note;
+      change.by = after.status_version.origin;
+      out.push_back(std::move(change));
+    }
+    std::set<std::string> names;
+    for (const auto& [name, value] : before.fields) names.insert(name);
+    for (const auto& [name, value] : after.fields) names.insert(name);
+    for (const auto& name : names) {
+      auto was = before.fields.find(name);
+      auto now = after.fields.find(name);
+      const std::string old_value = was == before.fields.end() ? "" : was->second.value;
+      const std::string new_value = now == after.fields.end() ? "" : now->second.value;
+      if (old_value == new_value) continue;
+      RequestChange change;
+      change.kind = RequestChange::Kind::kField;
+      change.request_id = after.id;
+      change.receipt = after.receipt;
+      change.field = name;
+      change.old_value = old_value;
+      change.new_value = new_value;
+      if (now != after.fields.end()) change.by = now->second.version.origin;
+      out.push_back(std::move(change));
+    }
+  }
+
+  // The receipt of a conflict's request: from this page, else from the store.
+  std::string ReceiptOf(const std::string& request_id,
+                        const std::map<std::string, std::string>& page) {
+    auto it = page.find(request_id);
+    if (it != page.end()) return it->second;
+    auto row = store_.Find(request_id);
+    return row ? row->view.receipt : request_id;
+  }
+
   store::VanStore& store_;
   RetryingSender& sender_;
   Reconciler& reconciler_;
@@ -399,6 +472,22 @@ class Puller {
 };
 
 }  // namespace
+
+std::string DescribeChange(const RequestChange& change) {
+  const std::string who = change.by.empty() ? "" : " (by " + change.by + ")";
+  switch (change.kind) {
+    case RequestChange::Kind::kStatus:
+      return change.receipt + ": " + change.new_value +
+             (change.note.empty() ? "" : " \"" + change.note + "\"");
+    case RequestChange::Kind::kField:
+      return change.receipt + ": " + change.field + " \"" + change.old_value + "\" -> \"" +
+             change.new_value + "\"" + who;
+    case RequestChange::Kind::kConflict:
+      return change.receipt + ": conflict on " + change.field + ": kept \"" + change.new_value +
+             "\"" + who + ", not applied \"" + change.old_value + "\": " + change.note;
+  }
+  return change.receipt;
+}
 
 Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
                             const std::string& server_url, const std::string& token,

@@ -1,5 +1,6 @@
 #include "mpp/store/van_store.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -16,6 +17,21 @@
 
 namespace mpp::store {
 
+namespace {
+
+// The officer's name goes into every mutation, which the server checks (sync/text.h): NFC,
+// 1-100 bytes, the rules of a name.
+Result<std::string> OfficerName(std::string_view typed) {
+  std::string officer = sync::ToNfc(typed);
+  if (officer.empty() || officer.size() > 100) {
+    return Error::InvalidInput("officer name must be 1-100 characters");
+  }
+  MPP_RETURN_IF_ERROR(sync::CheckText(officer, "officer name", sync::TextRules::Name()));
+  return officer;
+}
+
+}  // namespace
+
 VanStore::VanStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 VanStore::~VanStore() = default;
 
@@ -27,12 +43,7 @@ Result<std::unique_ptr<VanStore>> VanStore::Create(const std::string& dir,
     return Error::InvalidInput("van code \"" + options.van_code +
                                "\" must be 1-12 capital letters or digits, e.g. KR01");
   }
-  // The officer's name goes into every mutation, which the server checks (sync/text.h).
-  const std::string officer = sync::ToNfc(options.officer);
-  if (officer.empty() || officer.size() > 100) {
-    return Error::InvalidInput("officer name must be 1-100 characters");
-  }
-  MPP_RETURN_IF_ERROR(sync::CheckText(officer, "officer name", sync::TextRules::Name()));
+  MPP_ASSIGN_OR_RETURN(const std::string officer, OfficerName(options.officer));
   if (passphrase.size() < 8) {
     return Error::InvalidInput("the passphrase must be at least 8 characters");
   }
@@ -130,6 +141,55 @@ Result<void> VanStore::Unlock(std::string_view passphrase) {
 }
 
 bool VanStore::unlocked() const { return !impl_->data_key_.empty(); }
+
+Result<void> VanStore::ChangePassphrase(std::string_view old_passphrase,
+                                        std::string_view new_passphrase) {
+  if (new_passphrase.size() < 8) {
+    return Error::InvalidInput("the passphrase must be at least 8 characters");
+  }
+  Impl& s = *impl_;
+  // BEGIN IMMEDIATE before reading the wrapped key: another process changing the passphrase at
+  // the same time waits, so it cannot wrap a key this call then overwrites with a stale salt.
+  MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
+  MPP_ASSIGN_OR_RETURN(auto stmt, s.db_.Prepare("SELECT kdf_salt, kdf_time_cost, kdf_memory_kib, "
+                                                "kdf_parallelism, wrapped_data_key FROM device"));
+  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Error::Corrupt("the store has no device identity");
+  crypto::Argon2Params params;
+  params.time_cost = static_cast<uint32_t>(stmt.ColumnInt(1));
+  params.memory_kib = static_cast<uint32_t>(stmt.ColumnInt(2));
+  params.parallelism = static_cast<uint32_t>(stmt.ColumnInt(3));
+  MPP_ASSIGN_OR_RETURN(Bytes old_kek,
+                       crypto::Argon2idDeriveKey(old_passphrase, stmt.ColumnBlob(0), params));
+  auto data_key = crypto::AesGcmOpen(old_kek, stmt.ColumnBlob(4), ViewOf(kDataKeyAad));
+  crypto::Cleanse(old_kek);
+  if (!data_key) return Error::Unauthenticated("wrong passphrase");
+  const Bytes salt = crypto::RandomBytes(crypto::kArgon2SaltBytes);
+  auto new_kek = crypto::Argon2idDeriveKey(new_passphrase, salt, params);
+  if (!new_kek) {
+    crypto::Cleanse(*data_key);
+    return new_kek.error();
+  }
+  auto wrapped = crypto::AesGcmSeal(*new_kek, *data_key, ViewOf(kDataKeyAad));
+  crypto::Cleanse(*new_kek);
+  crypto::Cleanse(*data_key);
+  if (!wrapped) return wrapped.error();
+  MPP_ASSIGN_OR_RETURN(auto update,
+                       s.db_.Prepare("UPDATE device SET kdf_salt = ?, wrapped_data_key = ?"));
+  update.Bind(1, salt).Bind(2, *wrapped);
+  MPP_RETURN_IF_ERROR(update.Run());
+  return txn.Commit();
+}
+
+Result<void> VanStore::SetOfficer(std::string_view officer) {
+  MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
+  MPP_ASSIGN_OR_RETURN(std::string name, OfficerName(officer));
+  MPP_ASSIGN_OR_RETURN(auto stmt, impl_->db_.Prepare("UPDATE device SET officer = ?"));
+  stmt.Bind(1, name);
+  MPP_RETURN_IF_ERROR(stmt.Run());
+  impl_->officer_ = std::move(name);
+  return Ok();
+}
 
 Result<DeviceInfo> VanStore::Device() {
   MPP_ASSIGN_OR_RETURN(
@@ -275,12 +335,19 @@ Result<size_t> VanStore::Impl::CommitDrafts(std::vector<MutationDraft>& drafts,
 
 Result<RequestRow> VanStore::Find(std::string_view id_or_receipt) {
   MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
+  // Receipts are written in capitals (van codes are capital letters and digits), but an officer
+  // types what the citizen reads out: the receipt is matched in capitals. Ids (UUIDs, lowercase
+  // hex) are matched exactly.
+  std::string receipt(id_or_receipt);
+  std::transform(receipt.begin(), receipt.end(), receipt.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  });
   MPP_ASSIGN_OR_RETURN(
       auto stmt, impl_->db_.Prepare(
                      "SELECT id, view, EXISTS(SELECT 1 FROM outbox o WHERE o.request_id = r.id) "
-                     "FROM requests r WHERE id = ?1 OR receipt = ?1 ORDER BY id = ?1 DESC, id "
+                     "FROM requests r WHERE id = ?1 OR receipt = ?2 ORDER BY id = ?1 DESC, id "
                      "LIMIT 2"));
-  stmt.Bind(1, id_or_receipt);
+  stmt.Bind(1, id_or_receipt).Bind(2, receipt);
   MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return Error::NotFound("no request with id or receipt " + std::string(id_or_receipt));
   MPP_ASSIGN_OR_RETURN(RequestRow found, impl_->ReadRow(stmt));
@@ -288,9 +355,8 @@ Result<RequestRow> VanStore::Find(std::string_view id_or_receipt) {
     // Receipts are unique per van now; stores synced before may hold two with one number.
     MPP_ASSIGN_OR_RETURN(bool second, stmt.Step());
     if (second) {
-      return Error::Conflict("receipt " + std::string(id_or_receipt) + " names two requests (" +
-                             found.view.id + " and " + stmt.ColumnText(0) +
-                             "): give the request id");
+      return Error::Conflict("receipt " + receipt + " names two requests (" + found.view.id +
+                             " and " + stmt.ColumnText(0) + "): give the request id");
     }
   }
   return found;
@@ -416,7 +482,8 @@ Result<void> VanStore::ApplyAck(const sync::PushAck& ack, const sync::HlcTimesta
 }
 
 Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
-                                 const sync::HlcTimestamp& server_hlc) {
+                                 const sync::HlcTimestamp& server_hlc,
+                                 const PulledRequest& pulled) {
   MPP_RETURN_IF_ERROR(impl_->RequireUnlocked());
   MPP_ASSIGN_OR_RETURN(const sync::Catalog* catalog, impl_->LoadCatalog());
   std::optional<sync::Catalog> new_catalog;
@@ -475,6 +542,7 @@ Result<void> VanStore::ApplyPull(const sync::PullAnswer& answer,
     }
     MPP_RETURN_IF_ERROR(s.SaveView(*view, !existing.has_value()));
     MPP_RETURN_IF_ERROR(s.SaveBase(server_state));
+    if (pulled) pulled(existing, *view);
   }
 
   // 4. Conflicts, catalog, cursor, clock.

@@ -33,6 +33,25 @@ struct SyncOptions {
   int zstd_level = 3;
 };
 
+// One change the pull brought to a request this van already held, as the officer sees it
+// (the view before and after the pull): a new status, a field changed by staff, a new conflict.
+struct RequestChange {
+  enum class Kind { kStatus, kField, kConflict };
+  Kind kind = Kind::kStatus;
+  std::string request_id;
+  std::string receipt;
+  std::string field;      // kField: the field; kConflict: the field or "status"
+  std::string old_value;  // kStatus: the status before; kField: the value before;
+                          // kConflict: the value the server did not apply (this van's)
+  std::string new_value;  // kStatus: the new status; kField: the new value;
+                          // kConflict: the value kept
+  std::string note;       // kStatus: the status note; kConflict: the server's reason
+  std::string by;         // who made the change: "staff:NAME", or a device id
+};
+
+// One line for the officer: `KR01-20261202-0003: needs_info "Mohon lampirkan pas foto"`.
+std::string DescribeChange(const RequestChange& change);
+
 struct SyncReport {
   size_t pushed = 0;        // mutations sent (retries not counted twice)
   size_t acknowledged = 0;  // mutations the server confirmed
@@ -49,6 +68,10 @@ struct SyncReport {
   size_t resent = 0;             // requests sent again to a restored server
   // Receipts re-issued because their number was taken: tell each citizen the new one.
   std::vector<store::VanStore::ReissuedReceipt> reissued_receipts;
+  // What the pull changed in requests this van held, in the order applied; and how many
+  // requests it did not hold came (a re-installed van, the van's other tablet).
+  std::vector<RequestChange> changes;
+  size_t new_requests = 0;
 };
 
 struct EnrollResult {

@@ -96,6 +96,18 @@ class VanStore {
   Result<void> Unlock(std::string_view passphrase);
   bool unlocked() const;
 
+  // Re-wraps the data key under a key derived from `new_passphrase` (a fresh salt, the store's
+  // Argon2id cost), in one transaction. The rows, and the device's private key (sealed under the
+  // data key), are not re-encrypted. kUnauthenticated for a wrong `old_passphrase`, and nothing
+  // changes. The store need not be unlocked; it stays as it was. Strength is the caller's policy
+  // (field_client's CheckPassphraseStrength), not the store's.
+  Result<void> ChangePassphrase(std::string_view old_passphrase, std::string_view new_passphrase);
+
+  // The officer who signs the next changes (the actor of every mutation committed from now on);
+  // earlier changes keep their actor. Checked like the name at Create (NFC, sync/text.h rules,
+  // 1-100 characters). Needs the store unlocked: only who knows the passphrase may sign.
+  Result<void> SetOfficer(std::string_view officer);
+
   Result<DeviceInfo> Device();
   // A copy of the catalog; the store parses it once and keeps it.
   Result<sync::Catalog> Catalog();
@@ -202,7 +214,14 @@ class VanStore {
   // answer carries last_applied_seq, so a lost ack is recovered); conflicts and a newer catalog
   // are stored; the cursor moves only here, with the state it covers. kNotFound, changing
   // nothing, when a patch is for a request this van does not hold (RequestResync mends it).
-  Result<void> ApplyPull(const sync::PullAnswer& answer, const sync::HlcTimestamp& server_hlc);
+  //
+  // `pulled`, when given, is called for each request the answer touched with the officer's view
+  // before the answer (nullopt: this van did not hold it) and after it; calls made before a
+  // failure describe changes that were rolled back.
+  using PulledRequest =
+      std::function<void(const std::optional<sync::Request>& before, const sync::Request& after)>;
+  Result<void> ApplyPull(const sync::PullAnswer& answer, const sync::HlcTimestamp& server_hlc,
+                         const PulledRequest& pulled = {});
   Result<void> MarkSynced(int64_t now_ms);
 
   std::string DatabasePathForTesting() const;
