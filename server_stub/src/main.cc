@@ -1,6 +1,7 @@
 // mpp-server: the central MPP server and its administrator commands. The administrator commands
 // work while `serve` runs on the same data directory (SQLite WAL, busy timeout).
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include "mpp/server/sync_service.h"
 #include "mpp/sync/crypto.h"
 #include "mpp/sync/json_format.h"
+#include "mpp/sync/local_time.h"
 
 namespace {
 
@@ -28,7 +30,11 @@ struct Options {
   bool json_output = false;
   std::string catalog_file, listen = "127.0.0.1:8080", van_code, ttl = "24h";
   std::string device_id, by, status, agency, note, id, bulk_file, backup_file;
+  std::string time_zone, nik, keep, value;
+  bool duplicates = false, all = false;
+  uint64_t conflict_rev = 0;
   std::vector<std::string> assignments;
+  mpp::sync::TimeZone zone;
   size_t max_connections_per_address = mpp::server::HttpLimits{}.max_connections_per_address;
 };
 
@@ -79,8 +85,10 @@ Result<Server> OpenServer(const Options& o, mpp::sync::Clock& clock, mpp::sync::
   }
   MPP_ASSIGN_OR_RETURN(auto home, mpp::server::OpenServerHome(o.data_dir, clock));
   Server s{std::move(home), nullptr};
-  s.service = std::make_unique<mpp::server::SyncService>(*s.home.storage, clock, rng,
-                                                         s.home.private_key, s.home.catalog);
+  mpp::server::ServiceOptions options;
+  options.nik_index_key = s.home.nik_key;
+  s.service = std::make_unique<mpp::server::SyncService>(
+      *s.home.storage, clock, rng, s.home.private_key, s.home.catalog, options);
   return s;
 }
 
@@ -109,6 +117,13 @@ int RunServe(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (o.data_dir.empty()) {
+    return Fail(Error::InvalidInput("no data directory: give --data DIR or set MPP_SERVER_DATA"));
+  }
+  // It holds citizen data: refuse to serve it while other users may read it.
+  if (auto private_dir = mpp::server::CheckDataDirPrivate(o.data_dir); !private_dir) {
+    return Fail(private_dir.error());
+  }
   auto server = OpenServer(o, clock, rng);
   if (!server) return Fail(server.error());
   mpp::server::HttpLimits limits;
@@ -186,6 +201,8 @@ Result<size_t> ApplyStatusChanges(mpp::server::SyncService& service, const std::
   return applied;
 }
 
+std::string Local(int64_t ms, const Options& o) { return mpp::sync::FormatLocalTime(ms, o.zone); }
+
 void PrintRequests(const std::vector<mpp::server::StoredRequest>& rows, bool as_json) {
   if (as_json) {
     json out = json::array();
@@ -206,15 +223,183 @@ void PrintRequests(const std::vector<mpp::server::StoredRequest>& rows, bool as_
   std::cout << rows.size() << " requests\n";
 }
 
+// The van code of a device, for people ("" when unknown).
+std::string VanCodeOf(mpp::server::ServerStorage& storage, const std::string& device_id) {
+  auto device = storage.FindDevice(device_id);
+  return device.ok() && device->has_value() ? (*device)->van_code : "";
+}
+
+json ConflictJson(const mpp::server::StoredConflict& c, const Options& o) {
+  json j = mpp::sync::ConflictToJson(c.conflict);
+  j["id"] = c.rev;
+  j["device_id"] = c.device_id;
+  j["van_code"] = c.van_code;
+  j["receipt"] = c.receipt;
+  j["created_ms"] = c.created_ms;
+  j["created"] = Local(c.created_ms, o);
+  j["open"] = c.open();
+  if (!c.open()) {
+    j["resolved_ms"] = c.resolved_ms;
+    j["resolved"] = Local(c.resolved_ms, o);
+    j["resolved_by"] = c.resolved_by;
+    j["resolution"] = c.resolution;
+  }
+  return j;
+}
+
+// "#12 KR01-20261202-0001 (van KR01) 2026-12-02 08:15 phone: kept ... : reason"
+std::string ConflictLine(const mpp::server::StoredConflict& c, const Options& o) {
+  const auto& k = c.conflict;
+  std::string line = "#" + std::to_string(c.rev) + " " +
+                     (c.receipt.empty() ? k.request_id : c.receipt) + " (van " +
+                     (c.van_code.empty() ? c.device_id : c.van_code) + ") " +
+                     Local(c.created_ms, o) + " " + k.field + ": ";
+  if (k.field == "duplicate") {
+    line += k.reason;
+  } else {
+    line += "kept \"" + k.kept_value + "\" (" + k.kept_version.origin + "), not applied \"" +
+            k.lost_value + "\" (" + k.lost_version.origin + "): " + k.reason;
+  }
+  if (!c.open()) {
+    line += " [resolved by " + c.resolved_by + " " + Local(c.resolved_ms, o) + ": " + c.resolution +
+            "]";
+  }
+  return line;
+}
+
+int ShowRequest(mpp::server::SyncService& service, mpp::server::ServerStorage& storage,
+                const Options& o) {
+  auto found = storage.FindRequest(o.id);
+  if (!found) return Fail(found.error());
+  if (!*found) return Fail(Error::NotFound("no request with id or receipt " + o.id));
+  const mpp::sync::Request& r = (*found)->request;
+  auto conflicts = storage.ConflictsOf(r.id);
+  if (!conflicts) return Fail(conflicts.error());
+  const mpp::sync::Service* svc = service.catalog().FindService(r.service_id);
+  auto label = [&](const std::string& name) {
+    const mpp::sync::FieldSpec* spec = svc == nullptr ? nullptr : svc->FindField(name);
+    return spec == nullptr || spec->label.empty() ? name : spec->label;
+  };
+  const std::string van_code = VanCodeOf(storage, r.device_id);
+  if (o.json_output) {
+    json j = mpp::sync::RequestToJson(r, true);
+    j["agency"] = (*found)->agency;
+    j["van_code"] = van_code;
+    j["created"] = Local(r.created.wall_ms, o);
+    json labels = json::object();
+    for (const auto& [name, value] : r.fields) labels[name] = label(name);
+    j["labels"] = std::move(labels);
+    for (auto& h : j["history"]) h["at"] = Local(h.value("at_ms", int64_t{0}), o);
+    json cs = json::array();
+    for (const auto& c : *conflicts) cs.push_back(ConflictJson(c, o));
+    j["conflicts"] = std::move(cs);
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::cout << r.receipt << "  " << mpp::sync::StatusName(r.status) << "\n";
+  std::cout << "  id:         " << r.id << "\n";
+  std::cout << "  service:    " << r.service_id;
+  if (svc != nullptr) std::cout << " (" << svc->name << ")";
+  std::cout << "\n  van:        " << van_code << " (device " << r.device_id << ")\n";
+  std::cout << "  officer:    " << r.officer << "\n";
+  std::cout << "  registered: " << Local(r.created.wall_ms, o) << "\n";
+  if (!r.status_note.empty()) std::cout << "  note:       " << r.status_note << "\n";
+  std::cout << "Fields:\n";
+  for (const auto& [name, value] : r.fields) {
+    std::cout << "  " << label(name) << ": " << value.value << "\n";
+  }
+  std::cout << "History:\n";
+  for (const auto& h : r.history) {
+    std::cout << "  " << Local(h.at.wall_ms, o) << "  " << h.actor << "  " << h.text << "\n";
+  }
+  std::cout << "Conflicts:" << (conflicts->empty() ? " none" : "") << "\n";
+  for (const auto& c : *conflicts) std::cout << "  " << ConflictLine(c, o) << "\n";
+  return 0;
+}
+
+int ListTokens(mpp::server::ServerStorage& storage, const Options& o, int64_t now_ms) {
+  auto tokens = storage.ListTokens();
+  if (!tokens) return Fail(tokens.error());
+  json out = json::array();
+  for (const auto& [id, t] : *tokens) {
+    const std::string state = t.revoked_ms != 0        ? "revoked"
+                              : t.used_ms != 0         ? "used"
+                              : t.expires_ms <= now_ms ? "expired"
+                                                       : "unused";
+    out.push_back({{"id", id},
+                   {"van_code", t.van_code},
+                   {"state", state},
+                   {"created_ms", t.created_ms},
+                   {"created", Local(t.created_ms, o)},
+                   {"expires_ms", t.expires_ms},
+                   {"expires", Local(t.expires_ms, o)},
+                   {"used_ms", t.used_ms},
+                   {"used", Local(t.used_ms, o)},
+                   {"used_by", t.used_by},
+                   {"revoked_ms", t.revoked_ms},
+                   {"revoked", Local(t.revoked_ms, o)}});
+    if (!o.json_output) {
+      std::cout << id << "  " << t.van_code << "  " << state << "  created "
+                << Local(t.created_ms, o) << "  expires " << Local(t.expires_ms, o);
+      if (t.used_ms != 0) std::cout << "  used " << Local(t.used_ms, o) << " by " << t.used_by;
+      if (t.revoked_ms != 0) std::cout << "  revoked " << Local(t.revoked_ms, o);
+      std::cout << "\n";
+    }
+  }
+  if (o.json_output) {
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << tokens->size() << " tokens\n";
+  }
+  return 0;
+}
+
+int ListDuplicates(mpp::server::ServerStorage& storage, const Options& o) {
+  auto pairs = storage.ListDuplicates();
+  if (!pairs) return Fail(pairs.error());
+  json out = json::array();
+  auto side = [](const mpp::server::NikMatch& m) {
+    return json{{"id", m.request_id},
+                {"receipt", m.receipt},
+                {"van_code", m.van_code},
+                {"status", mpp::sync::StatusName(m.status)}};
+  };
+  for (const auto& p : *pairs) {
+    out.push_back({{"request", side(p.request)},
+                   {"other", side(p.other)},
+                   {"flagged_ms", p.flagged_ms},
+                   {"flagged", Local(p.flagged_ms, o)}});
+    if (!o.json_output) {
+      std::cout << p.request.receipt << " (van " << p.request.van_code << ", "
+                << mpp::sync::StatusName(p.request.status) << ")  possible duplicate of "
+                << p.other.receipt << " (van " << p.other.van_code << ", "
+                << mpp::sync::StatusName(p.other.status) << ")  flagged " << Local(p.flagged_ms, o)
+                << "\n";
+    }
+  }
+  if (o.json_output) {
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << pairs->size() << " possible duplicates\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything the server writes holds citizen data or keys: owner only (database, WAL, keys).
+  umask(077);
   CLI::App app{"mpp-server: the central server of the MPP mobile service channel"};
   app.require_subcommand(1);
   app.fallthrough();
+  app.set_version_flag("--version", mpp::sync::VersionLine("mpp-server"));
   Options o;
   app.add_option("--data", o.data_dir, "server data directory")->envname("MPP_SERVER_DATA");
-  app.add_flag("--json", o.json_output, "machine-readable output");
+  app.add_flag("--json", o.json_output, "machine-readable output (times also in ms)");
+  app.add_option("--time-zone", o.time_zone,
+                 "zone of the times printed: WIB (default), WITA, WIT, UTC or +HH:MM; or set "
+                 "MPP_TIME_ZONE");
 
   auto* init = app.add_subcommand("init", "create the database and the server key");
   init->add_option("--catalog", o.catalog_file, "catalog JSON file (default: built-in)");
@@ -238,6 +423,11 @@ int main(int argc, char** argv) {
   auto* token_create = token->add_subcommand("create", "make a one-time enrolment token");
   token_create->add_option("--van-code", o.van_code, "the van it is for")->required();
   token_create->add_option("--ttl", o.ttl, "lifetime, e.g. 30m, 24h, 7d (default 24h)");
+  auto* token_list = token->add_subcommand(
+      "list", "list tokens by id (the server keeps only their hash, never the token)");
+  auto* token_revoke = token->add_subcommand("revoke", "make an unused token enrol nothing");
+  token_revoke->add_option("id", o.id, "the token id, as `token list` shows it")->required();
+  token_revoke->add_option("--by", o.by, "who revokes (audit)")->default_val("admin");
 
   auto* device = app.add_subcommand("device", "enrolled vans");
   device->require_subcommand(1);
@@ -251,9 +441,16 @@ int main(int argc, char** argv) {
   auto* requests_list = requests->add_subcommand("list", "list requests");
   requests_list->add_option("--status", o.status, "only this status");
   requests_list->add_option("--agency", o.agency, "only this agency");
+  requests_list->add_option("--nik", o.nik, "only requests for this NIK (through the NIK index)");
+  requests_list->add_flag("--duplicates", o.duplicates,
+                          "the pairs flagged as possible duplicates (one NIK, one service, two "
+                          "vans)");
 
-  auto* request = app.add_subcommand("request", "change one request (as staff)");
+  auto* request = app.add_subcommand("request", "show or change one request (as staff)");
   request->require_subcommand(1);
+  auto* request_show = request->add_subcommand(
+      "show", "a request: fields with their labels, status, history, conflicts");
+  request_show->add_option("id", o.id, "request id or receipt")->required();
   auto* set_status = request->add_subcommand("set-status", "change the status");
   set_status->add_option("id", o.id, "request id or receipt")->required();
   set_status->add_option("status", o.status, "new status")->required();
@@ -273,26 +470,61 @@ int main(int argc, char** argv) {
 
   auto* conflicts = app.add_subcommand("conflicts", "conflict records");
   conflicts->require_subcommand(1);
-  auto* conflicts_list = conflicts->add_subcommand("list", "list conflicts");
+  auto* conflicts_list = conflicts->add_subcommand("list", "list open conflicts");
+  conflicts_list->add_flag("--all", o.all, "resolved ones too");
+  auto* conflicts_resolve =
+      conflicts->add_subcommand("resolve", "settle a conflict (audited; the van receives it)");
+  conflicts_resolve->add_option("id", o.conflict_rev, "the conflict id (#N in conflicts list)")
+      ->required();
+  auto* keep_option = conflicts_resolve->add_option("--keep", o.keep, "van or server")
+                          ->check(CLI::IsMember({"van", "server"}));
+  auto* value_option =
+      conflicts_resolve->add_option("--value", o.value, "set the field to this value instead");
+  keep_option->excludes(value_option);
+  conflicts_resolve->add_option("--by", o.by, "staff member")->required();
+
+  auto* catalog = app.add_subcommand("catalog", "the service catalog");
+  catalog->require_subcommand(1);
+  auto* catalog_load = catalog->add_subcommand(
+      "load", "replace the catalog (version +1; vans receive it at their next pull)");
+  catalog_load->add_option("file", o.catalog_file, "catalog JSON file")->required();
+  catalog_load->add_option("--by", o.by, "who loads it (audit)")->default_val("admin");
 
   auto* audit = app.add_subcommand("audit", "non-repudiation checks");
   audit->require_subcommand(1);
   auto* audit_verify = audit->add_subcommand("verify", "re-verify every stored envelope");
 
-  for (auto* sub : {init, serve, backup, restore, token, token_create, device, device_list,
-                    device_revoke, requests, requests_list, request, set_status, set_status_bulk,
-                    set_fields, conflicts, conflicts_list, audit, audit_verify}) {
+  for (auto* sub : {init,          serve,           backup,
+                    restore,       token,           token_create,
+                    token_list,    token_revoke,    device,
+                    device_list,   device_revoke,   requests,
+                    requests_list, request,         request_show,
+                    set_status,    set_status_bulk, set_fields,
+                    conflicts,     conflicts_list,  conflicts_resolve,
+                    catalog,       catalog_load,    audit,
+                    audit_verify}) {
     sub->fallthrough();
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "mpp-server: " << e.what() << " (see --help)\n";
     return 2;
   }
 
+  {
+    auto zone = o.time_zone.empty() ? mpp::sync::TimeZoneFromEnvironment()
+                                    : mpp::sync::ParseTimeZone(o.time_zone);
+    if (!zone) return Fail(zone.error());
+    o.zone = *zone;
+  }
+  if (*conflicts_resolve && o.keep.empty() && value_option->count() == 0) {
+    return Fail(Error::InvalidInput("say how: --keep van, --keep server or --value V"));
+  }
   mpp::sync::SystemClock clock;
   mpp::sync::SystemRng rng;
   if (*init) {
@@ -334,7 +566,53 @@ int main(int argc, char** argv) {
     if (!ttl) return Fail(ttl.error());
     auto t = service.CreateEnrollmentToken(o.van_code, *ttl);
     if (!t) return Fail(t.error());
-    std::cout << *t << "\n";
+    if (o.json_output) {
+      const auto hash = mpp::crypto::Sha256(mpp::ViewOf(*t));
+      const int64_t expires = clock.NowMillis() + *ttl;
+      std::cout << json{{"token", *t},
+                        {"id", mpp::ToHex(hash).substr(0, mpp::server::kTokenIdChars)},
+                        {"van_code", o.van_code},
+                        {"expires_ms", expires},
+                        {"expires", Local(expires, o)}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << *t << "\n";  // the token alone, for scripts; its id is in `token list`
+    }
+    return 0;
+  }
+  if (*token_list) return ListTokens(storage, o, clock.NowMillis());
+  if (*token_revoke) {
+    auto r = service.RevokeToken(o.id, o.by);
+    if (!r) return Fail(r.error());
+    std::cout << "Token " << o.id << " revoked: it enrols no device.\n";
+    return 0;
+  }
+  if (*request_show) return ShowRequest(service, storage, o);
+  if (*catalog_load) {
+    auto text = ReadFile(o.catalog_file);
+    if (!text) return Fail(text.error());
+    auto version = service.LoadCatalog(*text, o.by);
+    if (!version) return Fail(version.error().WithContext(o.catalog_file));
+    if (o.json_output) {
+      std::cout << json{{"version", *version}}.dump() << "\n";
+    } else {
+      std::cout << "Catalog version " << *version << " loaded; vans receive it at their next "
+                << "sync.\n";
+    }
+    return 0;
+  }
+  if (*conflicts_resolve) {
+    mpp::server::Resolution how = mpp::server::Resolution::kValue;
+    if (o.keep == "van") how = mpp::server::Resolution::kKeepVan;
+    if (o.keep == "server") how = mpp::server::Resolution::kKeepServer;
+    auto resolved = service.ResolveConflict(o.conflict_rev, how, o.value, o.by);
+    if (!resolved) return Fail(resolved.error());
+    if (o.json_output) {
+      std::cout << ConflictJson(*resolved, o).dump() << "\n";
+    } else {
+      std::cout << "Conflict #" << o.conflict_rev << " resolved: " << resolved->resolution << ".\n";
+    }
     return 0;
   }
   if (*device_list) {
@@ -346,12 +624,16 @@ int main(int argc, char** argv) {
                      {"van_code", d.van_code},
                      {"fingerprint", mpp::crypto::KeyFingerprint(d.public_key)},
                      {"enrolled_ms", d.enrolled_ms},
+                     {"enrolled", Local(d.enrolled_ms, o)},
                      {"revoked", d.revoked()},
                      {"last_applied_seq", d.last_applied_seq},
-                     {"last_sync_ms", d.last_sync_ms}});
+                     {"last_sync_ms", d.last_sync_ms},
+                     {"last_sync", Local(d.last_sync_ms, o)}});
       if (!o.json_output) {
         std::cout << d.device_id << "  " << d.van_code << "  "
-                  << (d.revoked() ? "REVOKED" : "active") << "  seq " << d.last_applied_seq << "\n";
+                  << (d.revoked() ? "REVOKED" : "active") << "  seq " << d.last_applied_seq
+                  << "  enrolled " << Local(d.enrolled_ms, o) << "  last sync "
+                  << Local(d.last_sync_ms, o) << "\n";
       }
     }
     if (o.json_output) std::cout << out.dump() << "\n";
@@ -361,6 +643,13 @@ int main(int argc, char** argv) {
     auto r = service.RevokeDevice(o.device_id, o.by);
     if (!r) return Fail(r.error());
     std::cout << "Device " << o.device_id << " revoked.\n";
+    return 0;
+  }
+  if (*requests_list && o.duplicates) return ListDuplicates(storage, o);
+  if (*requests_list && !o.nik.empty()) {
+    auto rows = service.RequestsWithNik(o.nik);
+    if (!rows) return Fail(rows.error());
+    PrintRequests(*rows, o.json_output);
     return 0;
   }
   if (*requests_list) {
@@ -415,21 +704,18 @@ int main(int argc, char** argv) {
     auto list = storage.ListConflicts();
     if (!list) return Fail(list.error());
     json out = json::array();
+    size_t shown = 0;
     for (const auto& c : *list) {
-      json j = mpp::sync::ConflictToJson(c.conflict);
-      j["device_id"] = c.device_id;
-      out.push_back(std::move(j));
-      if (!o.json_output) {
-        std::cout << c.conflict.request_id << " " << c.conflict.field << ": kept \""
-                  << c.conflict.kept_value << "\" (" << c.conflict.kept_version.origin
-                  << "), not applied \"" << c.conflict.lost_value << "\" ("
-                  << c.conflict.lost_version.origin << "): " << c.conflict.reason << "\n";
-      }
+      if (!o.all && !c.open()) continue;
+      ++shown;
+      out.push_back(ConflictJson(c, o));
+      if (!o.json_output) std::cout << ConflictLine(c, o) << "\n";
     }
-    if (o.json_output)
+    if (o.json_output) {
       std::cout << out.dump() << "\n";
-    else
-      std::cout << list->size() << " conflicts\n";
+    } else {
+      std::cout << shown << (o.all ? " conflicts" : " open conflicts") << "\n";
+    }
     return 0;
   }
   if (*audit_verify) {

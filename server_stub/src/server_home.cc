@@ -2,10 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "mpp/server/sync_service.h"
 #include "mpp/sync/crypto.h"
 
 namespace mpp::server {
@@ -16,6 +18,9 @@ std::filesystem::path KeyPath(const std::string& dir) {
 }
 std::string DbPath(const std::string& dir) {
   return (std::filesystem::path(dir) / "server.db").string();
+}
+std::string NikKeyPath(const std::string& dir) {
+  return (std::filesystem::path(dir) / "nik.key").string();
 }
 // Which file server.db was when a server last opened it ("device inode"). A database put back
 // by hand (a copy of an older backup, a directory copied to another disk) is another file: the
@@ -33,8 +38,72 @@ std::string FileIdentity(const std::string& path) {
 Result<void> RecordIdentity(const std::string& dir) {
   std::ofstream out(IdentityPath(dir), std::ios::trunc);
   out << FileIdentity(DbPath(dir)) << "\n";
+  out.close();
   if (!out.good()) return Error::Internal("cannot write " + IdentityPath(dir));
+  ::chmod(IdentityPath(dir).c_str(), 0600);
   return Ok();
+}
+
+constexpr size_t kNikKeyBytes = 32;
+
+// The database and its WAL and shared-memory files (SQLite gives those the database's mode),
+// the identity file: owner only. The umask of mpp-server (077) already makes them so; this also
+// holds for a library caller with another umask, and for files made by an older version.
+void RestrictFiles(const std::string& dir) {
+  for (const std::string& path : {DbPath(dir), DbPath(dir) + "-wal", DbPath(dir) + "-shm",
+                                  IdentityPath(dir), KeyPath(dir).string(), NikKeyPath(dir)}) {
+    ::chmod(path.c_str(), 0600);  // a file that does not exist is no error
+  }
+}
+
+// Writes `bytes` as hex to a new file readable by the owner only (created 0600 before any
+// secret is written to it).
+Result<void> WriteSecretFile(const std::string& path, ByteView bytes) {
+  const mode_t old_mask = umask(077);
+  std::ofstream out(path, std::ios::trunc);
+  umask(old_mask);
+  out << ToHex(bytes) << "\n";
+  out.close();
+  if (!out.good()) return Error::Internal("cannot write " + path);
+  ::chmod(path.c_str(), 0600);
+  return Ok();
+}
+
+// nik.key: made at init; for a data directory made before the NIK index, made at its first
+// open, and every stored request indexed then. Returns the key.
+Result<Bytes> LoadOrCreateNikKey(const std::string& dir, ServerStorage& storage,
+                                 const sync::Catalog& catalog, sync::Clock& clock) {
+  if (std::ifstream in(NikKeyPath(dir)); in) {
+    std::string hex;
+    in >> hex;
+    auto key = FromHex(hex);
+    if (!key || key->size() != kNikKeyBytes) {
+      return Error::Corrupt(NikKeyPath(dir) + " does not hold a 32-byte hex key");
+    }
+    return *key;
+  }
+  const Bytes key = crypto::RandomBytes(kNikKeyBytes);
+  // Index what is stored before the key file exists: an interrupted open indexes again.
+  MPP_ASSIGN_OR_RETURN(auto requests, storage.ListRequests({}));
+  MPP_ASSIGN_OR_RETURN(auto txn, storage.Begin());
+  size_t indexed = 0;
+  for (const auto& row : requests) {
+    const sync::Request& r = row.request;
+    const sync::Service* service = catalog.FindService(r.service_id);
+    if (service == nullptr) continue;
+    const sync::FieldSpec* spec = NikFieldOf(*service);
+    if (spec == nullptr) continue;
+    auto field = r.fields.find(spec->name);
+    if (field == r.fields.end() || field->second.value.empty()) continue;
+    MPP_RETURN_IF_ERROR(txn->IndexNik(r.id, NikIndexHash(key, field->second.value), r.service_id));
+    ++indexed;
+  }
+  MPP_RETURN_IF_ERROR(txn->AppendAudit("admin", "nik_index.create", "nik.key",
+                                       std::to_string(indexed) + " requests indexed",
+                                       clock.NowMillis()));
+  MPP_RETURN_IF_ERROR(txn->Commit());
+  MPP_RETURN_IF_ERROR(WriteSecretFile(NikKeyPath(dir), key));
+  return key;
 }
 
 // A new epoch is the time it began, in ms: it differs from every earlier one, also when one
@@ -47,14 +116,27 @@ Result<uint64_t> StartEpoch(ServerStorage& storage, sync::Clock& clock, const st
   uint64_t epoch = static_cast<uint64_t>(std::max<int64_t>(clock.NowMillis(), 2));
   if (epoch == current) ++epoch;
   MPP_RETURN_IF_ERROR(txn->StartEpoch(epoch));
-  MPP_RETURN_IF_ERROR(
-      txn->AppendAudit("admin", "server.new_epoch", "epoch " + std::to_string(epoch), why,
-                       clock.NowMillis()));
+  MPP_RETURN_IF_ERROR(txn->AppendAudit("admin", "server.new_epoch",
+                                       "epoch " + std::to_string(epoch), why, clock.NowMillis()));
   MPP_RETURN_IF_ERROR(txn->Commit());
   return epoch;
 }
 
 }  // namespace
+
+Result<void> CheckDataDirPrivate(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return Error::NotFound("no data directory " + dir);
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Error::PermissionDenied("the data directory " + dir + " (mode " + mode +
+                                   ") is open to other users and holds citizen data; run `chmod "
+                                   "700 " +
+                                   dir + "` and start again");
+  }
+  return Ok();
+}
 
 Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& backup_file,
                                    sync::Clock& clock) {
@@ -87,6 +169,7 @@ Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& ba
   }
   std::filesystem::rename(staged, DbPath(dir), ec);
   if (ec) return Error::Internal("cannot put the restored database in place: " + ec.message());
+  RestrictFiles(dir);
   MPP_RETURN_IF_ERROR(RecordIdentity(dir));
   return epoch;
 }
@@ -99,18 +182,15 @@ Result<std::string> InitServerHome(const std::string& dir, const std::string& ca
   if (std::filesystem::exists(KeyPath(dir))) {
     return Error::Conflict("a server is already initialised in " + dir);
   }
-  MPP_ASSIGN_OR_RETURN(auto keys, crypto::GenerateEd25519KeyPair());
-  {
-    // Create the key file readable by the owner only, before any secret is written to it.
-    const std::string path = KeyPath(dir).string();
-    const mode_t old_mask = umask(077);
-    std::ofstream out(path, std::ios::trunc);
-    umask(old_mask);
-    out << ToHex(keys.private_key) << "\n";
-    if (!out.good()) return Error::Internal("cannot write " + path);
+  if (::chmod(dir.c_str(), 0700) != 0) {
+    return Error::InvalidInput("cannot make " + dir + " private (chmod 700)");
   }
+  MPP_ASSIGN_OR_RETURN(auto keys, crypto::GenerateEd25519KeyPair());
+  MPP_RETURN_IF_ERROR(WriteSecretFile(KeyPath(dir).string(), keys.private_key));
+  MPP_RETURN_IF_ERROR(WriteSecretFile(NikKeyPath(dir), crypto::RandomBytes(kNikKeyBytes)));
   MPP_ASSIGN_OR_RETURN(auto storage, OpenSqliteStorage(DbPath(dir)));
   MPP_RETURN_IF_ERROR(storage->SaveCatalog(catalog.version(), catalog_json));
+  RestrictFiles(dir);
   MPP_RETURN_IF_ERROR(RecordIdentity(dir));
   return crypto::KeyFingerprint(keys.public_key);
 }
@@ -143,6 +223,8 @@ Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock) {
   MPP_ASSIGN_OR_RETURN(auto catalog, home.storage->LoadCatalog());
   if (catalog.first == 0) return Error::Corrupt("the server database has no catalog");
   MPP_ASSIGN_OR_RETURN(home.catalog, sync::Catalog::FromJson(catalog.second));
+  MPP_ASSIGN_OR_RETURN(home.nik_key, LoadOrCreateNikKey(dir, *home.storage, home.catalog, clock));
+  RestrictFiles(dir);
   return home;
 }
 

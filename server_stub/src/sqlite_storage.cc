@@ -20,7 +20,7 @@ using sqlite::Database;
 using sqlite::Statement;
 
 constexpr int kApplicationId = 0x4D505053;  // 'MPPS'
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 // Below this much free disk the server stops acknowledging (THREATS.md row 13): SQLite needs
 // room for the WAL and a checkpoint, and a van can always retry later.
 constexpr uint64_t kMinFreeDiskBytes = 16ull << 20;
@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS tokens(
   van_code TEXT NOT NULL,
   expires_ms INTEGER NOT NULL,
   used_ms INTEGER NOT NULL DEFAULT 0,
-  used_by TEXT NOT NULL DEFAULT '');
+  used_by TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL DEFAULT 0,
+  revoked_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS requests(
   id TEXT PRIMARY KEY,
   receipt TEXT NOT NULL,
@@ -59,13 +61,28 @@ CREATE INDEX IF NOT EXISTS requests_pull ON requests(device_id, owner_rev);
 CREATE INDEX IF NOT EXISTS requests_van ON requests(van_code, rev);
 CREATE INDEX IF NOT EXISTS requests_agency ON requests(agency, status);
 CREATE INDEX IF NOT EXISTS requests_receipt ON requests(receipt);
+CREATE INDEX IF NOT EXISTS requests_receipt_nocase ON requests(receipt COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS conflicts(
   rev INTEGER PRIMARY KEY,
   device_id TEXT NOT NULL,
   request_id TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
-  body BLOB NOT NULL);
+  body BLOB NOT NULL,
+  resolved_ms INTEGER NOT NULL DEFAULT 0,
+  resolved_by TEXT NOT NULL DEFAULT '',
+  resolution TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS conflicts_pull ON conflicts(device_id, rev);
+CREATE INDEX IF NOT EXISTS conflicts_request ON conflicts(request_id);
+CREATE TABLE IF NOT EXISTS request_nik(
+  request_id TEXT PRIMARY KEY,
+  nik_hash BLOB NOT NULL,
+  service_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS request_nik_hash ON request_nik(nik_hash, service_id);
+CREATE TABLE IF NOT EXISTS duplicates(
+  request_id TEXT NOT NULL,
+  other_id TEXT NOT NULL,
+  flagged_ms INTEGER NOT NULL,
+  PRIMARY KEY(request_id, other_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS unclean(
   device_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -126,6 +143,53 @@ Result<uint64_t> ReadEpoch(Statement* s) {
 
 constexpr const char* kEpochSql = "SELECT value FROM counters WHERE name = 'epoch'";
 
+// A conflict with the receipt of its request and the van code of its device, for people.
+constexpr const char* kConflictSelect =
+    "SELECT c.rev, c.device_id, c.created_ms, c.body, coalesce(r.receipt, ''), "
+    "coalesce(d.van_code, ''), c.resolved_ms, c.resolved_by, c.resolution FROM conflicts c "
+    "LEFT JOIN requests r ON r.id = c.request_id "
+    "LEFT JOIN devices d ON d.device_id = c.device_id ";
+
+Result<StoredConflict> ReadConflict(const Statement& s) {
+  MPP_ASSIGN_OR_RETURN(auto conflict, sync::DecodeConflict(s.ColumnBlob(3)));
+  StoredConflict c;
+  c.rev = static_cast<uint64_t>(s.ColumnInt(0));
+  c.device_id = s.ColumnText(1);
+  c.created_ms = s.ColumnInt(2);
+  c.conflict = std::move(conflict);
+  c.receipt = s.ColumnText(4);
+  c.van_code = s.ColumnText(5);
+  c.resolved_ms = s.ColumnInt(6);
+  c.resolved_by = s.ColumnText(7);
+  c.resolution = s.ColumnText(8);
+  return c;
+}
+
+// Steps `s` to its end, decoding every row as a conflict.
+Result<std::vector<StoredConflict>> ReadConflicts(Statement& s) {
+  std::vector<StoredConflict> out;
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    MPP_ASSIGN_OR_RETURN(auto c, ReadConflict(s));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// A request found through the NIK index: id, receipt, device, van code, status.
+constexpr const char* kNikMatchColumns = "r.id, r.receipt, r.device_id, r.van_code, r.status";
+
+NikMatch ReadNikMatch(const Statement& s, int first) {
+  NikMatch m;
+  m.request_id = s.ColumnText(first);
+  m.receipt = s.ColumnText(first + 1);
+  m.device_id = s.ColumnText(first + 2);
+  m.van_code = s.ColumnText(first + 3);
+  m.status = sync::ParseStatus(s.ColumnText(first + 4)).value_or(sync::RequestStatus::kSubmitted);
+  return m;
+}
+
 // Steps a cached statement to its end, reading each row with `read`; the statement is reset
 // either way, so it can be bound again.
 template <typename T, typename Read>
@@ -182,6 +246,19 @@ class SqliteTxn final : public StorageTxn {
                            int64_t now_ms) override;
   Result<int64_t> LoadHlc() override;
   Result<void> SaveHlc(int64_t packed) override;
+  Result<std::string> RevokeToken(const std::string& id, int64_t now_ms) override;
+  Result<void> IndexNik(const std::string& request_id, ByteView nik_hash,
+                        const std::string& service_id) override;
+  Result<std::vector<NikMatch>> FindByNikHash(ByteView nik_hash,
+                                              const std::string& service_id) override;
+  Result<bool> RecordDuplicate(const std::string& request_id, const std::string& other_id,
+                               int64_t now_ms) override;
+  Result<std::optional<StoredConflict>> FindConflict(uint64_t rev) override;
+  Result<void> ResolveConflict(uint64_t rev, const std::string& by, const std::string& resolution,
+                               int64_t now_ms) override;
+  Result<std::pair<int64_t, std::string>> LoadCatalog() override;
+  Result<void> SaveCatalog(int64_t version, const std::string& json) override;
+  Result<std::vector<sync::Request>> OpenRequests() override;
   Result<void> Commit() override;
 
  private:
@@ -306,6 +383,18 @@ class SqliteStorage final : public ServerStorage {
                    "UPDATE requests SET rev = owner_rev, van_code = coalesce((SELECT van_code FROM "
                    "devices WHERE devices.device_id = requests.device_id), '');"));
     }
+    if (version >= 1 && version <= 3) {
+      // v4: tokens keep when they were made and whether they were revoked (`token list`,
+      // `token revoke`); conflicts can be resolved by staff. The NIK index (request_nik) and
+      // the duplicate pairs are new tables (kSchema); server_home.cc fills the index for the
+      // requests stored before it.
+      MPP_RETURN_IF_ERROR(
+          db_.Exec("ALTER TABLE tokens ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE tokens ADD COLUMN revoked_ms INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE conflicts ADD COLUMN resolved_ms INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE conflicts ADD COLUMN resolved_by TEXT NOT NULL DEFAULT '';"
+                   "ALTER TABLE conflicts ADD COLUMN resolution TEXT NOT NULL DEFAULT '';"));
+    }
     MPP_RETURN_IF_ERROR(db_.Exec(kSchema));
     // The first epoch of a database is 1; later ones are the time they began (server_home.cc).
     MPP_RETURN_IF_ERROR(
@@ -398,7 +487,7 @@ class SqliteStorage final : public ServerStorage {
   Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) override {
     std::lock_guard<std::mutex> lock(mu_);
     MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT body, agency, owner_rev, id FROM requests "
-                                             "WHERE id = ?1 OR receipt = ?1 "
+                                             "WHERE id = ?1 OR receipt = ?1 COLLATE NOCASE "
                                              "ORDER BY id = ?1 DESC, id LIMIT 2"));
     s.Bind(1, id_or_receipt);
     MPP_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -418,15 +507,65 @@ class SqliteStorage final : public ServerStorage {
 
   Result<std::vector<StoredConflict>> ListConflicts() override {
     std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(
-        auto s, db_.Prepare("SELECT rev, device_id, created_ms, body FROM conflicts ORDER BY rev"));
-    std::vector<StoredConflict> out;
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare(std::string(kConflictSelect) + "ORDER BY c.rev"));
+    return ReadConflicts(s);
+  }
+
+  Result<std::vector<StoredConflict>> ConflictsOf(const std::string& request_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare(std::string(kConflictSelect) +
+                                             "WHERE c.request_id = ? ORDER BY c.rev"));
+    s.Bind(1, request_id);
+    return ReadConflicts(s);
+  }
+
+  Result<std::vector<StoredToken>> ListTokens() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT lower(substr(hex(token_hash), 1, " +
+                                             std::to_string(kTokenIdChars) +
+                                             ")), van_code, expires_ms, used_ms, used_by, "
+                                             "created_ms, revoked_ms FROM tokens "
+                                             "ORDER BY created_ms, van_code"));
+    std::vector<StoredToken> out;
     for (;;) {
       MPP_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
-      MPP_ASSIGN_OR_RETURN(auto conflict, sync::DecodeConflict(s.ColumnBlob(3)));
-      out.push_back({static_cast<uint64_t>(s.ColumnInt(0)), s.ColumnText(1), std::move(conflict),
-                     s.ColumnInt(2)});
+      out.push_back({s.ColumnText(0),
+                     {s.ColumnText(1), s.ColumnInt(2), s.ColumnInt(3), s.ColumnText(4),
+                      s.ColumnInt(5), s.ColumnInt(6)}});
+    }
+    return out;
+  }
+
+  Result<std::vector<StoredRequest>> RequestsWithNikHash(ByteView nik_hash) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT r.body, r.agency, r.owner_rev FROM "
+                                             "request_nik n JOIN requests r ON r.id = "
+                                             "n.request_id WHERE n.nik_hash = ? ORDER BY "
+                                             "r.receipt"));
+    s.Bind(1, nik_hash);
+    std::vector<StoredRequest> out;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
+      out.push_back({std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
+    }
+    return out;
+  }
+
+  Result<std::vector<DuplicatePair>> ListDuplicates() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(
+        auto s, db_.Prepare(std::string("SELECT x.flagged_ms, ") + kNikMatchColumns + ", " +
+                            "o.id, o.receipt, o.device_id, o.van_code, o.status FROM duplicates x "
+                            "JOIN requests r ON r.id = x.request_id "
+                            "JOIN requests o ON o.id = x.other_id ORDER BY r.receipt, o.receipt"));
+    std::vector<DuplicatePair> out;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back({ReadNikMatch(s, 1), ReadNikMatch(s, 6), s.ColumnInt(0)});
     }
     return out;
   }
@@ -471,6 +610,15 @@ class SqliteStorage final : public ServerStorage {
                                              "version = excluded.version, body = excluded.body"));
     s.Bind(1, version).Bind(2, json);
     return s.Run();
+  }
+
+  Result<int64_t> CatalogVersion() override {
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(Statement * s, reader_->Prepared("SELECT version FROM catalog"));
+    MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+    const int64_t version = row ? s->ColumnInt(0) : 0;
+    s->Reset();
+    return version;
   }
 
   // Statements are prepared once per connection and reused (the hot path of a push).
@@ -594,20 +742,24 @@ Result<void> SqliteTxn::RevokeDevice(const std::string& device_id, int64_t now_m
 }
 
 Result<std::optional<TokenRecord>> SqliteTxn::FindToken(ByteView token_hash) {
-  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT van_code, expires_ms, used_ms, used_by "
-                                               "FROM tokens WHERE token_hash = ?"));
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("SELECT van_code, expires_ms, used_ms, used_by, created_ms, "
+                                "revoked_ms FROM tokens WHERE token_hash = ?"));
   s->Bind(1, token_hash);
   MPP_ASSIGN_OR_RETURN(bool row, s->Step());
   std::optional<TokenRecord> out;
-  if (row) out = TokenRecord{s->ColumnText(0), s->ColumnInt(1), s->ColumnInt(2), s->ColumnText(3)};
+  if (row) {
+    out = TokenRecord{s->ColumnText(0), s->ColumnInt(1), s->ColumnInt(2),
+                      s->ColumnText(3), s->ColumnInt(4), s->ColumnInt(5)};
+  }
   s->Reset();
   return out;
 }
 
 Result<void> SqliteTxn::InsertToken(ByteView token_hash, const TokenRecord& t) {
   MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO tokens(token_hash, van_code, "
-                                               "expires_ms) VALUES (?, ?, ?)"));
-  s->Bind(1, token_hash).Bind(2, t.van_code).Bind(3, t.expires_ms);
+                                               "expires_ms, created_ms) VALUES (?, ?, ?, ?)"));
+  s->Bind(1, token_hash).Bind(2, t.van_code).Bind(3, t.expires_ms).Bind(4, t.created_ms);
   return s->Run();
 }
 
@@ -803,6 +955,153 @@ Result<void> SqliteTxn::SaveHlc(int64_t packed) {
                        Prepared("UPDATE counters SET value = max(value, ?) WHERE name = 'hlc'"));
   s->Bind(1, packed);
   return s->Run();
+}
+
+Result<std::string> SqliteTxn::RevokeToken(const std::string& id, int64_t now_ms) {
+  if (id.size() != kTokenIdChars ||
+      id.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    return Error::InvalidInput("a token id is " + std::to_string(kTokenIdChars) +
+                               " hex digits, as `mpp-server token list` shows it");
+  }
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("SELECT token_hash, van_code, used_ms, revoked_ms FROM tokens "
+                                "WHERE substr(hex(token_hash), 1, ?1) = upper(?2) LIMIT 2"));
+  s->Bind(1, static_cast<int64_t>(kTokenIdChars)).Bind(2, id);
+  struct Row {
+    Bytes hash;
+    std::string van_code;
+    int64_t used_ms, revoked_ms;
+  };
+  MPP_ASSIGN_OR_RETURN(
+      auto rows, ReadAll<Row>(s, [](const Statement& r) {
+        return Row{r.ColumnBlob(0), r.ColumnText(1), r.ColumnInt(2), r.ColumnInt(3)};
+      }));
+  if (rows.empty()) return Error::NotFound("no token with id " + id);
+  if (rows.size() > 1) return Error::Conflict("token id " + id + " names two tokens");
+  if (rows[0].revoked_ms != 0) return Error::Conflict("token " + id + " is already revoked");
+  if (rows[0].used_ms != 0) {
+    return Error::Conflict("token " + id + " was already used to enrol a device: revoke the " +
+                           "device instead (`mpp-server device revoke DEVICE_ID`)");
+  }
+  MPP_ASSIGN_OR_RETURN(Statement * u,
+                       Prepared("UPDATE tokens SET revoked_ms = ? WHERE token_hash = ?"));
+  u->Bind(1, now_ms).Bind(2, rows[0].hash);
+  MPP_RETURN_IF_ERROR(u->Run());
+  return rows[0].van_code;
+}
+
+Result<void> SqliteTxn::IndexNik(const std::string& request_id, ByteView nik_hash,
+                                 const std::string& service_id) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("INSERT INTO request_nik(request_id, nik_hash, service_id) "
+                                "VALUES (?1, ?2, ?3) ON CONFLICT(request_id) DO UPDATE SET "
+                                "nik_hash = excluded.nik_hash, service_id = excluded.service_id"));
+  s->Bind(1, request_id).Bind(2, nik_hash).Bind(3, service_id);
+  return s->Run();
+}
+
+Result<std::vector<NikMatch>> SqliteTxn::FindByNikHash(ByteView nik_hash,
+                                                       const std::string& service_id) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared(std::string("SELECT ") + kNikMatchColumns +
+                                " FROM request_nik n JOIN requests r ON r.id = n.request_id "
+                                "WHERE n.nik_hash = ? AND n.service_id = ? ORDER BY r.receipt"));
+  s->Bind(1, nik_hash).Bind(2, service_id);
+  return ReadAll<NikMatch>(s, [](const Statement& row) { return ReadNikMatch(row, 0); });
+}
+
+Result<bool> SqliteTxn::RecordDuplicate(const std::string& request_id, const std::string& other_id,
+                                        int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(Statement * seen, Prepared("SELECT 1 FROM duplicates WHERE (request_id = "
+                                                  "?1 AND other_id = ?2) OR (request_id = ?2 "
+                                                  "AND other_id = ?1)"));
+  seen->Bind(1, request_id).Bind(2, other_id);
+  MPP_ASSIGN_OR_RETURN(bool found, seen->Step());
+  seen->Reset();
+  if (found) return false;
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO duplicates(request_id, other_id, "
+                                               "flagged_ms) VALUES (?, ?, ?)"));
+  s->Bind(1, request_id).Bind(2, other_id).Bind(3, now_ms);
+  MPP_RETURN_IF_ERROR(s->Run());
+  return true;
+}
+
+Result<std::optional<StoredConflict>> SqliteTxn::FindConflict(uint64_t rev) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared(std::string(kConflictSelect) + "WHERE c.rev = ?"));
+  s->Bind(1, static_cast<int64_t>(rev));
+  auto row = s->Step();
+  if (!row) {
+    s->Reset();
+    return row.error();
+  }
+  std::optional<StoredConflict> out;
+  if (*row) {
+    auto c = ReadConflict(*s);
+    if (!c) {
+      s->Reset();
+      return c.error();
+    }
+    out = std::move(*c);
+  }
+  s->Reset();
+  return out;
+}
+
+Result<void> SqliteTxn::ResolveConflict(uint64_t rev, const std::string& by,
+                                        const std::string& resolution, int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("UPDATE conflicts SET resolved_ms = ?, resolved_by = ?, "
+                                "resolution = ? WHERE rev = ? AND resolved_ms = 0"));
+  s->Bind(1, now_ms).Bind(2, by).Bind(3, resolution).Bind(4, static_cast<int64_t>(rev));
+  return s->Run();
+}
+
+Result<std::pair<int64_t, std::string>> SqliteTxn::LoadCatalog() {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT version, body FROM catalog"));
+  MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+  std::pair<int64_t, std::string> out{0, ""};
+  if (row) out = {s->ColumnInt(0), s->ColumnText(1)};
+  s->Reset();
+  return out;
+}
+
+Result<void> SqliteTxn::SaveCatalog(int64_t version, const std::string& json) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO catalog(id, version, body) VALUES "
+                                               "(1, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                                               "version = excluded.version, body = excluded.body"));
+  s->Bind(1, version).Bind(2, json);
+  return s->Run();
+}
+
+Result<std::vector<sync::Request>> SqliteTxn::OpenRequests() {
+  std::string sql = "SELECT body FROM requests WHERE status NOT IN (";
+  bool first = true;
+  for (auto status : {sync::RequestStatus::kSubmitted, sync::RequestStatus::kReceived,
+                      sync::RequestStatus::kInReview, sync::RequestStatus::kNeedsInfo,
+                      sync::RequestStatus::kCompleted, sync::RequestStatus::kDelivered,
+                      sync::RequestStatus::kRejected, sync::RequestStatus::kCancelled}) {
+    if (!sync::IsFinal(status)) continue;
+    sql += std::string(first ? "'" : ", '") + sync::StatusName(status) + "'";
+    first = false;
+  }
+  sql += ") ORDER BY receipt";
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared(sql));
+  std::vector<sync::Request> out;
+  for (;;) {
+    auto row = s->Step();
+    if (!row || !*row) {
+      s->Reset();
+      if (!row) return row.error();
+      break;
+    }
+    auto request = sync::DecodeRequest(s->ColumnBlob(0));
+    if (!request) {
+      s->Reset();
+      return request.error();
+    }
+    out.push_back(std::move(*request));
+  }
+  return out;
 }
 
 Result<void> SqliteTxn::Commit() {

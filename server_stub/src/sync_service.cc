@@ -46,16 +46,35 @@ SyncService::SyncService(ServerStorage& storage, sync::Clock& clock, sync::Rng& 
       rng_(rng),
       server_private_key_(std::move(server_private_key)),
       server_public_key_(crypto::Ed25519PublicKeyOf(server_private_key_).value()),
-      catalog_(std::move(catalog)),
       options_(options),
-      hlc_(&clock, options.max_forward_skew_ms) {}
+      hlc_(&clock, options.max_forward_skew_ms) {
+  AdoptCatalog(std::move(catalog));
+}
+
+void SyncService::AdoptCatalog(sync::Catalog catalog) {
+  // Callers hold catalog_mu_ (or are the constructor).
+  catalogs_.push_back(std::make_unique<const sync::Catalog>(std::move(catalog)));
+  current_catalog_.store(catalogs_.back().get());
+}
+
+Result<void> SyncService::RefreshCatalog() {
+  MPP_ASSIGN_OR_RETURN(int64_t stored, storage_.CatalogVersion());
+  if (stored <= catalog().version()) return Ok();
+  std::lock_guard<std::mutex> lock(catalog_mu_);
+  MPP_ASSIGN_OR_RETURN(auto text, storage_.LoadCatalog());
+  if (text.first <= catalog().version()) return Ok();  // another thread took it meanwhile
+  MPP_ASSIGN_OR_RETURN(sync::Catalog loaded, sync::Catalog::FromJson(text.second));
+  AdoptCatalog(std::move(loaded));
+  return Ok();
+}
 
 std::string SyncService::server_fingerprint() const {
   return crypto::KeyFingerprint(server_public_key_);
 }
 
-std::string SyncService::AgencyOf(const std::string& service_id) const {
-  const sync::Service* service = catalog_.FindService(service_id);
+std::string SyncService::AgencyOf(const sync::Catalog& catalog,
+                                  const std::string& service_id) const {
+  const sync::Service* service = catalog.FindService(service_id);
   return service == nullptr ? "" : service->agency;
 }
 
@@ -69,7 +88,7 @@ Result<std::string> SyncService::CreateEnrollmentToken(const std::string& van_co
   const auto hash = crypto::Sha256(ViewOf(token));
   const int64_t now = clock_.NowMillis();
   MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
-  MPP_RETURN_IF_ERROR(txn->InsertToken(hash, {van_code, now + ttl_ms, 0, ""}));
+  MPP_RETURN_IF_ERROR(txn->InsertToken(hash, {van_code, now + ttl_ms, 0, "", now, 0}));
   MPP_RETURN_IF_ERROR(txn->AppendAudit("admin", "token.create", van_code,
                                        "expires_ms=" + std::to_string(now + ttl_ms), now));
   MPP_RETURN_IF_ERROR(txn->Commit());
@@ -110,6 +129,7 @@ Result<std::string> SyncService::Enroll(std::string_view request_json) {
   uint32_t receipt_series = resumed ? existing->receipt_series : 0;
   if (!resumed) {
     if (stored->used_ms != 0) return Error::Conflict("enrolment token was already used");
+    if (stored->revoked_ms != 0) return Error::PermissionDenied("enrolment token was revoked");
     if (stored->expires_ms <= now) return Error::PermissionDenied("enrolment token has expired");
     if (stored->van_code != van_code) {
       return Error::PermissionDenied("enrolment token was issued for van " + stored->van_code +
@@ -152,6 +172,15 @@ Result<void> SyncService::RevokeDevice(const std::string& device_id, const std::
   if (device->revoked()) return Error::Conflict("device " + device_id + " is already revoked");
   MPP_RETURN_IF_ERROR(txn->RevokeDevice(device_id, now));
   MPP_RETURN_IF_ERROR(txn->AppendAudit(by, "device.revoke", device_id, device->van_code, now));
+  return txn->Commit();
+}
+
+Result<void> SyncService::RevokeToken(const std::string& token_id, const std::string& by) {
+  if (by.empty()) return Error::InvalidInput("say who revokes the token (--by NAME)");
+  const int64_t now = clock_.NowMillis();
+  MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
+  MPP_ASSIGN_OR_RETURN(std::string van_code, txn->RevokeToken(token_id, now));
+  MPP_RETURN_IF_ERROR(txn->AppendAudit(by, "token.revoke", token_id, van_code, now));
   return txn->Commit();
 }
 
@@ -207,6 +236,8 @@ Result<sync::OpenedEnvelope> SyncService::OpenVanEnvelope(ByteView envelope,
 Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
   MPP_ASSIGN_OR_RETURN(sync::OpenedEnvelope opened,
                        OpenVanEnvelope(envelope, sync::EnvelopeKind::kPush, log));
+  MPP_RETURN_IF_ERROR(RefreshCatalog());
+  const sync::Catalog& catalog = this->catalog();
   const sync::EnvelopeHeader& h = opened.header;
   const std::string& device_id = opened.signer;
   MPP_ASSIGN_OR_RETURN(std::vector<sync::Mutation> mutations,
@@ -251,7 +282,7 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
   for (size_t i = 0; i < mutations.size(); ++i) {
     if (mutations[i].kind != sync::MutationKind::kCreate) continue;
     std::optional<sync::Request> state;
-    auto outcome = sync::ApplyMutation(catalog_, state, mutations[i], sync::Role::kVan);
+    auto outcome = sync::ApplyMutation(catalog, state, mutations[i], sync::Role::kVan);
     creates[i] = MergedCreate{std::move(state), std::move(outcome)};
   }
 
@@ -322,7 +353,7 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
       state = std::move(creates[i]->state);  // merged before the transaction, against no state
       outcome = std::move(creates[i]->outcome);
     } else {
-      outcome = sync::ApplyMutation(catalog_, state, m, sync::Role::kVan);
+      outcome = sync::ApplyMutation(catalog, state, m, sync::Role::kVan);
     }
     if (!outcome) return outcome.error().WithContext(where);
     if (m.kind == sync::MutationKind::kRestore) {
@@ -337,10 +368,16 @@ Result<Bytes> SyncService::HandlePush(ByteView envelope, SyncLog* log) {
     // as written.
     const bool notify_owner = !outcome->clean || state->device_id != device_id;
     MPP_RETURN_IF_ERROR(
-        txn->SaveRequest(before, *state, AgencyOf(state->service_id), notify_owner, now));
+        txn->SaveRequest(before, *state, AgencyOf(catalog, state->service_id), notify_owner, now));
     for (const auto& c : outcome->conflicts) {
       MPP_RETURN_IF_ERROR(txn->AddConflict(device_id, c, now));
     }
+    // A new request (or one re-sent after a server restore) whose NIK has an open request for
+    // the service at another van is flagged on both vans; a pair is flagged once.
+    const bool arrives =
+        m.kind == sync::MutationKind::kCreate || m.kind == sync::MutationKind::kRestore;
+    MPP_ASSIGN_OR_RETURN(size_t flagged, IndexNik(*txn, catalog, before, *state, arrives, now));
+    log->conflicts += flagged;
     if (!outcome->clean) MPP_RETURN_IF_ERROR(txn->MarkUnclean(device_id, m.seq));
     MPP_RETURN_IF_ERROR(txn->RecordApplied(device_id, m.seq, MutationDigest(m)));
     if (m.kind == sync::MutationKind::kRestore) {
@@ -435,6 +472,8 @@ Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
   const sync::EnvelopeHeader& h = opened.header;
   const std::string& device_id = opened.signer;
   MPP_ASSIGN_OR_RETURN(auto body, sync::DecodeValue<sync::PullRequestBody>(opened.raw_body));
+  MPP_RETURN_IF_ERROR(RefreshCatalog());
+  const sync::Catalog& catalog = this->catalog();
   {
     std::lock_guard<std::mutex> lock(hlc_mu_);
     MPP_RETURN_IF_ERROR(hlc_.Observe(h.hlc));
@@ -450,15 +489,19 @@ Result<Bytes> SyncService::HandlePull(ByteView envelope, SyncLog* log) {
   answer.requests = std::move(page.requests);
   answer.patches = std::move(page.patches);
   answer.conflicts = std::move(page.conflicts);
-  answer.catalog_version = catalog_.version();
+  answer.catalog_version = catalog.version();
   MPP_ASSIGN_OR_RETURN(answer.epoch, storage_.Epoch());
-  if (body.catalog_version < catalog_.version()) answer.catalog_json = catalog_.ToJson();
+  if (body.catalog_version < catalog.version()) answer.catalog_json = catalog.ToJson();
   log->received = answer.requests.size() + answer.patches.size();
   log->conflicts = answer.conflicts.size();
   return SealAnswer(sync::EnvelopeKind::kPullAnswer, device_id, h.nonce, sync::EncodeValue(answer));
 }
 
-Result<sync::Request> SyncService::ApplyStaff(const std::string& id_or_receipt, sync::Mutation m) {
+Result<sync::Request> SyncService::ApplyStaff(
+    const std::string& id_or_receipt, sync::Mutation m,
+    const std::function<Result<void>(StorageTxn&, const sync::Request&)>& also) {
+  MPP_RETURN_IF_ERROR(RefreshCatalog());
+  const sync::Catalog& catalog = this->catalog();
   MPP_ASSIGN_OR_RETURN(auto found, storage_.FindRequest(id_or_receipt));
   if (!found) return Error::NotFound("no request with id or receipt " + id_or_receipt);
   const std::string id = found->request.id;
@@ -482,13 +525,14 @@ Result<sync::Request> SyncService::ApplyStaff(const std::string& id_or_receipt, 
   m.status_base = state->status_version;
   const std::optional<sync::Request> before = state;
   MPP_ASSIGN_OR_RETURN(sync::MergeOutcome outcome,
-                       sync::ApplyMutation(catalog_, state, m, sync::Role::kStaff));
+                       sync::ApplyMutation(catalog, state, m, sync::Role::kStaff));
   if (!outcome.clean) {
     // A person at the console gets the refusal directly; nothing is stored.
     return Error::Conflict(outcome.conflicts.front().reason);
   }
-  MPP_RETURN_IF_ERROR(txn->SaveRequest(before, *state, AgencyOf(state->service_id),
+  MPP_RETURN_IF_ERROR(txn->SaveRequest(before, *state, AgencyOf(catalog, state->service_id),
                                        /*notify_owner=*/true, now));
+  MPP_RETURN_IF_ERROR(IndexNik(*txn, catalog, before, *state, /*flag=*/false, now));
   std::string detail = m.kind == sync::MutationKind::kSetStatus
                            ? std::string("status=") + sync::StatusName(m.status_to)
                            : "fields";
@@ -496,6 +540,7 @@ Result<sync::Request> SyncService::ApplyStaff(const std::string& id_or_receipt, 
     for (const auto& w : m.writes) detail += " " + w.name;  // names only: values are personal
   }
   MPP_RETURN_IF_ERROR(txn->AppendAudit(m.origin, "request.change", id, detail, now));
+  if (also) MPP_RETURN_IF_ERROR(also(*txn, *state));
   MPP_RETURN_IF_ERROR(txn->Commit());
   return *state;
 }

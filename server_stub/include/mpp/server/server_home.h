@@ -1,5 +1,7 @@
-// The server's data directory: server.db (storage), server.key (the Ed25519 private key, hex,
-// mode 0600). init creates both; open loads them for `serve` and the administrator commands.
+// The server's data directory: server.db (storage), server.key (the Ed25519 private key, hex),
+// nik.key (the key of the NIK index, hex), server.db.identity. It holds citizen data: the
+// directory is 0700 and every file in it 0600. init creates them; open loads them for `serve`
+// and the administrator commands (and creates nik.key for a directory made before it existed).
 #pragma once
 
 #include <memory>
@@ -14,8 +16,13 @@ namespace mpp::server {
 struct ServerHome {
   std::unique_ptr<ServerStorage> storage;
   Bytes private_key;
+  Bytes nik_key;  // ServiceOptions::nik_index_key
   sync::Catalog catalog;
 };
+
+// Ok when no one but the owner may read, write or enter `dir`; otherwise one line naming the
+// command that fixes it (`chmod 700 DIR`). `serve` refuses such a directory.
+Result<void> CheckDataDirPrivate(const std::string& dir);
 
 // Creates the database and the key and loads the catalog. Returns the key's fingerprint.
 // Refuses a directory that already has a server key.

@@ -48,10 +48,19 @@ struct StoredRequest {
 };
 
 struct StoredConflict {
-  uint64_t rev = 0;
+  uint64_t rev = 0;       // also the conflict's id for people (`mpp-server conflicts resolve REV`)
   std::string device_id;  // the van whose request it concerns
   sync::ConflictRecord conflict;
   int64_t created_ms = 0;
+  // Of the request it concerns, for people ("" when the request is not stored).
+  std::string receipt;
+  std::string van_code;
+  // Set once staff resolved it (`conflicts resolve`); an open conflict has resolved_ms 0.
+  int64_t resolved_ms = 0;
+  std::string resolved_by;
+  std::string resolution;  // "kept the van's value", "set to the given value", ...
+
+  bool open() const { return resolved_ms == 0; }
 };
 
 struct EnvelopeRecord {
@@ -66,8 +75,35 @@ struct EnvelopeRecord {
 struct TokenRecord {
   std::string van_code;
   int64_t expires_ms = 0;
-  int64_t used_ms = 0;  // 0 while unused
-  std::string used_by;  // the device it enrolled
+  int64_t used_ms = 0;     // 0 while unused
+  std::string used_by;     // the device it enrolled
+  int64_t created_ms = 0;  // 0 for tokens made before it was kept (schema v3)
+  int64_t revoked_ms = 0;  // 0 unless revoked before use: a revoked token enrols nothing
+};
+
+// The server keeps only a token's SHA-256. Its id for people is the first kTokenIdChars hex
+// digits of that hash: `token list` shows it, `token revoke ID` takes it.
+inline constexpr size_t kTokenIdChars = 12;
+
+struct StoredToken {
+  std::string id;
+  TokenRecord token;
+};
+
+// A request found through the NIK index (request_nik), with what the duplicate check needs.
+struct NikMatch {
+  std::string request_id;
+  std::string receipt;
+  std::string device_id;
+  std::string van_code;
+  sync::RequestStatus status = sync::RequestStatus::kSubmitted;
+};
+
+// A pair of requests flagged as possible duplicates (`requests list --duplicates`).
+struct DuplicatePair {
+  NikMatch request;  // the later one, whose arrival flagged the pair
+  NikMatch other;
+  int64_t flagged_ms = 0;
 };
 
 struct RequestQuery {
@@ -152,6 +188,33 @@ class StorageTxn {
   virtual Result<int64_t> LoadHlc() = 0;
   virtual Result<void> SaveHlc(int64_t packed) = 0;
 
+  // Revokes the unused token whose id (kTokenIdChars hex digits, any case) is `id`: NotFound
+  // without one, Conflict when it was already used or revoked. Returns its van code.
+  virtual Result<std::string> RevokeToken(const std::string& id, int64_t now_ms) = 0;
+
+  // The NIK index: the keyed hash (HMAC-SHA-256 under the server's NIK key, never the NIK) of a
+  // request's NIK field, replaced when it changes; and the requests whose NIK has `nik_hash`
+  // for `service_id`, with their current status.
+  virtual Result<void> IndexNik(const std::string& request_id, ByteView nik_hash,
+                                const std::string& service_id) = 0;
+  virtual Result<std::vector<NikMatch>> FindByNikHash(ByteView nik_hash,
+                                                      const std::string& service_id) = 0;
+  // Records that two requests were flagged as possible duplicates; false when the pair (in
+  // either order) already was, so a re-sent request does not flag it again.
+  virtual Result<bool> RecordDuplicate(const std::string& request_id, const std::string& other_id,
+                                       int64_t now_ms) = 0;
+
+  // A stored conflict by its rev; and marking it resolved (once).
+  virtual Result<std::optional<StoredConflict>> FindConflict(uint64_t rev) = 0;
+  virtual Result<void> ResolveConflict(uint64_t rev, const std::string& by,
+                                       const std::string& resolution, int64_t now_ms) = 0;
+
+  // The catalog inside the transaction (see ServerStorage::LoadCatalog), and every request that
+  // is not final, for checking a new catalog against them before it replaces the current one.
+  virtual Result<std::pair<int64_t, std::string>> LoadCatalog() = 0;
+  virtual Result<void> SaveCatalog(int64_t version, const std::string& json) = 0;
+  virtual Result<std::vector<sync::Request>> OpenRequests() = 0;
+
   virtual Result<void> Commit() = 0;
 };
 
@@ -171,11 +234,19 @@ class ServerStorage {
   // The device's changes after query.cursor, at most query.max_items of them.
   virtual Result<PullPage> ReadPull(const std::string& device_id, const PullQuery& query) = 0;
   virtual Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& query) = 0;
-  // By id, or by receipt; kConflict when a receipt names two requests (kept from before
+  // By id, or by receipt (matched case-insensitively: "kr01-20261202-0001" finds
+  // KR01-20261202-0001); kConflict when a receipt names two requests (kept from before
   // receipts were unique per van), with their ids, so a command never picks one of them.
   virtual Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) = 0;
   virtual Result<uint64_t> Epoch() = 0;
+  // Every conflict, open and resolved, in rev order, with the receipt and van code of its request.
   virtual Result<std::vector<StoredConflict>> ListConflicts() = 0;
+  // The conflicts of one request (by id), in rev order.
+  virtual Result<std::vector<StoredConflict>> ConflictsOf(const std::string& request_id) = 0;
+  virtual Result<std::vector<StoredToken>> ListTokens() = 0;
+  // Requests whose NIK has this keyed hash (any service), ordered by receipt.
+  virtual Result<std::vector<StoredRequest>> RequestsWithNikHash(ByteView nik_hash) = 0;
+  virtual Result<std::vector<DuplicatePair>> ListDuplicates() = 0;
   // Calls fn for every stored envelope in id order; stops at the first Error fn returns.
   virtual Result<void> ForEachEnvelope(
       const std::function<Result<void>(const EnvelopeRecord&)>& fn) = 0;
@@ -187,6 +258,9 @@ class ServerStorage {
   // The catalog the server serves (version and JSON text); version 0 when none is loaded.
   virtual Result<std::pair<int64_t, std::string>> LoadCatalog() = 0;
   virtual Result<void> SaveCatalog(int64_t version, const std::string& json) = 0;
+  // Only the version of the stored catalog: cheap, so a running server checks it at every sync
+  // and picks up a catalog `mpp-server catalog load` stored meanwhile.
+  virtual Result<int64_t> CatalogVersion() = 0;
 };
 
 // Opens (creating if needed) the embedded SQLite backend at `path`.

@@ -6,10 +6,13 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "mpp/server/storage.h"
 #include "mpp/sync/catalog.h"
@@ -28,6 +31,24 @@ struct ServiceOptions {
   // zstd level of the answers. Higher than a van's (3): a server CPU is not a tablet's, and a
   // re-installed van pulls thousands of requests over 2G.
   int answer_zstd_level = 6;
+  // The key of the NIK index (ServerHome::nik_key): requests are indexed by HMAC-SHA-256 of
+  // their NIK under it, and a new request whose NIK has an open request for the same service
+  // from another van is flagged as a possible duplicate. Empty: no index, no flag.
+  Bytes nik_index_key;
+};
+
+// The field of a service's form that holds the applicant's NIK: the kNik field named "nik",
+// else the first required kNik field (forms also hold a parent's NIK, nik_ayah, nik_ibu);
+// nullptr when the form has none.
+const sync::FieldSpec* NikFieldOf(const sync::Service& service);
+// The NIK index's hash of a NIK: HMAC-SHA-256 under the server's NIK key (32 bytes).
+Bytes NikIndexHash(ByteView key, std::string_view nik);
+
+// How staff settle a conflict (`mpp-server conflicts resolve`).
+enum class Resolution : uint8_t {
+  kKeepVan,     // the value the van wrote
+  kKeepServer,  // the value the server holds now: nothing changes but the record
+  kValue,       // a value staff give
 };
 
 // What one push or pull did, for the per-sync log line.
@@ -69,6 +90,16 @@ class SyncService {
   // nonce)}. Answer JSON is signed by the server over the nonce (see PROTOCOL.md).
   Result<std::string> Enroll(std::string_view request_json);
   Result<void> RevokeDevice(const std::string& device_id, const std::string& by);
+  // Revokes an unused enrolment token by its id (storage.h, kTokenIdChars); audited.
+  Result<void> RevokeToken(const std::string& token_id, const std::string& by);
+
+  // Administrator: replaces the catalog. The text must pass Catalog::FromJson; it is stored
+  // with version max(its own, current + 1), and vans receive it at their next pull (a running
+  // `serve` notices the stored version at its next sync). Refused, changing nothing, when a
+  // request that is not final would no longer be valid under it (its service removed, a field
+  // it holds removed or its value no longer valid, a required field added that it lacks): the
+  // message names the receipts and fields. Returns the stored version.
+  Result<int64_t> LoadCatalog(const std::string& catalog_json, const std::string& by);
 
   Result<Bytes> HandlePush(ByteView envelope, SyncLog* log);
   Result<Bytes> HandlePull(ByteView envelope, SyncLog* log);
@@ -79,6 +110,16 @@ class SyncService {
                                        const std::string& by, const std::string& note);
   Result<sync::Request> StaffSetFields(const std::string& id_or_receipt,
                                        const sync::FieldMap& fields, const std::string& by);
+  // Settles an open conflict (its rev, StoredConflict::rev). The new value goes through the
+  // same path as StaffSetFields (or StaffSetStatus for a "status" conflict), in the same
+  // transaction that marks the conflict resolved, so the van receives it as any staff change;
+  // kKeepServer only marks it. A "duplicate" flag is settled with kKeepServer (both requests
+  // stay). `value` is used with kValue only. Audited.
+  Result<StoredConflict> ResolveConflict(uint64_t rev, Resolution how, const std::string& value,
+                                         const std::string& by);
+
+  // The requests whose NIK is `nik` (through the NIK index; needs options.nik_index_key).
+  Result<std::vector<StoredRequest>> RequestsWithNik(const std::string& nik);
 
   // Ok while the storage can durably accept writes; otherwise kUnavailable or kStorageFull with
   // a reason for the operator (never a path or SQL). /healthz reports it.
@@ -87,7 +128,12 @@ class SyncService {
   // Re-verifies the signature and body hash of every stored envelope.
   Result<AuditReport> VerifyEnvelopes();
 
-  const sync::Catalog& catalog() const { return catalog_; }
+  // The catalog served now. A reference stays valid for the service's lifetime (catalogs
+  // replaced by LoadCatalog or a refresh are kept), but may be superseded by then.
+  const sync::Catalog& catalog() const { return *current_catalog_.load(); }
+  // Takes the stored catalog if it is newer than the one served (another process ran
+  // `mpp-server catalog load`). Called at every push and pull; costs one small read.
+  Result<void> RefreshCatalog();
 
  private:
   Result<Bytes> DeviceKey(const std::string& signer);
@@ -101,18 +147,33 @@ class SyncService {
                                   const std::vector<sync::Mutation>& mutations, sync::PushAck& ack,
                                   SyncLog* log);
   static Bytes MutationDigest(const sync::Mutation& m);
-  Result<sync::Request> ApplyStaff(const std::string& id_or_receipt, sync::Mutation mutation);
+  // `also` runs inside the change's transaction, after it was applied (nullptr: nothing).
+  Result<sync::Request> ApplyStaff(
+      const std::string& id_or_receipt, sync::Mutation mutation,
+      const std::function<Result<void>(StorageTxn&, const sync::Request&)>& also = nullptr);
+  // Keeps the NIK index in step with a stored request (its NIK field, catalog.cc's kNik type);
+  // with `flag`, a request whose NIK has an open request for the same service from another van
+  // gets a "duplicate" conflict record on both devices. Returns how many pairs it flagged.
+  Result<size_t> IndexNik(StorageTxn& txn, const sync::Catalog& catalog,
+                          const std::optional<sync::Request>& before, const sync::Request& request,
+                          bool flag, int64_t now_ms);
+  std::optional<Bytes> NikHash(std::string_view nik) const;
+  void AdoptCatalog(sync::Catalog catalog);
   Result<Bytes> SealAnswer(sync::EnvelopeKind kind, const std::string& device_id,
                            const Bytes& nonce, ByteView body);
-  std::string AgencyOf(const std::string& service_id) const;
+  std::string AgencyOf(const sync::Catalog& catalog, const std::string& service_id) const;
 
   ServerStorage& storage_;
   sync::Clock& clock_;
   sync::Rng& rng_;
   Bytes server_private_key_;
   Bytes server_public_key_;
-  sync::Catalog catalog_;
   ServiceOptions options_;
+  // Every catalog served since start, the last one current: a reader holding a reference never
+  // sees it freed (catalogs change a few times a year).
+  std::mutex catalog_mu_;  // guards catalogs_ and serialises refreshes
+  std::vector<std::unique_ptr<const sync::Catalog>> catalogs_;
+  std::atomic<const sync::Catalog*> current_catalog_{nullptr};
   std::mutex hlc_mu_;
   sync::HybridClock hlc_;  // guarded by hlc_mu_; persisted through storage
 };
