@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-van() { local name=$1; shift; MPP_FIELD_DATA="$work/van-$name" MPP_PASSPHRASE="passphrase-$name" "$field" "$@"; }
+van() { local name=$1; shift; MPP_FIELD_DATA="$work/van-$name" MPP_PASSPHRASE="sampan-biru-$name-pagi" "$field" "$@"; }
 first_receipt() { python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["receipt"])'; }
 
 # A free loopback port.
