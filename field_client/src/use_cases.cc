@@ -20,32 +20,17 @@ namespace {
 using sync::Mutation;
 using sync::MutationKind;
 
-// What an officer typed or imported, in Unicode NFC (text.h): the van normalises before the
-// catalog validates and the mutation is signed; the server only checks. ASCII is already NFC.
-void NormaliseTyped(std::string& value) {
-  if (std::any_of(value.begin(), value.end(),
-                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
-    value = sync::ToNfc(value);
-  }
-}
-
-std::vector<sync::FieldWrite> Writes(const sync::FieldMap& fields) {
-  std::vector<sync::FieldWrite> writes;
-  writes.reserve(fields.size());
-  for (const auto& [name, value] : fields) {
-    writes.push_back({name, value, {}});
-    NormaliseTyped(writes.back().value);
-  }
-  return writes;
-}
-
-std::vector<sync::FieldWrite> Writes(sync::FieldMap&& fields) {
+// What an officer typed or imported, in the form's stored spelling (Catalog::NormaliseForm:
+// NFC, dates as YYYY-MM-DD, phone numbers as 08..., enum values as the catalog spells them): the
+// van normalises before the catalog validates and the mutation is signed; the server only checks.
+std::vector<sync::FieldWrite> Writes(const sync::Catalog& catalog, std::string_view service_id,
+                                     sync::FieldMap fields) {
+  catalog.NormaliseForm(service_id, fields);
   std::vector<sync::FieldWrite> writes;
   writes.reserve(fields.size());
   while (!fields.empty()) {
     auto node = fields.extract(fields.begin());
     writes.push_back({std::move(node.key()), std::move(node.mapped()), {}});
-    NormaliseTyped(writes.back().value);
   }
   return writes;
 }
@@ -55,67 +40,112 @@ Result<sync::Request> CommitOne(store::VanStore& store, std::vector<Mutation> dr
   return std::move(views.back());
 }
 
-Result<std::string> ResolveId(store::VanStore& store, const std::string& id_or_receipt) {
-  MPP_ASSIGN_OR_RETURN(store::RequestRow row, store.Find(id_or_receipt));
-  return row.view.id;
-}
-
 Mutation StatusDraft(const std::string& id, sync::RequestStatus to, std::string note) {
   Mutation m;
   m.kind = MutationKind::kSetStatus;
   m.request_id = id;
   m.status_to = to;
   m.note = std::move(note);
-  NormaliseTyped(m.note);
+  if (std::any_of(m.note.begin(), m.note.end(),
+                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+    m.note = sync::ToNfc(m.note);
+  }
   return m;
 }
 
+Mutation FieldsDraft(const sync::Catalog& catalog, const sync::Request& request,
+                     sync::FieldMap fields) {
+  Mutation m;
+  m.kind = MutationKind::kSetFields;
+  m.request_id = request.id;
+  m.writes = Writes(catalog, request.service_id, std::move(fields));
+  return m;
+}
+
+// The field of a service's form that names the citizen the request is for.
+constexpr const char* kCitizenNikField = "nik";
+
 }  // namespace
 
+Result<std::vector<sync::Request>> OpenDuplicates(store::VanStore& store,
+                                                  const std::string& service_id,
+                                                  const sync::FieldMap& fields) {
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
+  sync::FieldMap normalised = fields;
+  catalog.NormaliseForm(service_id, normalised);
+  std::vector<sync::Request> open;
+  auto nik = normalised.find(kCitizenNikField);
+  if (nik == normalised.end() || nik->second.empty()) return open;
+  store::RequestFilter filter;
+  filter.service_id = service_id;
+  filter.nik = nik->second;
+  MPP_ASSIGN_OR_RETURN(auto rows, store.List(filter));
+  for (auto& row : rows) {
+    if (!sync::IsFinal(row.view.status)) open.push_back(std::move(row.view));
+  }
+  return open;
+}
+
 Result<sync::Request> RegisterRequest(store::VanStore& store, const std::string& service_id,
-                                      const sync::FieldMap& fields) {
+                                      const sync::FieldMap& fields,
+                                      const RegisterOptions& options) {
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
+  if (!options.force) {
+    MPP_ASSIGN_OR_RETURN(auto open, OpenDuplicates(store, service_id, fields));
+    if (!open.empty()) {
+      std::string receipts;
+      for (const auto& r : open) {
+        receipts +=
+            (receipts.empty() ? "" : ", ") + r.receipt + " (" + sync::StatusWords(r.status) + ")";
+      }
+      return Error::Conflict("this NIK already has an open request for " + service_id +
+                             " on this van: " + receipts +
+                             "; to register another one anyway, repeat with --force");
+    }
+  }
   Mutation m;
   m.kind = MutationKind::kCreate;
   m.service_id = service_id;
-  m.writes = Writes(fields);
+  m.writes = Writes(catalog, service_id, fields);
   return CommitOne(store, {std::move(m)});
 }
 
 Result<sync::Request> UpdateRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const sync::FieldMap& fields) {
   if (fields.empty()) return Error::InvalidInput("nothing to change: give --set key=value");
-  MPP_ASSIGN_OR_RETURN(std::string id, ResolveId(store, id_or_receipt));
-  Mutation m;
-  m.kind = MutationKind::kSetFields;
-  m.request_id = id;
-  m.writes = Writes(fields);
-  return CommitOne(store, {std::move(m)});
+  MPP_ASSIGN_OR_RETURN(store::RequestRow row, store.Find(id_or_receipt));
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
+  return CommitOne(store, {FieldsDraft(catalog, row.view, fields)});
 }
 
 Result<sync::Request> CancelRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const std::string& reason) {
   if (reason.empty()) return Error::InvalidInput("a cancellation needs a --reason");
-  MPP_ASSIGN_OR_RETURN(std::string id, ResolveId(store, id_or_receipt));
-  return CommitOne(store, {StatusDraft(id, sync::RequestStatus::kCancelled, reason)});
+  MPP_ASSIGN_OR_RETURN(store::RequestRow row, store.Find(id_or_receipt));
+  return CommitOne(store, {StatusDraft(row.view.id, sync::RequestStatus::kCancelled, reason)});
 }
 
 Result<sync::Request> DeliverRequest(store::VanStore& store, const std::string& id_or_receipt) {
-  MPP_ASSIGN_OR_RETURN(std::string id, ResolveId(store, id_or_receipt));
-  return CommitOne(store, {StatusDraft(id, sync::RequestStatus::kDelivered, "diserahkan")});
+  MPP_ASSIGN_OR_RETURN(store::RequestRow row, store.Find(id_or_receipt));
+  return CommitOne(store,
+                   {StatusDraft(row.view.id, sync::RequestStatus::kDelivered, "diserahkan")});
 }
 
 Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const sync::FieldMap& fields) {
-  MPP_ASSIGN_OR_RETURN(std::string id, ResolveId(store, id_or_receipt));
-  std::vector<Mutation> drafts;
-  if (!fields.empty()) {
-    Mutation m;
-    m.kind = MutationKind::kSetFields;
-    m.request_id = id;
-    m.writes = Writes(fields);
-    drafts.push_back(std::move(m));
+  MPP_ASSIGN_OR_RETURN(store::RequestRow row, store.Find(id_or_receipt));
+  // Whether the request can be answered at all comes first: it is what the officer must hear.
+  MPP_RETURN_IF_ERROR(
+      sync::CheckTransition(row.view.status, sync::RequestStatus::kInReview, sync::Role::kVan));
+  if (fields.empty()) {
+    return Error::InvalidInput(
+        "an answer gives the information the agency asked for: at least one --set field=value "
+        "(the request stays waiting for information)");
   }
-  drafts.push_back(StatusDraft(id, sync::RequestStatus::kInReview, "data dilengkapi"));
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
+  std::vector<Mutation> drafts;
+  drafts.push_back(FieldsDraft(catalog, row.view, fields));
+  drafts.push_back(StatusDraft(row.view.id, sync::RequestStatus::kInReview, "data dilengkapi"));
   return CommitOne(store, std::move(drafts));
 }
 
@@ -540,6 +570,7 @@ Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
   ImportReport report;
   std::vector<Mutation> batch;
   std::vector<size_t> batch_lines;  // the line number of each draft in batch
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
   batch.reserve(kImportBatch);
   batch_lines.reserve(kImportBatch);
   size_t line_number = 0;
@@ -572,7 +603,7 @@ Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
     Mutation m;
     m.kind = MutationKind::kCreate;
     m.service_id = std::move(parsed->service_id);
-    m.writes = Writes(std::move(parsed->fields));
+    m.writes = Writes(catalog, m.service_id, std::move(parsed->fields));
     batch.push_back(std::move(m));
     batch_lines.push_back(line_number);
     if (batch.size() >= kImportBatch) MPP_RETURN_IF_ERROR(flush());

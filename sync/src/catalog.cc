@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "mpp/sync/json_format.h"
+#include "mpp/sync/local_time.h"
 #include "mpp/sync/nik.h"
 #include "mpp/sync/text.h"
 
@@ -101,7 +103,7 @@ bool IsValidDate(std::string_view s) {
   const int year = number(s.substr(0, 4));
   const int month = number(s.substr(5, 2));
   const int day = number(s.substr(8, 2));
-  if (year < 1900 || year > 2100 || month < 1 || month > 12 || day < 1) return false;
+  if (year < 1800 || year > 2200 || month < 1 || month > 12 || day < 1) return false;
   static constexpr std::array<int, 12> kDays = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   return day <= (month == 2 && leap ? 29 : kDays[month - 1]);
@@ -346,39 +348,257 @@ const Service* Catalog::FindService(std::string_view id) const {
   return it == service_index_.end() ? nullptr : &services_[it->second];
 }
 
-Result<void> Catalog::ValidateNew(std::string_view service_id, const FieldMap& fields) const {
-  // What the officer typed is checked first: a malformed NIK is the more useful message.
-  MPP_RETURN_IF_ERROR(ValidateUpdate(service_id, fields));
-  const Service* service = FindService(service_id);
-  for (const auto& spec : service->fields) {
+namespace {
+
+// One error for a form's problems: the problem itself when there is one (its code and words
+// unchanged), otherwise "N problems: a; b" with each problem in details().
+Result<void> FormProblems(std::vector<Error> problems) {
+  if (problems.empty()) return Ok();
+  if (problems.size() == 1) return std::move(problems.front());
+  std::string joined = std::to_string(problems.size()) + " problems: ";
+  std::vector<std::string> lines;
+  for (const auto& p : problems) {
+    joined += (lines.empty() ? "" : "; ") + p.message();
+    lines.push_back(p.message());
+  }
+  return Error::InvalidInput(std::move(joined)).WithDetails(std::move(lines));
+}
+
+Error UnknownService(std::string_view service_id) {
+  return Error::InvalidInput("unknown service \"" + std::string(service_id) + "\"");
+}
+
+// Field problems of `fields` (types; required fields not emptied), in field-name order.
+void CollectFieldProblems(const Service& service, const FieldMap& fields,
+                          std::vector<Error>& problems) {
+  for (const auto& [name, value] : fields) {
+    const FieldSpec* spec = service.FindField(name);
+    if (spec == nullptr) {
+      problems.push_back(
+          Error::InvalidInput("unknown field \"" + name + "\" for service " + service.id));
+      continue;
+    }
+    if (value.empty()) {
+      if (spec->required) {
+        problems.push_back(
+            Error::InvalidInput("field " + name + " (" + spec->label + ") is required"));
+      }
+      continue;
+    }
+    if (auto ok = ValidateFieldValue(*spec, value); !ok) problems.push_back(ok.error());
+  }
+}
+
+void CollectMissing(const Service& service, const FieldMap& fields, std::vector<Error>& problems) {
+  for (const auto& spec : service.fields) {
     auto it = fields.find(spec.name);
-    if (spec.required && (it == fields.end() || it->second.empty())) {
-      return Error::InvalidInput("field " + spec.name + " (" + spec.label + ") is required for " +
-                                 service->id);
+    if (spec.required && it == fields.end()) {
+      problems.push_back(Error::InvalidInput("field " + spec.name + " (" + spec.label +
+                                             ") is required for " + service.id));
     }
   }
-  return Ok();
+}
+
+int Number(std::string_view digits) {
+  int n = 0;
+  for (const char c : digits) n = n * 10 + (c - '0');
+  return n;
+}
+
+// 2024-01-01 00:00 UTC. A write stamped before it comes from a clock that was reset (a tablet's
+// dead RTC battery boots it in 1970 or 2000): "after today" would refuse every birth date, so
+// the range is not checked against such a time.
+constexpr int64_t kEarliestTrustedClockMs = 1704067200000;
+
+bool IsBirthDateField(std::string_view name) {
+  return name == "birth_date" || name.rfind("tanggal_lahir", 0) == 0;
+}
+
+// The birth-date field whose date a NIK-typed field's digits 7-12 encode: nik with birth_date,
+// nik_X with tanggal_lahir_X.
+std::string BirthDateFieldOf(const std::string& nik_field) {
+  if (nik_field == "nik") return "birth_date";
+  if (nik_field.rfind("nik_", 0) == 0) return "tanggal_lahir_" + nik_field.substr(4);
+  return {};
+}
+
+std::string SexFieldOf(const std::string& nik_field) {
+  if (nik_field == "nik") return "jenis_kelamin";
+  if (nik_field.rfind("nik_", 0) == 0) return "jenis_kelamin_" + nik_field.substr(4);
+  return {};
+}
+
+// true for a woman, false for a man, nullopt for a value that names neither.
+std::optional<bool> IsWoman(std::string_view sex) {
+  const auto lower = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
+  if (sex.empty()) return std::nullopt;
+  const char first = lower(sex.front());
+  if (first == 'p' || first == 'w' || first == 'f') return true;  // perempuan, wanita, female
+  if (first == 'l' || first == 'm') return false;                 // laki-laki, male
+  return std::nullopt;
+}
+
+bool Involves(const std::set<std::string>* changed, const std::string& a, const std::string& b) {
+  return changed == nullptr || changed->count(a) > 0 || changed->count(b) > 0;
+}
+
+}  // namespace
+
+std::string NormaliseFieldValue(const FieldSpec& spec, std::string value) {
+  if (std::any_of(value.begin(), value.end(),
+                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+    value = ToNfc(value);  // ASCII is already NFC
+  }
+  switch (spec.type) {
+    case FieldType::kDate: {
+      // DD-MM-YYYY or DD/MM/YYYY, as Indonesians write a date.
+      if (value.size() == 10 && (value[2] == '-' || value[2] == '/') && value[5] == value[2] &&
+          IsDigits(value.substr(0, 2)) && IsDigits(value.substr(3, 2)) &&
+          IsDigits(value.substr(6, 4))) {
+        return value.substr(6, 4) + "-" + value.substr(3, 2) + "-" + value.substr(0, 2);
+      }
+      return value;
+    }
+    case FieldType::kPhone: {
+      std::string digits;
+      for (size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
+        if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') continue;
+        if (c == '+' && i == 0) {
+          digits += c;
+          continue;
+        }
+        if (c < '0' || c > '9') return value;  // not a phone number: validation says why
+        digits += c;
+      }
+      if (digits.rfind("+62", 0) == 0) return "0" + digits.substr(3);
+      return digits.empty() || digits[0] == '+' ? value : digits;
+    }
+    case FieldType::kEnum: {
+      const auto same = [&value](const std::string& option) {
+        return option.size() == value.size() &&
+               std::equal(option.begin(), option.end(), value.begin(), [](char a, char b) {
+                 return std::tolower(static_cast<unsigned char>(a)) ==
+                        std::tolower(static_cast<unsigned char>(b));
+               });
+      };
+      auto match = std::find_if(spec.options.begin(), spec.options.end(), same);
+      return match == spec.options.end() ? value : *match;
+    }
+    default:
+      return value;
+  }
+}
+
+void Catalog::NormaliseForm(std::string_view service_id, FieldMap& fields) const {
+  const Service* service = FindService(service_id);
+  if (service == nullptr) return;
+  for (auto& [name, value] : fields) {
+    if (const FieldSpec* spec = service->FindField(name)) {
+      value = NormaliseFieldValue(*spec, std::move(value));
+    }
+  }
+}
+
+Result<void> Catalog::ValidateNew(std::string_view service_id, const FieldMap& fields,
+                                  int64_t as_of_ms) const {
+  const Service* service = FindService(service_id);
+  if (service == nullptr) return UnknownService(service_id);
+  // What the officer typed is reported first: a malformed NIK is the more useful message.
+  std::vector<Error> problems;
+  CollectFieldProblems(*service, fields, problems);
+  CollectMissing(*service, fields, problems);
+  // The rules between fields only make sense between values that are each valid.
+  if (problems.empty()) {
+    if (auto rules = CheckFormRules(service_id, fields, nullptr, as_of_ms); !rules) {
+      return rules;
+    }
+  }
+  return FormProblems(std::move(problems));
 }
 
 Result<void> Catalog::ValidateUpdate(std::string_view service_id, const FieldMap& fields) const {
   const Service* service = FindService(service_id);
-  if (service == nullptr) {
-    return Error::InvalidInput("unknown service \"" + std::string(service_id) + "\"");
-  }
-  for (const auto& [name, value] : fields) {
-    const FieldSpec* spec = service->FindField(name);
-    if (spec == nullptr) {
-      return Error::InvalidInput("unknown field \"" + name + "\" for service " + service->id);
-    }
-    if (value.empty()) {
-      if (spec->required) {
-        return Error::InvalidInput("field " + name + " (" + spec->label + ") is required");
+  if (service == nullptr) return UnknownService(service_id);
+  std::vector<Error> problems;
+  CollectFieldProblems(*service, fields, problems);
+  return FormProblems(std::move(problems));
+}
+
+Result<void> Catalog::ValidateStored(std::string_view service_id, const FieldMap& fields) const {
+  const Service* service = FindService(service_id);
+  if (service == nullptr) return UnknownService(service_id);
+  std::vector<Error> problems;
+  CollectFieldProblems(*service, fields, problems);
+  CollectMissing(*service, fields, problems);
+  return FormProblems(std::move(problems));
+}
+
+Result<void> Catalog::CheckFormRules(std::string_view service_id, const FieldMap& values,
+                                     const std::set<std::string>* changed, int64_t as_of_ms) const {
+  const Service* service = FindService(service_id);
+  if (service == nullptr) return UnknownService(service_id);
+  std::vector<Error> problems;
+  const auto value_of = [&values](const std::string& name) -> const std::string* {
+    auto it = values.find(name);
+    return it == values.end() || it->second.empty() ? nullptr : &it->second;
+  };
+  for (const auto& spec : service->fields) {
+    if (spec.type == FieldType::kNik) {
+      const std::string* nik = value_of(spec.name);
+      if (nik == nullptr || nik->size() != 16 || !IsDigits(*nik)) continue;
+      const int nik_day = Number(nik->substr(6, 2));
+      const std::string birth_field = BirthDateFieldOf(spec.name);
+      const std::string* birth = value_of(birth_field);
+      if (birth != nullptr && IsValidDate(*birth) && Involves(changed, spec.name, birth_field)) {
+        const int day = Number(birth->substr(8, 2));
+        const int month = Number(birth->substr(5, 2));
+        const int year2 = Number(birth->substr(2, 2));
+        if (nik_day % 40 != day || Number(nik->substr(8, 2)) != month ||
+            Number(nik->substr(10, 2)) != year2) {
+          problems.push_back(Error::InvalidInput(
+              "field " + birth_field + ": " + *birth + " does not agree with " + spec.name +
+              ": NIK digits 7-12 are " + nik->substr(6, 6) + " (day " + nik->substr(6, 2) +
+              (nik_day > 40 ? " = 40 + " + std::to_string(nik_day - 40) + " for a woman" : "") +
+              ", month " + nik->substr(8, 2) + ", year .." + nik->substr(10, 2) +
+              "), the birth date is day " + birth->substr(8, 2) + ", month " + birth->substr(5, 2) +
+              ", year .." + birth->substr(2, 2)));
+        }
       }
-      continue;
+      const std::string sex_field = SexFieldOf(spec.name);
+      const std::string* sex = value_of(sex_field);
+      if (sex != nullptr && Involves(changed, spec.name, sex_field)) {
+        const auto woman = IsWoman(*sex);
+        if (woman && *woman != (nik_day > 40)) {
+          problems.push_back(Error::InvalidInput(
+              "field " + sex_field + ": \"" + *sex + "\" does not agree with " + spec.name +
+              ": NIK digits 7-8 are " + nik->substr(6, 2) +
+              (nik_day > 40 ? ", a woman's day of birth (40 + day)"
+                            : ", a man's day of birth (a woman's is 40 + day)")));
+        }
+      }
     }
-    MPP_RETURN_IF_ERROR(ValidateFieldValue(*spec, value));
+    if (spec.type == FieldType::kDate && IsBirthDateField(spec.name) &&
+        as_of_ms >= kEarliestTrustedClockMs &&
+        (changed == nullptr || changed->count(spec.name) > 0)) {
+      const std::string* birth = value_of(spec.name);
+      if (birth == nullptr || !IsValidDate(*birth)) continue;
+      const CivilDate today = LocalDate(as_of_ms, TimeZone{});
+      const CivilDate born{Number(birth->substr(0, 4)), Number(birth->substr(5, 2)),
+                           Number(birth->substr(8, 2))};
+      if (born > today) {
+        problems.push_back(
+            Error::InvalidInput("field " + spec.name + ": " + *birth + " is in the future"));
+      } else if (CivilDate{today.year - kMaxAgeYears, today.month, today.day} > born) {
+        problems.push_back(Error::InvalidInput("field " + spec.name + ": " + *birth +
+                                               " is more than " + std::to_string(kMaxAgeYears) +
+                                               " years ago"));
+      }
+    }
   }
-  return Ok();
+  return FormProblems(std::move(problems));
 }
 
 }  // namespace mpp::sync

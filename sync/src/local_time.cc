@@ -74,12 +74,33 @@ Result<TimeZone> TimeZoneFromEnvironment() {
   return zone;
 }
 
+namespace {
+
+// Minutes since 1970-01-01 00:00 local time, split into days and the minute of the day.
+void LocalDayAndMinute(int64_t ms, const TimeZone& zone, int64_t& days, int64_t& minute_of_day) {
+  const int64_t local_minutes = (ms >= 0 ? ms / 60000 : (ms - 59999) / 60000) + zone.offset_minutes;
+  days = local_minutes >= 0 ? local_minutes / 1440 : (local_minutes - 1439) / 1440;
+  minute_of_day = local_minutes - days * 1440;
+}
+
+}  // namespace
+
+CivilDate LocalDate(int64_t ms, const TimeZone& zone) {
+  int64_t days = 0;
+  int64_t minute_of_day = 0;
+  LocalDayAndMinute(ms, zone, days, minute_of_day);
+  int64_t year = 0;
+  unsigned month = 0;
+  unsigned day = 0;
+  CivilFromDays(days, year, month, day);
+  return {static_cast<int>(year), static_cast<int>(month), static_cast<int>(day)};
+}
+
 std::string FormatLocalTime(int64_t ms, const TimeZone& zone) {
   if (ms == 0) return "-";
-  const int64_t local_minutes =
-      (ms >= 0 ? ms / 60000 : (ms - 59999) / 60000) + zone.offset_minutes;
-  const int64_t days = local_minutes >= 0 ? local_minutes / 1440 : (local_minutes - 1439) / 1440;
-  const int64_t minute_of_day = local_minutes - days * 1440;
+  int64_t days = 0;
+  int64_t minute_of_day = 0;
+  LocalDayAndMinute(ms, zone, days, minute_of_day);
   int64_t year = 0;
   unsigned month = 0;
   unsigned day = 0;

@@ -1,6 +1,7 @@
 #include "mpp/sync/merge.h"
 
 #include <algorithm>
+#include <set>
 
 #include "mpp/sync/codec.h"
 #include "mpp/sync/uuid.h"
@@ -22,7 +23,7 @@ Result<MergeOutcome> ApplyCreate(const Catalog& catalog, std::optional<Request>&
   if (state.has_value()) {
     return Error::Conflict("request " + m.request_id + " already exists");
   }
-  MPP_RETURN_IF_ERROR(catalog.ValidateNew(m.service_id, WrittenValues(m)));
+  MPP_RETURN_IF_ERROR(catalog.ValidateNew(m.service_id, WrittenValues(m), m.hlc.wall_ms));
   Request r;
   r.id = m.request_id;
   r.receipt = m.receipt;
@@ -40,8 +41,47 @@ Result<MergeOutcome> ApplyCreate(const Catalog& catalog, std::optional<Request>&
   return MergeOutcome{};
 }
 
+// Every write of `m` refused for `reason`: a record each, nothing applied. The writer sees why
+// (a van refuses it before it is saved; the server keeps it for both sides).
+MergeOutcome RefuseWrites(const Request& r, const Mutation& m, const std::string& reason) {
+  MergeOutcome outcome;
+  outcome.clean = false;
+  for (const auto& w : m.writes) {
+    auto current = r.fields.find(w.name);
+    ConflictRecord c{r.id, w.name, {}, {}, w.value, m.version(), reason};
+    if (current != r.fields.end()) {
+      c.kept_value = current->second.value;
+      c.kept_version = current->second.version;
+    }
+    outcome.conflicts.push_back(std::move(c));
+  }
+  return outcome;
+}
+
 Result<MergeOutcome> ApplySetFields(const Catalog& catalog, Request& r, const Mutation& m) {
   MPP_RETURN_IF_ERROR(catalog.ValidateUpdate(r.service_id, WrittenValues(m)));
+  // A final request is final: what its citizen was told stays as it was. Decided on the state
+  // the write meets, so an edit that was made offline before the request became final is kept
+  // as a record instead of failing the van's push.
+  if (IsFinal(r.status)) {
+    return RefuseWrites(r, m,
+                        std::string("the request is ") + StatusWords(r.status) +
+                            ", which is final: its fields cannot change any more");
+  }
+  // The rules between fields, on the values the request would hold. Also a record, not an error:
+  // the van checked them on its own copy, which a concurrent change may have made differ.
+  {
+    FieldMap after;
+    for (const auto& [name, field] : r.fields) after[name] = field.value;
+    std::set<std::string> changed;
+    for (const auto& w : m.writes) {
+      after[w.name] = w.value;
+      changed.insert(w.name);
+    }
+    if (auto rules = catalog.CheckFormRules(r.service_id, after, &changed, m.hlc.wall_ms); !rules) {
+      return RefuseWrites(r, m, rules.error().message());
+    }
+  }
   MergeOutcome outcome;
   const Version incoming = m.version();
   std::string changed;
@@ -79,6 +119,9 @@ Result<MergeOutcome> ApplySetFields(const Catalog& catalog, Request& r, const Mu
 MergeOutcome ApplySetStatus(Request& r, const Mutation& m, Role role) {
   MergeOutcome outcome;
   auto allowed = CheckTransition(r.status, m.status_to, role);
+  if (allowed && m.status_to == RequestStatus::kRejected && m.note.empty()) {
+    allowed = Error::InvalidInput("a rejection needs a note saying why: the citizen must hear it");
+  }
   if (!allowed) {
     outcome.clean = false;
     outcome.conflicts.push_back({r.id, "status", StatusName(r.status), r.status_version,
@@ -108,7 +151,8 @@ Result<MergeOutcome> ApplyRestore(const Catalog& catalog, std::optional<Request>
   }
   FieldMap values;
   for (const auto& [name, field] : copy.fields) values[name] = field.value;
-  MPP_RETURN_IF_ERROR(catalog.ValidateNew(copy.service_id, values));
+  // Accepted once already: the rules added since do not undo it.
+  MPP_RETURN_IF_ERROR(catalog.ValidateStored(copy.service_id, values));
   if (!state) {
     state = copy;
     return MergeOutcome{};

@@ -67,30 +67,72 @@ bool IsFinal(RequestStatus status) {
          status == RequestStatus::kDelivered;
 }
 
+std::vector<RequestStatus> AllowedTransitions(RequestStatus from, Role role) {
+  std::vector<RequestStatus> allowed;
+  for (const auto& [to, name] : kStatusNames) {
+    if (Allowed(from, to, role)) allowed.push_back(to);
+  }
+  return allowed;
+}
+
+const char* StatusWords(RequestStatus status) {
+  switch (status) {
+    case RequestStatus::kSubmitted:
+      return "submitted";
+    case RequestStatus::kReceived:
+      return "received";
+    case RequestStatus::kInReview:
+      return "in review";
+    case RequestStatus::kNeedsInfo:
+      return "waiting for information";
+    case RequestStatus::kCompleted:
+      return "completed";
+    case RequestStatus::kDelivered:
+      return "delivered";
+    case RequestStatus::kRejected:
+      return "rejected";
+    case RequestStatus::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
 Result<void> CheckTransition(RequestStatus from, RequestStatus to, Role role) {
   if (Allowed(from, to, role)) return Ok();
-  const std::string what =
-      std::string("status ") + StatusName(from) + " -> " + StatusName(to) + " is not allowed";
+  const std::string now_is = std::string("this one is ") + StatusWords(from);
   if (IsFinal(from)) {
-    return Error::Conflict(what + ": " + StatusName(from) + " is final");
+    return Error::Conflict(std::string("the request is ") + StatusWords(from) +
+                           ", which is final: its status cannot change any more");
   }
-  if (to == RequestStatus::kCancelled) {
-    return Error::Conflict(what + ": only an open request can be cancelled, and this one is " +
-                           "already " + StatusName(from));
+  if (role == Role::kVan) {
+    // The officer's words: what they tried, and what the request is now.
+    switch (to) {
+      case RequestStatus::kInReview:
+        return Error::Conflict("only a request that needs information can be answered; " + now_is);
+      case RequestStatus::kDelivered:
+        return Error::Conflict("only a completed request can be delivered; " + now_is);
+      case RequestStatus::kCancelled:
+        return Error::Conflict("only an open request can be cancelled; this one is already " +
+                               std::string(StatusWords(from)));
+      default:
+        return Error::InvalidInput(std::string("a van cannot set a request ") + StatusWords(to) +
+                                   ": the agency's staff do; a van may cancel an open request, " +
+                                   "deliver a completed one, or answer one that needs " +
+                                   "information");
+    }
   }
-  if (role == Role::kVan && to != RequestStatus::kDelivered && to != RequestStatus::kInReview) {
-    return Error::InvalidInput(what + " for a van (a van may cancel an open request, deliver a " +
-                               "completed one, or answer needs_info)");
+  // Staff type status names: list those allowed from here.
+  std::string allowed;
+  for (const RequestStatus next : AllowedTransitions(from, role)) {
+    allowed += (allowed.empty() ? "" : ", ") + std::string(StatusName(next));
   }
-  if (role == Role::kStaff &&
-      (to == RequestStatus::kDelivered || to == RequestStatus::kSubmitted)) {
-    return Error::InvalidInput(what + " for staff (delivery and submission are done by the van)");
-  }
-  if (to == RequestStatus::kDelivered) {
-    return Error::Conflict(what + ": only a completed request can be delivered");
-  }
-  if (from == RequestStatus::kCompleted) {
-    return Error::Conflict(what + ": the request is already completed");
+  std::string what =
+      std::string("status ") + StatusName(from) + " -> " + StatusName(to) +
+      " is not allowed; from " + StatusName(from) + " staff may set: " +
+      (allowed.empty() ? "nothing (the request is already " + std::string(StatusWords(from)) + ")"
+                       : allowed);
+  if (to == RequestStatus::kDelivered || to == RequestStatus::kSubmitted) {
+    return Error::InvalidInput(what + " (submission and delivery are done by the van)");
   }
   return Error::Conflict(what);
 }

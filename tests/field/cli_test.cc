@@ -444,7 +444,7 @@ TEST_F(MppFieldCli, CancelledRequestIsFinalAndCannotBeDelivered) {
   const json shown = FieldJson({"request", "show", created["id"], "--json"});
   EXPECT_THAT(shown["history"].dump(), HasSubstr("pemohon pindah domisili"));
 
-  ExpectRefusedWithoutChange({"request", "deliver", created["id"]}, "cancelled is final");
+  ExpectRefusedWithoutChange({"request", "deliver", created["id"]}, "which is final");
 
   const json only_cancelled = FieldJson({"request", "list", "--status", "cancelled", "--json"});
   ASSERT_EQ(only_cancelled.size(), 1u);

@@ -812,7 +812,7 @@ TEST_F(PushRefusal, VanSettingCompletedIsRecordedAsAConflictAndNotApplied) {
   EXPECT_EQ(c.field, "status");
   EXPECT_EQ(c.kept_value, "submitted");
   EXPECT_EQ(c.lost_value, "completed");
-  EXPECT_THAT(c.reason, HasSubstr("submitted -> completed is not allowed for a van"));
+  EXPECT_THAT(c.reason, HasSubstr("a van cannot set a request completed"));
 }
 
 TEST_F(PushRefusal, VanChangingAnotherVansRequestIsDenied) {

@@ -13,9 +13,27 @@
 
 namespace mpp::field {
 
-// Registers a new request after validating it against the service's form.
+// Every use case below first puts what the officer typed into the form's stored spelling
+// (Catalog::NormaliseForm: dates DD-MM-YYYY become YYYY-MM-DD, phone numbers +62... become
+// 08..., enum values take the catalog's spelling), then validates: a form's problems are
+// reported all at once (Error::details(), one per field).
+
+// The open (not final) requests on this van for the same service and the same citizen (the
+// form's "nik"), which registering `fields` would duplicate.
+Result<std::vector<sync::Request>> OpenDuplicates(store::VanStore& store,
+                                                  const std::string& service_id,
+                                                  const sync::FieldMap& fields);
+
+struct RegisterOptions {
+  // Register even when OpenDuplicates finds some (the citizen really asks twice).
+  bool force = false;
+};
+// Registers a new request after validating it against the service's form. kConflict, naming
+// the earlier receipts and saving nothing, when the citizen already has an open request for the
+// service on this van and options.force is not set.
 Result<sync::Request> RegisterRequest(store::VanStore& store, const std::string& service_id,
-                                      const sync::FieldMap& fields);
+                                      const sync::FieldMap& fields,
+                                      const RegisterOptions& options = {});
 // Changes some fields of a request (the officer corrects or completes the form).
 Result<sync::Request> UpdateRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const sync::FieldMap& fields);
@@ -24,7 +42,7 @@ Result<sync::Request> CancelRequest(store::VanStore& store, const std::string& i
                                     const std::string& reason);
 // Hands the finished document over: only a completed request can be delivered.
 Result<sync::Request> DeliverRequest(store::VanStore& store, const std::string& id_or_receipt);
-// Answers a needs_info request: updates fields and moves it back to in_review.
+// Answers a needs_info request: updates at least one field and moves it back to in_review.
 Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const sync::FieldMap& fields);
 

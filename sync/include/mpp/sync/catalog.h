@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,11 +77,31 @@ class Catalog {
   const Agency* FindAgency(std::string_view id) const;
   const Service* FindService(std::string_view id) const;
 
-  // Checks a complete set of form values for a new request: unknown service, missing required
-  // field, unknown field, and each value against its type. The message names the field.
-  Result<void> ValidateNew(std::string_view service_id, const FieldMap& fields) const;
-  // Checks a partial update (only the given fields; required fields may not be emptied).
+  // Checks a complete set of form values for a new request: unknown service, then every
+  // problem at once (error details(), one per field; message() joins them): unknown fields,
+  // values against their types, missing required fields, and the form's rules between fields
+  // (CheckFormRules) as of `as_of_ms` (the write's own time: every replica decides alike).
+  Result<void> ValidateNew(std::string_view service_id, const FieldMap& fields,
+                           int64_t as_of_ms = 0) const;
+  // Checks a partial update (only the given fields; required fields may not be emptied), every
+  // problem at once. The rules between fields need the request's other values: CheckFormRules.
   Result<void> ValidateUpdate(std::string_view service_id, const FieldMap& fields) const;
+  // A form as stored before the rules between fields existed: types and required fields only
+  // (a van re-sending its copy after a server restore).
+  Result<void> ValidateStored(std::string_view service_id, const FieldMap& fields) const;
+  // The rules between the fields of one person on a form, for the rules that involve a name in
+  // `changed` (all of them when it is null): the NIK's date part agrees with the birth date (NIK
+  // digits 7-8 the day, +40 for a woman, 9-10 the month, 11-12 the year's last two digits), and
+  // with the sex where the form has one (jenis_kelamin); a birth date is not after the day of
+  // `as_of_ms` (in WIB) nor more than kMaxAgeYears before it (unchecked when as_of_ms is before
+  // 2024, a clock that was reset).
+  // Pairs: nik with birth_date, nik_X with tanggal_lahir_X. Every problem is reported.
+  Result<void> CheckFormRules(std::string_view service_id, const FieldMap& values,
+                              const std::set<std::string>* changed, int64_t as_of_ms) const;
+
+  // Puts what people type into the form's stored spelling, before validation and signing
+  // (NormaliseFieldValue for each field the service has; others are left for validation).
+  void NormaliseForm(std::string_view service_id, FieldMap& fields) const;
 
  private:
   int64_t version_ = 0;
@@ -94,6 +115,16 @@ class Catalog {
 // Parses "key=value" arguments (the --set of both command-line programs); the message names
 // the bad argument.
 Result<FieldMap> ParseAssignments(const std::vector<std::string>& assignments);
+
+// A person's age a birth date may give, at most.
+inline constexpr int kMaxAgeYears = 130;
+
+// What people type, in the spelling the form stores: a date DD-MM-YYYY or DD/MM/YYYY becomes
+// YYYY-MM-DD; a phone number "+62 812-3456-7890" becomes "081234567890" (spaces, dashes, dots
+// and brackets dropped, +62 becomes 0); an enum value matched case-insensitively takes the
+// catalog's spelling; every value becomes Unicode NFC (text.h). A value that fits no pattern is
+// returned as it is, for validation to refuse with its reason.
+std::string NormaliseFieldValue(const FieldSpec& spec, std::string value);
 
 // Checks one value against a field spec; the message names the field and says what is wrong.
 // Every value, whatever its type, must pass CheckText (text.h): well-formed UTF-8, no control

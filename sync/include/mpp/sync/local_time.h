@@ -3,6 +3,7 @@
 // a fixed offset; no tz database is needed on a van.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,6 +23,17 @@ Result<TimeZone> ParseTimeZone(std::string_view text);
 // The zone named by the environment variable MPP_TIME_ZONE, else WIB. An unparsable value is
 // an error, so a typo is not silently shown in the wrong zone.
 Result<TimeZone> TimeZoneFromEnvironment();
+
+// A calendar day, as forms hold them.
+struct CivilDate {
+  int year = 1970;
+  int month = 1;
+  int day = 1;
+
+  auto operator<=>(const CivilDate&) const = default;
+};
+// The day it is in `zone` at unix milliseconds `ms`.
+CivilDate LocalDate(int64_t ms, const TimeZone& zone);
 
 // "2026-12-02 08:15" for unix milliseconds `ms` in `zone`; "-" for 0 (never happened).
 std::string FormatLocalTime(int64_t ms, const TimeZone& zone);

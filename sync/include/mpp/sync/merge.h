@@ -22,15 +22,18 @@ struct MergeOutcome {
 // Applies `mutation` made by `role` to `state` (nullopt when the request does not exist yet).
 // Per field: base == current version -> the write fast-forwards; otherwise the higher
 // (HLC, origin) wins and a ConflictRecord keeps both values. A status change the state machine
-// does not allow is not applied and becomes a ConflictRecord.
+// does not allow is not applied and becomes a ConflictRecord, and so is a rejection without a
+// note. Field writes to a final request (rejected, cancelled, delivered), and writes that break
+// the rules between the form's fields (Catalog::CheckFormRules, as of the write's time) are not
+// applied either: a ConflictRecord per write, with the reason.
 // Errors (state unchanged): creating an id that exists, changing an unknown request, an unknown
 // service or field, a value that fails validation.
 //
 // kRestore (a van re-sending its copy of a request after a server restore, model.h): the copy
-// is validated like a new request; without a state it becomes the state; otherwise each field
-// and the status keep the higher version of the two, and the van's history entries the server
-// lacks are appended (a history only grows at its end). Clean when
-// the result equals the van's copy. Only the server decides whether a device may send one.
+// is validated as stored (Catalog::ValidateStored); without a state it becomes the state; otherwise
+// each field and the status keep the higher version of the two, and the van's history entries the
+// server lacks are appended (a history only grows at its end). Clean when the result equals the
+// van's copy. Only the server decides whether a device may send one.
 Result<MergeOutcome> ApplyMutation(const Catalog& catalog, std::optional<Request>& state,
                                    const Mutation& mutation, Role role);
 

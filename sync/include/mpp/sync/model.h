@@ -37,8 +37,14 @@ enum class Role : uint8_t { kVan, kStaff };
 const char* StatusName(RequestStatus status);  // "in_review"
 std::optional<RequestStatus> ParseStatus(std::string_view name);
 bool IsFinal(RequestStatus status);
-// Ok when `role` may move a request from `from` to `to`; otherwise the message explains why
-// ("a van cannot set completed; staff set received, in_review, needs_info, completed, rejected").
+// The status in words for people ("waiting for information" for needs_info).
+const char* StatusWords(RequestStatus status);
+// The statuses `role` may move a request to from `from`, in the order of the state machine.
+std::vector<RequestStatus> AllowedTransitions(RequestStatus from, Role role);
+// Ok when `role` may move a request from `from` to `to`; otherwise the message says why in the
+// terms of who tried: an officer hears what the request is now ("only a request that needs
+// information can be answered; this one is in review"), staff hear the statuses they may set
+// from the current one; a final request says it is final.
 Result<void> CheckTransition(RequestStatus from, RequestStatus to, Role role);
 
 struct FieldValue {

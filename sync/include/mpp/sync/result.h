@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace mpp {
 
@@ -54,12 +55,25 @@ class [[nodiscard]] Error {
   bool transient() const {
     return code_ == ErrorCode::kUnavailable || code_ == ErrorCode::kTimeout;
   }
-  // Returns a copy whose message is prefixed with where the error happened.
-  Error WithContext(const std::string& context) const { return {code_, context + ": " + message_}; }
+  // Returns a copy whose message is prefixed with where the error happened (details kept).
+  Error WithContext(const std::string& context) const {
+    Error e{code_, context + ": " + message_};
+    e.details_ = details_;
+    return e;
+  }
+
+  // The separate problems an error is made of, when there are several (every invalid field of
+  // a form): one line each for a person, a list in JSON. message() still reads as one line.
+  const std::vector<std::string>& details() const { return details_; }
+  Error WithDetails(std::vector<std::string> details) && {
+    details_ = std::move(details);
+    return std::move(*this);
+  }
 
  private:
   ErrorCode code_;
   std::string message_;
+  std::vector<std::string> details_;
 };
 
 // A value or an Error. Accessing the value of a failed Result is a bug (asserted).
