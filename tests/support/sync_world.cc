@@ -40,6 +40,7 @@ void SyncWorld::RestartServer() {
   // recovered on one page while its request comes whole or patched on a later one.
   server::ServiceOptions options;
   options.pull_page_items = 3;
+  options.nik_index_key = home_.nik_key;  // the duplicate flag, as `mpp-server serve` runs it
   service_ = std::make_unique<server::SyncService>(*home_.storage, clock_, rng_, home_.private_key,
                                                    home_.catalog, options);
   loopback_ = std::make_unique<LoopbackTransport>(*service_);
