@@ -274,7 +274,11 @@ Outcome RunScript(SyncWorld& world, const Script& s, const std::vector<SyncStep>
   }
   auto conflicts = world.storage().ListConflicts();
   RC_ASSERT(conflicts.ok());
-  for (const auto& c : *conflicts) out.conflicts += device_ids.count(c.device_id);
+  // Merge conflicts only: the scripts of one world reuse NIKs across vans, whose open requests
+  // the server flags as possible duplicates (field "duplicate"), whatever the sync order.
+  for (const auto& c : *conflicts) {
+    if (c.conflict.field != "duplicate") out.conflicts += device_ids.count(c.device_id);
+  }
   return out;
 }
 
