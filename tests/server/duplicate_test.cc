@@ -150,6 +150,41 @@ TEST(DuplicateFlag, TheIndexHoldsAKeyedHashNotTheNik) {
   EXPECT_NE(server::NikIndexHash(key_a, nik), Bytes(plain.begin(), plain.end()));
 }
 
+// After a server restore, vans re-send their requests (MutationKind::kRestore): a request the
+// backup lacks is indexed and flagged as a new one would be; a pair flagged already is not
+// flagged again.
+TEST(DuplicateFlag, RequestsResentAfterAServerRestoreAreIndexedAndFlaggedOnce) {
+  SyncWorld world(105);
+  Van& first = world.AddVan("KR01");
+  Van& second = world.AddVan("KR02");
+  Register(first, 15);
+  ASSERT_OK(world.Sync(first));
+  Register(second, 15);
+  ASSERT_OK(world.Sync(second));
+  ASSERT_EQ(Duplicates(world).size(), 2u);
+  world.SnapshotServer();  // holds both requests and the flag
+  const sync::Request lost = Register(second, 16);
+  ASSERT_OK(world.Sync(first));
+  Register(first, 16);  // NIK 16 at KR01 too, after KR02's request the backup will lack
+  ASSERT_OK(world.Sync(first));
+  ASSERT_EQ(Duplicates(world).size(), 2u) << "KR02's request 16 has not reached the server";
+  ASSERT_OK(world.Sync(second));
+  ASSERT_EQ(Duplicates(world).size(), 4u);
+
+  world.RestoreServerSnapshot();
+  ASSERT_EQ(Duplicates(world).size(), 2u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(world.Sync(second));
+    ASSERT_OK(world.Sync(first));
+  }
+  auto found = world.storage().FindRequest(lost.id);
+  ASSERT_OK(found);
+  ASSERT_TRUE(found->has_value()) << "KR02 re-sent the request the backup lacked";
+  EXPECT_EQ(world.service().RequestsWithNik(SyncWorld::KtpFields(16).at("nik"))->size(), 2u);
+  EXPECT_EQ(Duplicates(world).size(), 4u) << "the NIK 15 pair once, the NIK 16 pair once";
+  EXPECT_EQ(world.storage().ListDuplicates()->size(), 2u);
+}
+
 TEST(DuplicateFlag, NikKeyIsMadeForAnOlderDataDirAndItsRequestsIndexed) {
   SyncWorld world(104);
   Van& first = world.AddVan("KR01");
