@@ -43,6 +43,7 @@ struct Options {
   // request commands
   std::vector<std::string> assignments;
   std::string id, reason, import_file;
+  bool force = false;  // request new: even when the citizen has an open request for the service
   // enroll / sync
   std::string server_url, token, server_key;
   size_t batch_size = mpp::field::SyncOptions{}.batch_size;
@@ -50,8 +51,26 @@ struct Options {
 };
 
 int Fail(const Error& error) {
-  std::cerr << "mpp-field: " << error.message() << "\n";
+  if (error.details().empty()) {
+    std::cerr << "mpp-field: " << error.message() << "\n";
+    return 1;
+  }
+  // Several problems (every invalid field of a form): the summary, then one line each.
+  const std::string& message = error.message();
+  std::cerr << "mpp-field: " << message.substr(0, message.find(error.details().front())) << "\n";
+  for (const auto& detail : error.details()) std::cerr << "  " << detail << "\n";
   return 1;
+}
+
+// Fail for a command that was asked for --json: the reason and its problems also as JSON on
+// stdout, so a program sees every field at once.
+int Fail(const Options& o, const Error& error) {
+  if (o.json_output) {
+    json problems =
+        error.details().empty() ? json::array({error.message()}) : json(error.details());
+    std::cout << json{{"error", error.message()}, {"problems", problems}}.dump() << "\n";
+  }
+  return Fail(error);
 }
 
 Result<std::string> ReadFile(const std::string& path) {
@@ -216,8 +235,10 @@ int RunNew(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   auto store = OpenStore(o, true, clock, rng, &unlock_ms);
   if (!store) return Fail(store.error());
   const auto started = std::chrono::steady_clock::now();
-  auto request = mpp::field::RegisterRequest(**store, o.service, *fields);
-  if (!request) return Fail(request.error());
+  mpp::field::RegisterOptions register_options;
+  register_options.force = o.force;
+  auto request = mpp::field::RegisterRequest(**store, o.service, *fields, register_options);
+  if (!request) return Fail(o, request.error());
   if (o.json_output) {
     std::cout << json{{"id", request->id},
                       {"receipt", request->receipt},
@@ -323,7 +344,7 @@ int RunChange(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng,
   } else if (what == "deliver") {
     result = mpp::field::DeliverRequest(**store, o.id);
   }
-  if (!result) return Fail(result.error());
+  if (!result) return Fail(o, result.error());
   if (o.json_output) {
     std::cout << mpp::sync::RequestToJson(*result, false).dump() << "\n";
   } else {
@@ -435,12 +456,22 @@ json ChangeJson(const mpp::field::RequestChange& c) {
           {"text", mpp::field::DescribeChange(c)}};
 }
 
-// The sync could not reach the server (network down, server down or overloaded): one sentence
-// the officer can act on; what curl or the server said only with --verbose.
-int FailUnreachable(const Options& o, mpp::store::VanStore& store, const Error& error) {
+// The sync failed in a way that may pass (no network, the server down, busy or unable to take
+// changes now): one sentence the officer can act on; what curl or the server said only with
+// --verbose, beside the HTTP status of an answer.
+int FailTransient(const Options& o, mpp::store::VanStore& store, const Error& error) {
   auto device = store.Device();
   const int64_t pending = device ? device->pending : -1;
-  std::cerr << "mpp-field: server not reachable; ";
+  std::cerr << "mpp-field: ";
+  if (mpp::field::ServerUnreachable(error)) {
+    std::cerr << "server not reachable; ";
+  } else {
+    const size_t http = error.message().find("(HTTP ");
+    std::cerr << "the server cannot take changes now"
+              << (http == std::string::npos ? std::string()
+                                            : " " + error.message().substr(http, 10))
+              << "; ";
+  }
   if (pending == 0) {
     std::cerr << "no changes are waiting on this van; try again later\n";
   } else if (pending > 0) {
@@ -508,7 +539,7 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   };
   auto report = mpp::field::RunSync(**store, **transport, clock, rng, options, progress);
   if (show_progress) std::cerr << "\n";
-  if (!report && report.error().transient()) return FailUnreachable(o, **store, report.error());
+  if (!report && report.error().transient()) return FailTransient(o, **store, report.error());
   if (!report) return Fail(report.error());
   if (o.json_output) {
     json reissued = json::array();
@@ -594,6 +625,8 @@ int main(int argc, char** argv) {
   auto* req_new = request->add_subcommand("new", "register a request");
   req_new->add_option("--service", o.service, "service id, e.g. dukcapil.ktp-el")->required();
   req_new->add_option("--set", o.assignments, "field value, key=value (repeat)");
+  req_new->add_flag("--force", o.force,
+                    "register even if this NIK has an open request for the service on this van");
   auto* req_import = request->add_subcommand("import", "register requests from a JSON Lines file");
   req_import->add_option("--file", o.import_file, "the .jsonl file")->required();
   auto* req_list = request->add_subcommand("list", "list requests");

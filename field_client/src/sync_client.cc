@@ -4,6 +4,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 
 #include "mpp/sync/codec.h"
 #include "mpp/sync/crypto.h"
@@ -24,13 +25,16 @@ bool IsSignedRefusal(const sync::HttpResponse& response) {
 // suffice; more means the server keeps refusing, and the officer should hear of it.
 constexpr int kMaxRecoveriesPerSync = 8;
 
+// Every error made from an answer of the server says so; ServerUnreachable tells them apart.
+constexpr std::string_view kRefusedByTheServer = " refused by the server (HTTP ";
+
 // Turns a non-2xx answer into an Error carrying the server's one-line reason.
 Error HttpError(const sync::HttpResponse& response, const std::string& what) {
   std::string reason(response.body.begin(), response.body.end());
   while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r')) reason.pop_back();
   if (reason.size() > 300) reason.resize(300);
   const std::string message =
-      what + " refused by the server (HTTP " + std::to_string(response.status) + "): " + reason;
+      what + std::string(kRefusedByTheServer) + std::to_string(response.status) + "): " + reason;
   switch (response.status) {
     case 400:
       return Error::InvalidInput(message);
@@ -472,6 +476,10 @@ class Puller {
 };
 
 }  // namespace
+
+bool ServerUnreachable(const Error& error) {
+  return error.transient() && error.message().find(kRefusedByTheServer) == std::string::npos;
+}
 
 std::string DescribeChange(const RequestChange& change) {
   const std::string who = change.by.empty() ? "" : " (by " + change.by + ")";

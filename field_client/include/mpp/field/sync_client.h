@@ -87,6 +87,10 @@ Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
                             const std::string& server_url, const std::string& token,
                             const std::optional<std::string>& pinned_fingerprint, sync::Rng& rng);
 
+// True for a failed sync that never got an answer from the server (no network, the server
+// down, a timeout); false for an answer the server sent, a 503 included.
+bool ServerUnreachable(const Error& error);
+
 // Push, then pull, with retries. Progress (phase, done, total) for a terminal line.
 using SyncProgress = std::function<void(const char* phase, size_t done, size_t total)>;
 Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, sync::Clock& clock,
