@@ -403,6 +403,9 @@ int RunConflicts(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng)
     std::cout << out.dump() << "\n";
   } else {
     for (const auto& c : *conflicts) {
+      // By the receipt the officer knows, and the id beside it.
+      auto row = (*store)->Find(c.request_id);
+      if (row) std::cout << row->view.receipt << " ";
       std::cout << c.request_id << " " << c.field << ": kept \"" << c.kept_value << "\" ("
                 << c.kept_version.origin << "), not applied \"" << c.lost_value << "\" ("
                 << c.lost_version.origin << "): " << c.reason << "\n";

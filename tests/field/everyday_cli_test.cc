@@ -377,6 +377,9 @@ TEST_F(EverydaySync, SyncListsAConflictTheServerRecorded) {
                                     "not applied \"cancelled\""))
       << r;
   EXPECT_THAT(Lines(r.out), ::testing::Contains(ra + ": completed")) << r;
+  // `conflicts` names the request by its receipt too.
+  EXPECT_THAT(Field({"conflicts"}).out,
+              StartsWith(ra + " " + a["id"].get<std::string>() + " status"));
 }
 
 TEST_F(EverydaySync, UnreachableServerEndsWithOneSentenceAndKeepsTheChanges) {
