@@ -637,5 +637,88 @@ TEST_F(MppFieldCli, StatusWorksWithoutThePassphrase) {
   EXPECT_EQ(FieldJson({"status", "--json"})["van_code"], "KR01");
 }
 
+// --- the rules of a request (issue 10) ----------------------------------------------------
+
+TEST_F(MppFieldCli, ACancelledRequestRefusesEveryFieldChange) {
+  const json created = InitWithOneRequest();
+  FieldJson({"request", "cancel", created["receipt"], "--reason", "pemohon pindah", "--json"});
+  ExpectRefusedWithoutChange({"request", "update", created["receipt"], "--set", "name=Hendra S."},
+                             "the request is cancelled, which is final");
+}
+
+TEST_F(MppFieldCli, AnAnswerNeedsARequestWaitingForInformation) {
+  const json created = InitWithOneRequest();
+  ExpectRefusedWithoutChange(
+      {"request", "answer", created["receipt"], "--set", "pekerjaan=nelayan/perikanan"},
+      "only a request that needs information can be answered; this one is submitted");
+}
+
+TEST_F(MppFieldCli, EveryProblemOfAFormIsReportedAtOnce) {
+  Init();
+  Form form = KtpForm(Nik(1));
+  form["nik"] = "61120715039";
+  form["phone"] = "12345";
+  form.erase("name");
+  const Observed before = Observe();
+  const ProcessResult r = Field(NewRequest(kKtp, form));
+  EXPECT_NE(r.exit_code, 0) << r;
+  // A summary line, then one line per field.
+  EXPECT_THAT(r.err, StartsWith("mpp-field: refused: 3 problems:")) << r;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 4) << r;
+  EXPECT_THAT(r.err, HasSubstr("\n  field nik: NIK must be 16 digits")) << r;
+  EXPECT_THAT(r.err, HasSubstr("\n  field phone: ")) << r;
+  EXPECT_THAT(r.err, HasSubstr("\n  field name (Nama lengkap) is required")) << r;
+  // --json: the same problems as a list.
+  const ProcessResult j = Field(Concat(NewRequest(kKtp, form), {"--json"}));
+  EXPECT_NE(j.exit_code, 0) << j;
+  const json answer = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(answer.contains("problems")) << j;
+  EXPECT_EQ(answer["problems"].size(), 3u) << j;
+  const Observed after = Observe();
+  EXPECT_EQ(after.list, before.list);
+  EXPECT_EQ(after.pending, before.pending);
+}
+
+TEST_F(MppFieldCli, ANikThatDisagreesWithTheBirthDateIsRefusedNamingBothParts) {
+  Init();
+  Form form = KtpForm(Nik(1));  // NIK digits 7-12: 150390
+  form["birth_date"] = "1990-04-15";
+  ExpectRefusedWithoutChange(NewRequest(kKtp, form), "NIK digits 7-12 are 150390");
+  ExpectRefusedWithoutChange(NewRequest(kKtp, form), "the birth date is day 15, month 04");
+  form["birth_date"] = "2031-03-15";
+  form["nik"] = "6112071503310001";
+  ExpectRefusedWithoutChange(NewRequest(kKtp, form), "2031-03-15 is in the future");
+}
+
+TEST_F(MppFieldCli, WhatPeopleWriteIsStoredInTheFormsSpelling) {
+  Init();
+  Form form = KtpForm(Nik(1));
+  form["birth_date"] = "15-03-1990";
+  form["phone"] = "+62 812-3456-7890";
+  form["agama"] = "Islam";
+  form["status_kawin"] = "KAWIN TERCATAT";
+  const json created = FieldJson(Concat(NewRequest(kKtp, form), {"--json"}));
+  const json shown = FieldJson({"request", "show", created["receipt"], "--json"});
+  EXPECT_EQ(shown["fields"]["birth_date"], "1990-03-15");
+  EXPECT_EQ(shown["fields"]["phone"], "081234567890");
+  EXPECT_EQ(shown["fields"]["agama"], "islam");
+  EXPECT_EQ(shown["fields"]["status_kawin"], "kawin tercatat");
+}
+
+TEST_F(MppFieldCli, ASecondOpenRequestForTheSameCitizenAndServiceNeedsForce) {
+  const json first = InitWithOneRequest();
+  ExpectRefusedWithoutChange(NewRequest(kKtp, KtpForm(Nik(1))),
+                             "this NIK already has an open request for dukcapil.ktp-el on this "
+                             "van: " +
+                                 first["receipt"].get<std::string>() + " (submitted)");
+  const json forced = FieldJson(Concat(NewRequest(kKtp, KtpForm(Nik(1))), {"--force", "--json"}));
+  EXPECT_NE(forced["receipt"], first["receipt"]);
+  // Another citizen, or the same one once the first request ended, needs no --force.
+  NewKtp(2);
+  FieldJson({"request", "cancel", first["receipt"], "--reason", "salah input", "--json"});
+  FieldJson({"request", "cancel", forced["receipt"], "--reason", "salah input", "--json"});
+  NewKtp(1);
+}
+
 }  // namespace
 }  // namespace mpp::test

@@ -87,10 +87,27 @@ std::string ValidValue(const sync::FieldSpec& spec, sync::Rng& rng, int serial) 
   return "";
 }
 
+// The birth-date field a NIK-typed field's digits 7-12 must agree with (Catalog::CheckFormRules).
+std::string BirthDateFieldOf(const std::string& nik_field) {
+  if (nik_field == "nik") return "birth_date";
+  if (nik_field.rfind("nik_", 0) == 0) return "tanggal_lahir_" + nik_field.substr(4);
+  return {};
+}
+
 sync::FieldMap ValidForm(const sync::Service& service, sync::Rng& rng, int serial) {
   sync::FieldMap fields;
   for (const auto& spec : service.fields) {
     if (spec.required || rng.Uniform(2) == 0) fields[spec.name] = ValidValue(spec, rng, serial);
+  }
+  // A NIK's date part is the person's birth date (DDMMYY, +40 on the day for a woman).
+  for (auto& [name, value] : fields) {
+    auto birth = fields.find(BirthDateFieldOf(name));
+    if (value.size() != 16 || birth == fields.end()) continue;
+    const std::string& date = birth->second;  // YYYY-MM-DD
+    const int day = std::stoi(date.substr(8, 2)) + (std::stoi(value.substr(6, 2)) > 40 ? 40 : 0);
+    char part[8];
+    snprintf(part, sizeof part, "%02d", day);
+    value = value.substr(0, 6) + part + date.substr(5, 2) + date.substr(2, 2) + value.substr(12);
   }
   return fields;
 }
@@ -141,8 +158,11 @@ class Simulation {
     return 0;
   }
 
-  std::optional<std::string> RandomRequestOf(test::Van& van) {
-    auto rows = van.store->List({});
+  std::optional<std::string> RandomRequestOf(test::Van& van,
+                                             std::optional<RequestStatus> status = std::nullopt) {
+    store::RequestFilter filter;
+    filter.status = status;
+    auto rows = van.store->List(filter);
     if (!rows.ok() || rows->empty()) return std::nullopt;
     return (*rows)[rng_.Uniform(rows->size())].view.id;
   }
@@ -198,7 +218,14 @@ class Simulation {
       const sync::Service* service = catalog_.FindService(row->view.service_id);
       const sync::FieldSpec& spec = service->fields[rng_.Uniform(service->fields.size())];
       auto r = field::UpdateRequest(*van.store, *id, {{spec.name, ValidValue(spec, rng_, serial)}});
-      Count(r.ok() ? "van_update" : "van_update_refused");
+      // A final request refuses every edit on the van; the server keeps one made before the van
+      // heard it became final as a conflict record (the invariants check it left a trace).
+      if (r.ok() && sync::IsFinal(row->view.status)) {
+        Violation("van edit of a final request accepted: " + row->view.receipt);
+      }
+      Count(r.ok()                            ? "van_update"
+            : sync::IsFinal(row->view.status) ? "van_update_of_final_refused"
+                                              : "van_update_refused");
     } else if (action < 40) {
       auto id = RandomRequestOf(van);
       if (!id) return;
@@ -206,18 +233,59 @@ class Simulation {
                                : field::DeliverRequest(*van.store, *id);
       Count(r.ok() ? "van_status" : "van_status_refused");
     } else if (action < 43) {
+      // Mostly a request that waits for information, as an officer would pick.
+      auto id = rng_.Uniform(4) != 0 ? RandomRequestOf(van, RequestStatus::kNeedsInfo)
+                                     : RandomRequestOf(van);
+      if (!id) return;
+      auto row = van.store->Find(*id);
+      const sync::Service* service = catalog_.FindService(row->view.service_id);
+      const sync::FieldSpec* note = service->FindField("catatan");
+      sync::FieldMap answer;
+      if (note != nullptr && rng_.Uniform(4) != 0)
+        answer["catatan"] = ValidValue(*note, rng_, serial);
+      auto r = field::AnswerRequest(*van.store, *id, answer);
+      if (r.ok() && (answer.empty() || row->view.status != RequestStatus::kNeedsInfo)) {
+        Violation("answer accepted without information or on a request not waiting for it: " +
+                  row->view.receipt);
+      }
+      Count(r.ok() ? "van_answer" : "van_answer_refused");
+    } else if (action < 45) {
+      // The same citizen asks for the same service again on this van.
       auto id = RandomRequestOf(van);
       if (!id) return;
-      auto r = field::AnswerRequest(*van.store, *id, {});
-      Count(r.ok() ? "van_answer" : "van_answer_refused");
+      auto row = van.store->Find(*id);
+      auto fields = row->view.fields;
+      sync::FieldMap form;
+      for (const auto& [name, value] : fields) form[name] = value.value;
+      auto open = field::OpenDuplicates(*van.store, row->view.service_id, form);
+      const bool expect_refusal = !open->empty();
+      if (!sync::IsFinal(row->view.status) && !expect_refusal) {
+        Violation("an open request is not found as a duplicate of itself: " + row->view.receipt);
+      }
+      auto again = field::RegisterRequest(*van.store, row->view.service_id, form);
+      if (again.ok() == expect_refusal) {
+        Violation(std::string("a registration for a citizen with ") +
+                  (expect_refusal ? "an open request was accepted without --force"
+                                  : "no open request was refused") +
+                  ": " + row->view.receipt + (again.ok() ? "" : ": " + again.error().message()));
+      }
+      if (!again.ok()) {
+        field::RegisterOptions force;
+        force.force = true;
+        again = field::RegisterRequest(*van.store, row->view.service_id, form, force);
+        if (!again.ok()) Violation("a forced registration was refused: " + again.error().message());
+      }
+      Count("van_register_again");
     } else if (action < 58) {
       auto id = RandomServerRequest();
       if (!id) return;
       static constexpr RequestStatus kStaff[] = {
           RequestStatus::kReceived,  RequestStatus::kInReview, RequestStatus::kNeedsInfo,
           RequestStatus::kCompleted, RequestStatus::kRejected, RequestStatus::kCancelled};
+      // Staff mostly give a reason (a rejection without one is refused).
+      const std::string note = rng_.Uniform(4) != 0 ? "alasan " + std::to_string(serial) : "";
       auto r = world_.service().StaffSetStatus(*id, kStaff[rng_.Uniform(std::size(kStaff))],
-                                               "staf" + std::to_string(rng_.Uniform(3)), "");
+                                               "staf" + std::to_string(rng_.Uniform(3)), note);
       Count(r.ok() ? "staff_status" : "staff_status_refused");
     } else if (action < 65) {
       auto id = RandomServerRequest();
