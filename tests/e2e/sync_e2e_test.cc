@@ -486,8 +486,8 @@ TEST_F(SyncE2e, TwoVansOfflineEditsAndAdminChangesConvergeWithConflictsOnBothSid
     auto try_b = std::async(std::launch::async,
                             [&] { return Field(b, {"sync"}, kSyncAgainstDownServerTimeout); });
     const ProcessResult failed_a = try_a.get(), failed_b = try_b.get();
-    ExpectOneLineError(failed_a, "mpp-field", "push");
-    ExpectOneLineError(failed_b, "mpp-field", "push");
+    ExpectOneLineError(failed_a, "mpp-field", "server not reachable");
+    ExpectOneLineError(failed_b, "mpp-field", "server not reachable");
     EXPECT_EQ(Pending(a), 3);
     EXPECT_EQ(Pending(b), 3);
   }
@@ -567,6 +567,47 @@ TEST_F(SyncE2e, TwoVansOfflineEditsAndAdminChangesConvergeWithConflictsOnBothSid
   (void)a3;
   (void)b3;
   ExpectAuditVerifies();
+}
+
+// The rules of a request through the real programs (issue 10): staff must give a reason to
+// reject; an officer's offline edit of the request staff rejected meanwhile is not stored on it,
+// but kept as a conflict record on both sides; once the van knows, it refuses the edit itself.
+TEST_F(SyncE2e, AFinalRequestStaysFinalAndARejectionCarriesItsReason) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  const Van a = NewVan("KR01", "Siti Rahmawati");
+  const json created = NewKtp(a, 1);
+  EXPECT_EQ(Sync(a).value("acknowledged", -1), 1);
+
+  ExpectOneLineError(Server({"request", "set-status", Id(created), "rejected", "--by", "rina"}),
+                     "mpp-server", "a rejection needs a note");
+  Admin({"request", "set-status", Id(created), "rejected", "--by", "rina", "--note",
+         "NIK tidak terdaftar di Dukcapil"});
+  // Offline, before the van hears of it: for the van the request is still open.
+  EXPECT_EQ(
+      Field(a, {"request", "update", Id(created), "--set", "catatan=nomor HP baru"}).exit_code, 0);
+  Sync(a);
+
+  const json on_server = ServerJson({"requests", "list"});
+  ASSERT_EQ(on_server.size(), 1u);
+  EXPECT_EQ(on_server[0].value("status", ""), "rejected");
+  EXPECT_FALSE(on_server[0]["fields"].contains("catatan")) << on_server;
+  const json server_conflicts = ServerJson({"conflicts", "list"});
+  const json* record = FindConflict(server_conflicts, Id(created), "catatan");
+  ASSERT_NE(record, nullptr);
+  EXPECT_EQ(record->value("lost_value", ""), "nomor HP baru");
+  EXPECT_THAT(record->value("reason", ""), HasSubstr("rejected, which is final"));
+  const json van_conflicts = FieldJson(a, {"conflicts"});
+  const json* on_van = FindConflict(van_conflicts, Id(created), "catatan");
+  ASSERT_NE(on_van, nullptr);
+  EXPECT_EQ(on_van->value("reason", ""), record->value("reason", ""));
+
+  const json shown = FieldJson(a, {"request", "show", Id(created)});
+  EXPECT_EQ(shown.value("status", ""), "rejected");
+  EXPECT_EQ(shown.value("status_note", ""), "NIK tidak terdaftar di Dukcapil");
+  ExpectOneLineError(Field(a, {"request", "update", Id(created), "--set", "catatan=lagi"}),
+                     "mpp-field", "rejected, which is final");
+  EXPECT_EQ(Pending(a), 0);
+  ExpectVanEqualsServer(a);
 }
 
 // --- 2. SIGKILL of the server during a large push

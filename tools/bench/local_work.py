@@ -12,12 +12,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
-KTP = ["--service", "dukcapil.ktp-el", "--set", "nik=6112054507920003", "--set",
-       "name=Siti Aminah", "--set", "birth_date=1992-07-05", "--set",
-       "address=Jl. Sungai Raya Dalam No. 12, RT 003/RW 002, Desa Sungai Raya", "--set",
-       "village_code=61.12.05.2001", "--set", "phone=081234567890", "--set", "alasan=baru",
-       "--set", "agama=islam", "--set", "status_kawin=kawin tercatat", "--set",
-       "pekerjaan=petani/pekebun"]
+def ktp(serial):
+    """A KTP-el form for a woman born 1992-07-05; each serial is another citizen, so every call
+    is a first registration (a second open one for a NIK needs --force)."""
+    return ["--service", "dukcapil.ktp-el", "--set", f"nik=611205450792{serial:04d}", "--set",
+            "name=Siti Aminah", "--set", "birth_date=1992-07-05", "--set",
+            "address=Jl. Sungai Raya Dalam No. 12, RT 003/RW 002, Desa Sungai Raya", "--set",
+            "village_code=61.12.05.2001", "--set", "phone=081234567890", "--set", "alasan=baru",
+            "--set", "agama=islam", "--set", "status_kawin=kawin tercatat", "--set",
+            "pekerjaan=petani/pekebun"]
 
 
 def main():
@@ -39,8 +42,8 @@ def main():
             rate.append(args.n / (max(report["duration_ms"], 1) / 1000.0))
             unlock.append(report["unlock_ms"])
             # New requests land in a store already holding the import, as in a real day.
-            for _ in range(args.singles):
-                one = van.field_json("request", "new", *KTP)
+            for serial in range(1, args.singles + 1):
+                one = van.field_json("request", "new", *ktp(serial))
                 single_ms.append(one["duration_ms"])
                 single_wall.append(benchlib.run.last_wall_ms)
     med = benchlib.median
