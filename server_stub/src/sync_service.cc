@@ -517,6 +517,14 @@ Result<sync::Request> SyncService::ApplyStaff(
     m.hlc = hlc_.Now();
     MPP_RETURN_IF_ERROR(txn->SaveHlc(hlc_.last().Packed()));
   }
+  // What staff type goes into the form's stored spelling, as on the van (Catalog::NormaliseForm).
+  if (const sync::Service* service = catalog.FindService(state->service_id)) {
+    for (auto& w : m.writes) {
+      if (const sync::FieldSpec* spec = service->FindField(w.name)) {
+        w.value = sync::NormaliseFieldValue(*spec, std::move(w.value));
+      }
+    }
+  }
   // Staff edit what they see: the base of each write is the current version.
   for (auto& w : m.writes) {
     auto f = state->fields.find(w.name);

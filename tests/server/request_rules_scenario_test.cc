@@ -120,6 +120,10 @@ TEST(RequestRulesScenario, StaffEditsFollowTheRulesBetweenFields) {
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message(), HasSubstr("does not agree with nik"));
   EXPECT_EQ(ServerState(world, id), before);
+  // What staff type is stored in the form's spelling, as on the van.
+  auto phone = world.service().StaffSetFields(id, {{"phone", "+62 812 9876 5432"}}, "rina");
+  ASSERT_OK(phone);
+  EXPECT_EQ(phone->fields.at("phone").value, "081298765432");
 }
 
 }  // namespace
