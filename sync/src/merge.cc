@@ -21,6 +21,16 @@ Result<MergeOutcome> ApplyCreate(const Catalog& catalog, std::optional<Request>&
     return Error::InvalidInput("request id \"" + m.request_id + "\" is not a UUID");
   }
   if (state.has_value()) {
+    // The same device's create of a request the server already holds under the same receipt:
+    // after a server restore, another tablet of the van re-sent its copy (kRestore) before this
+    // create, whose ack was lost, arrived again. The copy holds the create's effects; nothing
+    // applies, and the van takes the state with its next pull.
+    if (state->device_id == m.origin && state->receipt == m.receipt &&
+        state->service_id == m.service_id) {
+      MergeOutcome outcome;
+      outcome.clean = false;
+      return outcome;
+    }
     return Error::Conflict("request " + m.request_id + " already exists");
   }
   MPP_RETURN_IF_ERROR(catalog.ValidateNew(m.service_id, WrittenValues(m), m.hlc.wall_ms));

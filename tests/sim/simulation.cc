@@ -424,8 +424,16 @@ class Simulation {
         RecordPending(van);
         auto report = world_.Sync(van);
         if (!revoked_.count(i) && !report.ok()) {
-          Violation("van " + van.van_code +
-                    " cannot sync after healing: " + report.error().message());
+          // What the van still holds to send, to see why the server refuses it.
+          std::string pending;
+          if (auto outbox = van.store->PendingMutations(8); outbox.ok()) {
+            for (const auto& m : *outbox) {
+              pending += " seq " + std::to_string(m.seq) + " kind " +
+                         std::to_string(static_cast<int>(m.kind)) + " " + m.request_id + ";";
+            }
+          }
+          Violation("van " + van.van_code + " cannot sync after healing: " +
+                    report.error().message() + "; pending:" + pending);
         }
       }
     }

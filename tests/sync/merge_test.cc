@@ -42,6 +42,23 @@ TEST(Merge, CreateOfExistingIdIsRefused) {
   EXPECT_EQ(again.error().code(), ErrorCode::kConflict);
 }
 
+// After a server restore, a tablet's copy of the request (kRestore) can reach the server before
+// the maker's own create comes again (its ack was lost): the create is already in the copy.
+TEST(Merge, TheMakersCreateOfARequestTheServerHoldsChangesNothing) {
+  auto state = Created();
+  state->fields["catatan"] = {"diubah staf", {{300, 0}, "staff:rina"}};
+  const Request before = *state;
+  auto again =
+      ApplyMutation(TinyCatalog(), state, CreateMutation("van-a", 1, {100, 0}, kId), Role::kVan);
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->clean);
+  EXPECT_EQ(*state, before);
+  // Another device cannot: its create names a request it did not make.
+  EXPECT_FALSE(
+      ApplyMutation(TinyCatalog(), state, CreateMutation("van-b", 1, {100, 0}, kId), Role::kVan)
+          .ok());
+}
+
 TEST(Merge, WriteWithCurrentBaseFastForwards) {
   auto state = Created();
   const Version base = state->fields.at("name").version;

@@ -26,8 +26,10 @@ struct MergeOutcome {
 // note. Field writes to a final request (rejected, cancelled, delivered), and writes that break
 // the rules between the form's fields (Catalog::CheckFormRules, as of the write's time) are not
 // applied either: a ConflictRecord per write, with the reason.
-// Errors (state unchanged): creating an id that exists, changing an unknown request, an unknown
-// service or field, a value that fails validation.
+// A create of an id that exists, by the device that made it, with its receipt and service, changes
+// nothing and is unclean (a tablet's copy re-sent after a server restore arrived first).
+// Errors (state unchanged): creating an id that exists otherwise, changing an unknown request, an
+// unknown service or field, a value that fails validation.
 //
 // kRestore (a van re-sending its copy of a request after a server restore, model.h): the copy
 // is validated as stored (Catalog::ValidateStored); without a state it becomes the state; otherwise
