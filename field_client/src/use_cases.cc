@@ -65,12 +65,10 @@ Mutation FieldsDraft(const sync::Catalog& catalog, const sync::Request& request,
 // The field of a service's form that names the citizen the request is for.
 constexpr const char* kCitizenNikField = "nik";
 
-}  // namespace
-
-Result<std::vector<sync::Request>> OpenDuplicates(store::VanStore& store,
-                                                  const std::string& service_id,
-                                                  const sync::FieldMap& fields) {
-  MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
+Result<std::vector<sync::Request>> FindOpenDuplicates(store::VanStore& store,
+                                                      const sync::Catalog& catalog,
+                                                      const std::string& service_id,
+                                                      const sync::FieldMap& fields) {
   sync::FieldMap normalised = fields;
   catalog.NormaliseForm(service_id, normalised);
   std::vector<sync::Request> open;
@@ -86,12 +84,21 @@ Result<std::vector<sync::Request>> OpenDuplicates(store::VanStore& store,
   return open;
 }
 
+}  // namespace
+
+Result<std::vector<sync::Request>> OpenDuplicates(store::VanStore& store,
+                                                  const std::string& service_id,
+                                                  const sync::FieldMap& fields) {
+  MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
+  return FindOpenDuplicates(store, catalog, service_id, fields);
+}
+
 Result<sync::Request> RegisterRequest(store::VanStore& store, const std::string& service_id,
                                       const sync::FieldMap& fields,
                                       const RegisterOptions& options) {
   MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
   if (!options.force) {
-    MPP_ASSIGN_OR_RETURN(auto open, OpenDuplicates(store, service_id, fields));
+    MPP_ASSIGN_OR_RETURN(auto open, FindOpenDuplicates(store, catalog, service_id, fields));
     if (!open.empty()) {
       std::string receipts;
       for (const auto& r : open) {

@@ -30,6 +30,25 @@ Result<std::string> OfficerName(std::string_view typed) {
   return officer;
 }
 
+// The data key, unsealed under the key derived from `passphrase` (kUnauthenticated when it is
+// not the store's passphrase), and the store's KDF cost in `params`.
+Result<Bytes> UnwrapDataKey(Database& db, std::string_view passphrase,
+                            crypto::Argon2Params& params) {
+  MPP_ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT kdf_salt, kdf_time_cost, kdf_memory_kib, "
+                                             "kdf_parallelism, wrapped_data_key FROM device"));
+  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Error::Corrupt("the store has no device identity");
+  params.time_cost = static_cast<uint32_t>(stmt.ColumnInt(1));
+  params.memory_kib = static_cast<uint32_t>(stmt.ColumnInt(2));
+  params.parallelism = static_cast<uint32_t>(stmt.ColumnInt(3));
+  MPP_ASSIGN_OR_RETURN(Bytes kek,
+                       crypto::Argon2idDeriveKey(passphrase, stmt.ColumnBlob(0), params));
+  auto data_key = crypto::AesGcmOpen(kek, stmt.ColumnBlob(4), ViewOf(kDataKeyAad));
+  crypto::Cleanse(kek);
+  if (!data_key) return Error::Unauthenticated("wrong passphrase");
+  return std::move(data_key).value();
+}
+
 }  // namespace
 
 VanStore::VanStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -120,21 +139,8 @@ Result<std::unique_ptr<VanStore>> VanStore::Open(const std::string& dir, sync::C
 }
 
 Result<void> VanStore::Unlock(std::string_view passphrase) {
-  MPP_ASSIGN_OR_RETURN(auto stmt,
-                       impl_->db_.Prepare("SELECT kdf_salt, kdf_time_cost, kdf_memory_kib, "
-                                          "kdf_parallelism, wrapped_data_key FROM device"));
-  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return Error::Corrupt("the store has no device identity");
   crypto::Argon2Params params;
-  params.time_cost = static_cast<uint32_t>(stmt.ColumnInt(1));
-  params.memory_kib = static_cast<uint32_t>(stmt.ColumnInt(2));
-  params.parallelism = static_cast<uint32_t>(stmt.ColumnInt(3));
-  MPP_ASSIGN_OR_RETURN(Bytes kek,
-                       crypto::Argon2idDeriveKey(passphrase, stmt.ColumnBlob(0), params));
-  auto data_key = crypto::AesGcmOpen(kek, stmt.ColumnBlob(4), ViewOf(kDataKeyAad));
-  crypto::Cleanse(kek);
-  if (!data_key) return Error::Unauthenticated("wrong passphrase");
-  impl_->data_key_ = std::move(data_key).value();
+  MPP_ASSIGN_OR_RETURN(impl_->data_key_, UnwrapDataKey(impl_->db_, passphrase, params));
   const auto index_key = crypto::HmacSha256(impl_->data_key_, ViewOf(kNikIndexLabel));
   impl_->index_key_.assign(index_key.begin(), index_key.end());
   return Ok();
@@ -151,28 +157,17 @@ Result<void> VanStore::ChangePassphrase(std::string_view old_passphrase,
   // BEGIN IMMEDIATE before reading the wrapped key: another process changing the passphrase at
   // the same time waits, so it cannot wrap a key this call then overwrites with a stale salt.
   MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(s.db_));
-  MPP_ASSIGN_OR_RETURN(auto stmt, s.db_.Prepare("SELECT kdf_salt, kdf_time_cost, kdf_memory_kib, "
-                                                "kdf_parallelism, wrapped_data_key FROM device"));
-  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return Error::Corrupt("the store has no device identity");
   crypto::Argon2Params params;
-  params.time_cost = static_cast<uint32_t>(stmt.ColumnInt(1));
-  params.memory_kib = static_cast<uint32_t>(stmt.ColumnInt(2));
-  params.parallelism = static_cast<uint32_t>(stmt.ColumnInt(3));
-  MPP_ASSIGN_OR_RETURN(Bytes old_kek,
-                       crypto::Argon2idDeriveKey(old_passphrase, stmt.ColumnBlob(0), params));
-  auto data_key = crypto::AesGcmOpen(old_kek, stmt.ColumnBlob(4), ViewOf(kDataKeyAad));
-  crypto::Cleanse(old_kek);
-  if (!data_key) return Error::Unauthenticated("wrong passphrase");
+  MPP_ASSIGN_OR_RETURN(Bytes data_key, UnwrapDataKey(s.db_, old_passphrase, params));
   const Bytes salt = crypto::RandomBytes(crypto::kArgon2SaltBytes);
   auto new_kek = crypto::Argon2idDeriveKey(new_passphrase, salt, params);
   if (!new_kek) {
-    crypto::Cleanse(*data_key);
+    crypto::Cleanse(data_key);
     return new_kek.error();
   }
-  auto wrapped = crypto::AesGcmSeal(*new_kek, *data_key, ViewOf(kDataKeyAad));
+  auto wrapped = crypto::AesGcmSeal(*new_kek, data_key, ViewOf(kDataKeyAad));
   crypto::Cleanse(*new_kek);
-  crypto::Cleanse(*data_key);
+  crypto::Cleanse(data_key);
   if (!wrapped) return wrapped.error();
   MPP_ASSIGN_OR_RETURN(auto update,
                        s.db_.Prepare("UPDATE device SET kdf_salt = ?, wrapped_data_key = ?"));

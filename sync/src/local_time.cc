@@ -101,15 +101,11 @@ std::string FormatLocalTime(int64_t ms, const TimeZone& zone) {
   int64_t days = 0;
   int64_t minute_of_day = 0;
   LocalDayAndMinute(ms, zone, days, minute_of_day);
-  int64_t year = 0;
-  unsigned month = 0;
-  unsigned day = 0;
-  CivilFromDays(days, year, month, day);
+  const CivilDate date = LocalDate(ms, zone);
   char out[64];
-  const auto hour = static_cast<unsigned>(minute_of_day / 60);
-  const auto minute = static_cast<unsigned>(minute_of_day % 60);
-  std::snprintf(out, sizeof out, "%04lld-%02u-%02u %02u:%02u", static_cast<long long>(year), month,
-                day, hour, minute);
+  std::snprintf(out, sizeof out, "%04d-%02d-%02d %02u:%02u", date.year, date.month, date.day,
+                static_cast<unsigned>(minute_of_day / 60),
+                static_cast<unsigned>(minute_of_day % 60));
   return out;
 }
 
