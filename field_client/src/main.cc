@@ -267,7 +267,9 @@ int RunImport(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
               << percent << "%  " << lines << " lines" << std::flush;
   };
   const auto started = std::chrono::steady_clock::now();
-  auto report = mpp::field::ImportFile(**store, o.import_file, progress);
+  mpp::field::RegisterOptions register_options;
+  register_options.force = o.force;
+  auto report = mpp::field::ImportFile(**store, o.import_file, progress, register_options);
   const int64_t duration_ms = MillisSince(started);
   if (show_progress) std::cerr << "\n";
   if (!report) return Fail(report.error());
@@ -632,6 +634,8 @@ int main(int argc, char** argv) {
                     "register even if this NIK has an open request for the service on this van");
   auto* req_import = request->add_subcommand("import", "register requests from a JSON Lines file");
   req_import->add_option("--file", o.import_file, "the .jsonl file")->required();
+  req_import->add_flag("--force", o.force,
+                       "import lines of citizens who have an open request for the service");
   auto* req_list = request->add_subcommand("list", "list requests");
   req_list->add_option("--status", o.status, "only this status");
   req_list->add_option("--service", o.service, "only this service");

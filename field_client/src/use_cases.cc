@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -84,6 +85,17 @@ Result<std::vector<sync::Request>> FindOpenDuplicates(store::VanStore& store,
   return open;
 }
 
+std::string DuplicateMessage(const std::string& service_id,
+                             const std::vector<sync::Request>& open) {
+  std::string receipts;
+  for (const auto& r : open) {
+    receipts +=
+        (receipts.empty() ? "" : ", ") + r.receipt + " (" + sync::StatusWords(r.status) + ")";
+  }
+  return "this NIK already has an open request for " + service_id + " on this van: " + receipts +
+         "; to register another one anyway, repeat with --force";
+}
+
 }  // namespace
 
 Result<std::vector<sync::Request>> OpenDuplicates(store::VanStore& store,
@@ -99,16 +111,7 @@ Result<sync::Request> RegisterRequest(store::VanStore& store, const std::string&
   MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
   if (!options.force) {
     MPP_ASSIGN_OR_RETURN(auto open, FindOpenDuplicates(store, catalog, service_id, fields));
-    if (!open.empty()) {
-      std::string receipts;
-      for (const auto& r : open) {
-        receipts +=
-            (receipts.empty() ? "" : ", ") + r.receipt + " (" + sync::StatusWords(r.status) + ")";
-      }
-      return Error::Conflict("this NIK already has an open request for " + service_id +
-                             " on this van: " + receipts +
-                             "; to register another one anyway, repeat with --force");
-    }
+    if (!open.empty()) return Error::Conflict(DuplicateMessage(service_id, open));
   }
   Mutation m;
   m.kind = MutationKind::kCreate;
@@ -570,13 +573,39 @@ Result<ImportLine> ParseImportLine(std::string_view line) {
   return ImportLineReader(line).Read();
 }
 
+namespace {
+
+// Why an import line would duplicate an open request (RegisterRequest's rule), or nullopt.
+Result<std::optional<std::string>> ImportDuplicate(
+    store::VanStore& store, const sync::Catalog& catalog, const ImportLine& line,
+    size_t line_number, std::map<std::pair<std::string, std::string>, size_t>& first_lines) {
+  auto nik = line.fields.find(kCitizenNikField);
+  if (nik == line.fields.end() || nik->second.empty()) return std::optional<std::string>();
+  auto [first, inserted] =
+      first_lines.emplace(std::pair(line.service_id, nik->second), line_number);
+  if (!inserted) {
+    return std::optional<std::string>("the same citizen (NIK) and service as line " +
+                                      std::to_string(first->second) +
+                                      "; to import both, repeat with --force");
+  }
+  MPP_ASSIGN_OR_RETURN(auto open, FindOpenDuplicates(store, catalog, line.service_id, line.fields));
+  if (open.empty()) return std::optional<std::string>();
+  return std::optional<std::string>(DuplicateMessage(line.service_id, open));
+}
+
+}  // namespace
+
 Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
-                                const std::function<void(size_t, size_t)>& progress) {
+                                const std::function<void(size_t, size_t)>& progress,
+                                const RegisterOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::NotFound("cannot read " + path);
   ImportReport report;
   std::vector<Mutation> batch;
   std::vector<size_t> batch_lines;  // the line number of each draft in batch
+  // (service, NIK) -> the first line that registers it: a file naming one citizen twice for a
+  // service is a duplicate too.
+  std::map<std::pair<std::string, std::string>, size_t> first_line_of_citizen;
   MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
   batch.reserve(kImportBatch);
   batch_lines.reserve(kImportBatch);
@@ -606,6 +635,14 @@ Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
     if (!parsed.ok()) {
       report.refused.push_back({line_number, parsed.error().message()});
       continue;
+    }
+    if (!options.force) {
+      MPP_ASSIGN_OR_RETURN(auto duplicate, ImportDuplicate(store, catalog, *parsed, line_number,
+                                                           first_line_of_citizen));
+      if (duplicate) {
+        report.refused.push_back({line_number, std::move(*duplicate)});
+        continue;
+      }
     }
     Mutation m;
     m.kind = MutationKind::kCreate;

@@ -720,5 +720,26 @@ TEST_F(MppFieldCli, ASecondOpenRequestForTheSameCitizenAndServiceNeedsForce) {
   NewKtp(1);
 }
 
+TEST_F(MppFieldCli, AnImportRefusesLinesOfCitizensWithAnOpenRequestUnlessForced) {
+  const json first = InitWithOneRequest();  // Nik(1)
+  const auto line = [](const std::string& nik) {
+    return json{{"service_id", kKtp}, {"fields", KtpForm(nik)}}.dump() + "\n";
+  };
+  const std::string file = temp_.Sub("day.jsonl");
+  WriteFile(file, line(Nik(2)) + line(Nik(1)) + line(Nik(2)) + line(Nik(3)));
+  const json report = FieldJson({"request", "import", "--file", file, "--json"});
+  EXPECT_EQ(report["imported"], 2) << report;
+  ASSERT_EQ(report["refused"].size(), 2u) << report;
+  EXPECT_EQ(report["refused"][0]["line"], 2);
+  EXPECT_THAT(report["refused"][0]["reason"].get<std::string>(),
+              HasSubstr(first["receipt"].get<std::string>()));
+  EXPECT_EQ(report["refused"][1]["line"], 3);
+  EXPECT_THAT(report["refused"][1]["reason"].get<std::string>(),
+              HasSubstr("the same citizen (NIK) and service as line 1"));
+  const std::string again = temp_.Sub("again.jsonl");
+  WriteFile(again, line(Nik(1)));
+  EXPECT_EQ(FieldJson({"request", "import", "--file", again, "--force", "--json"})["imported"], 1);
+}
+
 }  // namespace
 }  // namespace mpp::test

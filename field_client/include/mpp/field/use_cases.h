@@ -68,11 +68,13 @@ struct ImportReport {
 };
 
 // Imports a JSON Lines file: valid lines are stored, up to kImportBatch lines per transaction;
-// refused lines (bad JSON, or refused by the catalog) are reported in line order with their
-// number and reason and change nothing. progress(lines_done, total_bytes read so far) is called
-// after each batch.
+// refused lines (bad JSON, refused by the catalog, or, unless options.force, a citizen who
+// already has an open request for the service on this van or on an earlier line of the file)
+// are reported in line order with their number and reason and change nothing.
+// progress(lines_done, total_bytes read so far) is called after each batch.
 inline constexpr size_t kImportBatch = 2000;
 Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
-                                const std::function<void(size_t, size_t)>& progress);
+                                const std::function<void(size_t, size_t)>& progress,
+                                const RegisterOptions& options = {});
 
 }  // namespace mpp::field
