@@ -70,14 +70,16 @@ Result<std::vector<sync::Request>> FindOpenDuplicates(store::VanStore& store,
                                                       const sync::Catalog& catalog,
                                                       const std::string& service_id,
                                                       const sync::FieldMap& fields) {
-  sync::FieldMap normalised = fields;
-  catalog.NormaliseForm(service_id, normalised);
   std::vector<sync::Request> open;
-  auto nik = normalised.find(kCitizenNikField);
-  if (nik == normalised.end() || nik->second.empty()) return open;
+  auto nik = fields.find(kCitizenNikField);
+  if (nik == fields.end() || nik->second.empty()) return open;
   store::RequestFilter filter;
   filter.service_id = service_id;
-  filter.nik = nik->second;
+  // Only the NIK is looked up: it alone is put into the stored spelling (an import does this
+  // for every line).
+  const sync::Service* service = catalog.FindService(service_id);
+  const sync::FieldSpec* spec = service ? service->FindField(kCitizenNikField) : nullptr;
+  filter.nik = spec ? sync::NormaliseFieldValue(*spec, nik->second) : nik->second;
   MPP_ASSIGN_OR_RETURN(auto rows, store.List(filter));
   for (auto& row : rows) {
     if (!sync::IsFinal(row.view.status)) open.push_back(std::move(row.view));

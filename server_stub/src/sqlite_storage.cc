@@ -177,6 +177,18 @@ Result<std::vector<StoredConflict>> ReadConflicts(Statement& s) {
   return out;
 }
 
+// Steps `s` (columns body, agency, owner_rev) to its end, decoding every row as a request.
+Result<std::vector<StoredRequest>> ReadStoredRequests(Statement& s) {
+  std::vector<StoredRequest> out;
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
+    out.push_back({std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
+  }
+  return out;
+}
+
 // A request found through the NIK index: id, receipt, device, van code, status.
 constexpr const char* kNikMatchColumns = "r.id, r.receipt, r.device_id, r.van_code, r.status";
 
@@ -474,14 +486,7 @@ class SqliteStorage final : public ServerStorage {
     if (q.agency) s.Bind(2, *q.agency);
     if (q.device_id) s.Bind(3, *q.device_id);
     s.Bind(4, static_cast<int64_t>(q.limit));
-    std::vector<StoredRequest> out;
-    for (;;) {
-      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
-      out.push_back({std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
-    }
-    return out;
+    return ReadStoredRequests(s);
   }
 
   Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) override {
@@ -544,14 +549,7 @@ class SqliteStorage final : public ServerStorage {
                                              "n.request_id WHERE n.nik_hash = ? ORDER BY "
                                              "r.receipt"));
     s.Bind(1, nik_hash);
-    std::vector<StoredRequest> out;
-    for (;;) {
-      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
-      out.push_back({std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
-    }
-    return out;
+    return ReadStoredRequests(s);
   }
 
   Result<std::vector<DuplicatePair>> ListDuplicates() override {
