@@ -23,12 +23,6 @@ using ::testing::Not;
 
 constexpr const char* kKtp = "dukcapil.ktp-el";
 
-sync::Request Register(Van& van, int serial) {
-  auto r = field::RegisterRequest(*van.store, kKtp, SyncWorld::KtpFields(serial));
-  EXPECT_TRUE(r.ok()) << r.error().message();
-  return r.ok() ? *r : sync::Request{};
-}
-
 json DefaultCatalog() { return json::parse(ReadFileOrDie(DefaultCatalogPath())); }
 
 json& KtpService(json& catalog) {
@@ -127,8 +121,8 @@ TEST(CatalogLoad, RefusedNamingReceiptsAndFieldsWhenOpenRequestsWouldBreak) {
     SCOPED_TRACE(rc.name);
     SyncWorld world(203);
     Van& van = world.AddVan("KR01");
-    const sync::Request open = Register(van, 21);
-    const sync::Request closed = Register(van, 22);
+    const sync::Request open = SyncWorld::RegisterKtp(van, 21);
+    const sync::Request closed = SyncWorld::RegisterKtp(van, 22);
     ASSERT_OK(world.Sync(van));
     ASSERT_OK(world.service().StaffSetStatus(closed.id, RequestStatus::kCancelled, "rina", "x"));
     const int64_t before = StoredCatalogVersion(world);
@@ -161,7 +155,7 @@ struct ConflictWorld {
 
   ConflictWorld() {
     van = &world.AddVan("KR01");
-    request = Register(*van, 31);
+    request = SyncWorld::RegisterKtp(*van, 31);
     EXPECT_OK(world.Sync(*van));
     EXPECT_OK(field::UpdateRequest(*van->store, request.id, {{"phone", "081211112222"}}));
     world.clock().Advance(1000);
@@ -265,7 +259,7 @@ TEST(Tokens, ListedByIdWithoutTheTokenAndARevokedOneIsRefused) {
 TEST(FindRequest, ReceiptsMatchInAnyCase) {
   SyncWorld world(208);
   Van& van = world.AddVan("KR01");
-  const sync::Request r = Register(van, 41);
+  const sync::Request r = SyncWorld::RegisterKtp(van, 41);
   ASSERT_OK(world.Sync(van));
   std::string lower = r.receipt;
   for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

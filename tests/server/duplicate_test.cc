@@ -22,12 +22,6 @@ using ::testing::Not;
 
 constexpr const char* kKtp = "dukcapil.ktp-el";
 
-sync::Request Register(Van& van, int serial) {
-  auto r = field::RegisterRequest(*van.store, kKtp, SyncWorld::KtpFields(serial));
-  EXPECT_TRUE(r.ok()) << r.error().message();
-  return r.ok() ? *r : sync::Request{};
-}
-
 std::vector<server::StoredConflict> Duplicates(SyncWorld& world) {
   std::vector<server::StoredConflict> out;
   auto all = world.storage().ListConflicts();
@@ -52,9 +46,9 @@ TEST(DuplicateFlag, AnotherVansOpenRequestForTheNikFlagsBothVans) {
   SyncWorld world(101);
   Van& first = world.AddVan("KR01");
   Van& second = world.AddVan("KR02");
-  const sync::Request earlier = Register(first, 7);
+  const sync::Request earlier = SyncWorld::RegisterKtp(first, 7);
   ASSERT_OK(world.Sync(first));
-  const sync::Request later = Register(second, 7);  // the same NIK, the same service
+  const sync::Request later = SyncWorld::RegisterKtp(second, 7);  // the same NIK, the same service
   auto report = world.Sync(second);
   ASSERT_OK(report);
 
@@ -100,13 +94,13 @@ TEST(DuplicateFlag, NoFlagForAFinalRequestOrAnotherNikOrTheSameVan) {
   SyncWorld world(102);
   Van& first = world.AddVan("KR01");
   Van& second = world.AddVan("KR02");
-  const sync::Request cancelled = Register(first, 8);
-  Register(first, 9);
+  const sync::Request cancelled = SyncWorld::RegisterKtp(first, 8);
+  SyncWorld::RegisterKtp(first, 9);
   ASSERT_OK(world.Sync(first));
   ASSERT_OK(world.service().StaffSetStatus(cancelled.id, RequestStatus::kCancelled, "rina",
                                            "pemohon pindah"));
-  Register(second, 8);   // its NIK's only other request is cancelled (final)
-  Register(second, 10);  // a NIK no one else has
+  SyncWorld::RegisterKtp(second, 8);   // its NIK's only other request is cancelled (final)
+  SyncWorld::RegisterKtp(second, 10);  // a NIK no one else has
   ASSERT_OK(world.Sync(second));
   // The same van again (its officer confirmed it, --force): the van warned, the server does not.
   field::RegisterOptions force;
@@ -121,9 +115,9 @@ TEST(DuplicateFlag, StaffFindRequestsByNikThroughTheIndex) {
   SyncWorld world(103);
   Van& first = world.AddVan("KR01");
   Van& second = world.AddVan("KR02");
-  const sync::Request a = Register(first, 11);
-  Register(first, 12);
-  const sync::Request b = Register(second, 11);
+  const sync::Request a = SyncWorld::RegisterKtp(first, 11);
+  SyncWorld::RegisterKtp(first, 12);
+  const sync::Request b = SyncWorld::RegisterKtp(second, 11);
   ASSERT_OK(world.Sync(first));
   ASSERT_OK(world.Sync(second));
   auto found = world.service().RequestsWithNik(SyncWorld::KtpFields(11).at("nik"));
@@ -157,15 +151,16 @@ TEST(DuplicateFlag, RequestsResentAfterAServerRestoreAreIndexedAndFlaggedOnce) {
   SyncWorld world(105);
   Van& first = world.AddVan("KR01");
   Van& second = world.AddVan("KR02");
-  Register(first, 15);
+  SyncWorld::RegisterKtp(first, 15);
   ASSERT_OK(world.Sync(first));
-  Register(second, 15);
+  SyncWorld::RegisterKtp(second, 15);
   ASSERT_OK(world.Sync(second));
   ASSERT_EQ(Duplicates(world).size(), 2u);
   world.SnapshotServer();  // holds both requests and the flag
-  const sync::Request lost = Register(second, 16);
+  const sync::Request lost = SyncWorld::RegisterKtp(second, 16);
   ASSERT_OK(world.Sync(first));
-  Register(first, 16);  // NIK 16 at KR01 too, after KR02's request the backup will lack
+  SyncWorld::RegisterKtp(first,
+                         16);  // NIK 16 at KR01 too, after KR02's request the backup will lack
   ASSERT_OK(world.Sync(first));
   ASSERT_EQ(Duplicates(world).size(), 2u) << "KR02's request 16 has not reached the server";
   ASSERT_OK(world.Sync(second));
@@ -188,7 +183,7 @@ TEST(DuplicateFlag, RequestsResentAfterAServerRestoreAreIndexedAndFlaggedOnce) {
 TEST(DuplicateFlag, NikKeyIsMadeForAnOlderDataDirAndItsRequestsIndexed) {
   SyncWorld world(104);
   Van& first = world.AddVan("KR01");
-  const sync::Request a = Register(first, 14);
+  const sync::Request a = SyncWorld::RegisterKtp(first, 14);
   ASSERT_OK(world.Sync(first));
   const std::filesystem::path key = std::filesystem::path(world.dir()) / "server" / "nik.key";
   ASSERT_TRUE(std::filesystem::exists(key));
@@ -205,7 +200,7 @@ TEST(DuplicateFlag, NikKeyIsMadeForAnOlderDataDirAndItsRequestsIndexed) {
   EXPECT_EQ(found->front().request.id, a.id);
   // And the flag works against the indexed request.
   Van& second = world.AddVan("KR02");
-  Register(second, 14);
+  SyncWorld::RegisterKtp(second, 14);
   ASSERT_OK(world.Sync(second));
   EXPECT_EQ(Duplicates(world).size(), 2u);
 }

@@ -12,24 +12,12 @@ namespace {
 using sync::RequestStatus;
 using ::testing::HasSubstr;
 
-std::string Register(Van& van, int serial) {
-  auto r = field::RegisterRequest(*van.store, "dukcapil.ktp-el", SyncWorld::KtpFields(serial));
-  EXPECT_TRUE(r.ok()) << r.error().message();
-  return r.ok() ? r->id : "";
-}
-
-sync::Request ServerState(SyncWorld& world, const std::string& id) {
-  auto found = world.storage().FindRequest(id);
-  EXPECT_TRUE(found.ok() && found->has_value());
-  return (*found)->request;
-}
-
 // An officer edits offline while staff reject the request: the server does not store the edit
 // on the rejected request, keeps it as a conflict record, and the van hears both.
 TEST(RequestRulesScenario, AnOfflineEditOfARequestStaffMadeFinalBecomesARecord) {
   SyncWorld world(101);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 1);
+  const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kRejected, "rina",
                                            "NIK tidak terdaftar di Dukcapil"));
@@ -39,7 +27,7 @@ TEST(RequestRulesScenario, AnOfflineEditOfARequestStaffMadeFinalBecomesARecord) 
   ASSERT_OK(report);
   EXPECT_EQ(report->acknowledged, 1u);
 
-  const sync::Request server = ServerState(world, id);
+  const sync::Request server = world.ServerState(id);
   EXPECT_EQ(server.status, RequestStatus::kRejected);
   EXPECT_EQ(server.fields.count("catatan"), 0u) << "the edit was stored on a final request";
   auto conflicts = world.storage().ListConflicts();
@@ -68,7 +56,7 @@ TEST(RequestRulesScenario, AnOfflineEditOfARequestStaffMadeFinalBecomesARecord) 
 TEST(RequestRulesScenario, AnAnswerNeedsInformationAndStaysWaitingWithout) {
   SyncWorld world(102);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 1);
+  const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kInReview, "rina", ""));
   ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kNeedsInfo, "rina",
@@ -85,7 +73,7 @@ TEST(RequestRulesScenario, AnAnswerNeedsInformationAndStaysWaitingWithout) {
 
   ASSERT_OK(field::AnswerRequest(*van.store, id, {{"catatan", "pas foto dilampirkan"}}));
   ASSERT_OK(world.Sync(van));
-  const sync::Request server = ServerState(world, id);
+  const sync::Request server = world.ServerState(id);
   EXPECT_EQ(server.status, RequestStatus::kInReview);
   EXPECT_EQ(server.fields.at("catatan").value, "pas foto dilampirkan");
 }
@@ -93,7 +81,7 @@ TEST(RequestRulesScenario, AnAnswerNeedsInformationAndStaysWaitingWithout) {
 TEST(RequestRulesScenario, StaffRefusalsNameTheAllowedStatusesAndARejectionNeedsANote) {
   SyncWorld world(103);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 1);
+  const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   ASSERT_OK(world.Sync(van));
   auto skip = world.service().StaffSetStatus(id, RequestStatus::kCompleted, "rina", "");
   ASSERT_FALSE(skip.ok());
@@ -102,7 +90,7 @@ TEST(RequestRulesScenario, StaffRefusalsNameTheAllowedStatusesAndARejectionNeeds
   auto silent = world.service().StaffSetStatus(id, RequestStatus::kRejected, "rina", "");
   ASSERT_FALSE(silent.ok());
   EXPECT_THAT(silent.error().message(), HasSubstr("a rejection needs a note"));
-  EXPECT_EQ(ServerState(world, id).status, RequestStatus::kSubmitted);
+  EXPECT_EQ(world.ServerState(id).status, RequestStatus::kSubmitted);
   // The note is what the citizen hears, through the van.
   ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kRejected, "rina",
                                            "pemohon sudah memiliki KTP-el aktif"));
@@ -113,13 +101,13 @@ TEST(RequestRulesScenario, StaffRefusalsNameTheAllowedStatusesAndARejectionNeeds
 TEST(RequestRulesScenario, StaffEditsFollowTheRulesBetweenFields) {
   SyncWorld world(104);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 1);
+  const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   ASSERT_OK(world.Sync(van));
-  const sync::Request before = ServerState(world, id);
+  const sync::Request before = world.ServerState(id);
   auto r = world.service().StaffSetFields(id, {{"birth_date", "1991-01-01"}}, "rina");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message(), HasSubstr("does not agree with nik"));
-  EXPECT_EQ(ServerState(world, id), before);
+  EXPECT_EQ(world.ServerState(id), before);
   // What staff type is stored in the form's spelling, as on the van.
   auto phone = world.service().StaffSetFields(id, {{"phone", "+62 812 9876 5432"}}, "rina");
   ASSERT_OK(phone);

@@ -9,22 +9,10 @@ namespace {
 
 using sync::RequestStatus;
 
-std::string Register(Van& van, int serial) {
-  auto r = field::RegisterRequest(*van.store, "dukcapil.ktp-el", SyncWorld::KtpFields(serial));
-  EXPECT_TRUE(r.ok()) << r.error().message();
-  return r.ok() ? r->id : "";
-}
-
-sync::Request ServerState(SyncWorld& world, const std::string& id) {
-  auto found = world.storage().FindRequest(id);
-  EXPECT_TRUE(found.ok() && found->has_value());
-  return (*found)->request;
-}
-
 TEST(SyncScenario, RegisteredOfflineArrivesOnceAndStaffChangeFlowsBack) {
   SyncWorld world(1);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 1);
+  const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   auto report = world.Sync(van);
   ASSERT_OK(report);
   EXPECT_EQ(report->pushed, 1u);
@@ -40,7 +28,7 @@ TEST(SyncScenario, RegisteredOfflineArrivesOnceAndStaffChangeFlowsBack) {
   auto row = van.store->Find(id);
   ASSERT_OK(row);
   EXPECT_EQ(row->view.status, RequestStatus::kReceived);
-  EXPECT_EQ(row->view, ServerState(world, id));
+  EXPECT_EQ(row->view, world.ServerState(id));
   EXPECT_FALSE(row->pending);
 }
 
@@ -52,9 +40,9 @@ TEST(SyncScenario, ReinstalledVanPullsItsWorkBackAndContinuesIt) {
   Van& old_tablet = world.AddVan("KR01");
   Van& other_van = world.AddVan("KR02");
   std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) ids.push_back(Register(old_tablet, 20 + i));
+  for (int i = 0; i < 3; ++i) ids.push_back(SyncWorld::RegisterKtp(old_tablet, 20 + i).id);
   ASSERT_OK(world.Sync(old_tablet));
-  Register(other_van, 30);
+  SyncWorld::RegisterKtp(other_van, 30).id;
   ASSERT_OK(world.Sync(other_van));
 
   Van& new_tablet = world.AddVan("KR01");
@@ -64,9 +52,9 @@ TEST(SyncScenario, ReinstalledVanPullsItsWorkBackAndContinuesIt) {
   for (const auto& id : ids) {
     auto row = new_tablet.store->Find(id);
     ASSERT_OK(row);
-    EXPECT_EQ(row->view, ServerState(world, id));
+    EXPECT_EQ(row->view, world.ServerState(id));
   }
-  const std::string fresh = Register(new_tablet, 40);
+  const std::string fresh = SyncWorld::RegisterKtp(new_tablet, 40).id;
   auto fresh_row = new_tablet.store->Find(fresh);
   ASSERT_OK(fresh_row);
   for (const auto& id : ids) {
@@ -75,11 +63,11 @@ TEST(SyncScenario, ReinstalledVanPullsItsWorkBackAndContinuesIt) {
 
   ASSERT_OK(field::UpdateRequest(*new_tablet.store, ids[0], {{"phone", "081211112222"}}));
   ASSERT_OK(world.Sync(new_tablet));
-  EXPECT_EQ(ServerState(world, ids[0]).fields.at("phone").value, "081211112222");
+  EXPECT_EQ(world.ServerState(ids[0]).fields.at("phone").value, "081211112222");
   report = world.Sync(old_tablet);
   ASSERT_OK(report);
   EXPECT_EQ(report->pulled, 2u) << "the other tablet's edit and its new request";
-  EXPECT_EQ(old_tablet.store->Find(ids[0])->view, ServerState(world, ids[0]));
+  EXPECT_EQ(old_tablet.store->Find(ids[0])->view, world.ServerState(ids[0]));
   report = world.Sync(other_van);
   ASSERT_OK(report);
   EXPECT_EQ(report->pulled, 0u);
@@ -90,7 +78,7 @@ TEST(SyncScenario, ReinstalledVanPullsItsWorkBackAndContinuesIt) {
 TEST(SyncScenario, EditsAfterAnAcknowledgedCreateConverge) {
   SyncWorld world(12);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 50);
+  const std::string id = SyncWorld::RegisterKtp(van, 50).id;
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(field::UpdateRequest(*van.store, id, {{"phone", "081233334444"}}));
   ASSERT_OK(world.service().StaffSetFields(id, {{"address", "Desa Kuala Dua"}}, "rina"));
@@ -103,7 +91,7 @@ TEST(SyncScenario, EditsAfterAnAcknowledgedCreateConverge) {
   auto row = van.store->Find(id);
   ASSERT_OK(row);
   EXPECT_FALSE(row->pending);
-  EXPECT_EQ(row->view, ServerState(world, id));
+  EXPECT_EQ(row->view, world.ServerState(id));
   EXPECT_EQ(row->view.fields.at("phone").value, "081233334444");
   EXPECT_EQ(row->view.fields.at("address").value, "Desa Kuala Dua");
   EXPECT_EQ(row->view.fields.at("pekerjaan").value, "nelayan/perikanan");
@@ -113,7 +101,7 @@ TEST(SyncScenario, EditsAfterAnAcknowledgedCreateConverge) {
 TEST(SyncScenario, CancelOfflineAfterStaffCompletedBecomesConflictOnBothSides) {
   SyncWorld world(2);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 2);
+  const std::string id = SyncWorld::RegisterKtp(van, 2).id;
   ASSERT_OK(world.Sync(van));
   for (auto s : {RequestStatus::kReceived, RequestStatus::kInReview, RequestStatus::kCompleted}) {
     ASSERT_OK(world.service().StaffSetStatus(id, s, "rina", ""));
@@ -136,7 +124,7 @@ TEST(SyncScenario, CancelOfflineAfterStaffCompletedBecomesConflictOnBothSides) {
 TEST(SyncScenario, ConcurrentFieldEditsConvergeWithAConflictRecord) {
   SyncWorld world(3);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 3);
+  const std::string id = SyncWorld::RegisterKtp(van, 3).id;
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(field::UpdateRequest(*van.store, id, {{"phone", "081211112222"}}));
   world.clock().Advance(1000);
@@ -145,7 +133,7 @@ TEST(SyncScenario, ConcurrentFieldEditsConvergeWithAConflictRecord) {
   ASSERT_OK(report);
   EXPECT_EQ(report->conflicts, 1u);
   // The staff write has the higher HLC: it wins on both sides.
-  const sync::Request server = ServerState(world, id);
+  const sync::Request server = world.ServerState(id);
   EXPECT_EQ(server.fields.at("phone").value, "081299998888");
   EXPECT_EQ(van.store->Find(id)->view, server);
 }
@@ -153,7 +141,7 @@ TEST(SyncScenario, ConcurrentFieldEditsConvergeWithAConflictRecord) {
 TEST(SyncScenario, RetriedPushAfterLostAnswerIsAppliedOnce) {
   SyncWorld world(4);
   Van& van = world.AddVan("KR01");
-  for (int i = 0; i < 30; ++i) Register(van, 10 + i);
+  for (int i = 0; i < 30; ++i) SyncWorld::RegisterKtp(van, 10 + i).id;
   van.link->Queue({Fault::kCutAnswer, Fault::kDuplicate, Fault::kServerBusy});
   field::SyncOptions options;
   options.batch_size = 10;
@@ -172,7 +160,7 @@ TEST(SyncScenario, RetriedPushAfterLostAnswerIsAppliedOnce) {
 TEST(SyncScenario, ReplayedOldAnswerIsRefusedAndChangesNothing) {
   SyncWorld world(5);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 5);
+  const std::string id = SyncWorld::RegisterKtp(van, 5).id;
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
   ASSERT_OK(world.Sync(van));  // the link now remembers a pull answer showing "received"
@@ -193,10 +181,10 @@ TEST(SyncScenario, ReplayedOldAnswerIsRefusedAndChangesNothing) {
 TEST(SyncScenario, RevokedVanIsRefusedAndKeepsItsWork) {
   SyncWorld world(6);
   Van& van = world.AddVan("KR01");
-  Register(van, 6);
+  SyncWorld::RegisterKtp(van, 6).id;
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(world.service().RevokeDevice(van.device_id(), "admin"));
-  Register(van, 7);
+  SyncWorld::RegisterKtp(van, 7).id;
   auto refused = world.Sync(van);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message().find("no longer allowed"), std::string::npos)
@@ -209,8 +197,8 @@ TEST(SyncScenario, VanSeesOnlyItsOwnRequests) {
   SyncWorld world(7);
   Van& a = world.AddVan("KR01");
   Van& b = world.AddVan("KR02");
-  const std::string id_a = Register(a, 1);
-  Register(b, 2);
+  const std::string id_a = SyncWorld::RegisterKtp(a, 1).id;
+  SyncWorld::RegisterKtp(b, 2).id;
   ASSERT_OK(world.Sync(a));
   ASSERT_OK(world.Sync(b));
   ASSERT_OK(world.service().StaffSetStatus(id_a, RequestStatus::kReceived, "rina", ""));
@@ -224,7 +212,7 @@ TEST(SyncScenario, VanSeesOnlyItsOwnRequests) {
 TEST(SyncScenario, PendingEditIsRebasedOnPulledState) {
   SyncWorld world(8);
   Van& van = world.AddVan("KR01");
-  const std::string id = Register(van, 8);
+  const std::string id = SyncWorld::RegisterKtp(van, 8).id;
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
   ASSERT_OK(field::UpdateRequest(*van.store, id, {{"catatan", "pemohon minta dihubungi"}}));
@@ -237,13 +225,13 @@ TEST(SyncScenario, PendingEditIsRebasedOnPulledState) {
   const auto view = van.store->Find(id)->view;
   EXPECT_EQ(view.status, RequestStatus::kReceived);
   EXPECT_EQ(view.fields.at("catatan").value, "pemohon minta dihubungi");
-  EXPECT_EQ(view, ServerState(world, id));
+  EXPECT_EQ(view, world.ServerState(id));
 }
 
 TEST(SyncScenario, ServerRestartLosesNoAcknowledgedWrite) {
   SyncWorld world(9);
   Van& van = world.AddVan("KR01");
-  for (int i = 0; i < 25; ++i) Register(van, 100 + i);
+  for (int i = 0; i < 25; ++i) SyncWorld::RegisterKtp(van, 100 + i).id;
   field::SyncOptions options;
   options.batch_size = 7;
   ASSERT_OK(world.Sync(van, options));

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "mpp/field/use_cases.h"
+
 namespace mpp::test {
 namespace {
 
@@ -135,6 +137,18 @@ sync::FieldMap SyncWorld::KtpFields(int serial) {
           {"agama", "islam"},
           {"status_kawin", "kawin tercatat"},
           {"pekerjaan", "petani/pekebun"}};
+}
+
+sync::Request SyncWorld::RegisterKtp(Van& van, int serial) {
+  auto r = field::RegisterRequest(*van.store, "dukcapil.ktp-el", KtpFields(serial));
+  EXPECT_TRUE(r.ok()) << r.error().message();
+  return r.ok() ? *r : sync::Request{};
+}
+
+sync::Request SyncWorld::ServerState(const std::string& id) {
+  auto found = storage().FindRequest(id);
+  EXPECT_TRUE(found.ok() && found->has_value());
+  return found.ok() && found->has_value() ? (*found)->request : sync::Request{};
 }
 
 }  // namespace mpp::test

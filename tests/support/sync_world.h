@@ -80,6 +80,11 @@ class SyncWorld {
 
   // A valid import line's fields for the default catalog's KTP-el service.
   static sync::FieldMap KtpFields(int serial);
+  // Registers KtpFields(serial) on the van; fails the test (and returns an empty request) when
+  // the van refuses it.
+  static sync::Request RegisterKtp(Van& van, int serial);
+  // The server's state of a request; fails the test when the server does not hold it.
+  sync::Request ServerState(const std::string& id);
 
  private:
   std::unique_ptr<TempDir> dir_holder_;
