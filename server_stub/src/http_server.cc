@@ -178,6 +178,7 @@ int HttpStatusFor(const Error& error) {
     case ErrorCode::kUnavailable:
     case ErrorCode::kTimeout:
     case ErrorCode::kStorageFull:
+    case ErrorCode::kAborted:  // retried inside already: the van's backoff tries again later
       return 503;
     case ErrorCode::kInternal:
       return 500;

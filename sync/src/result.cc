@@ -24,6 +24,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "timeout";
     case ErrorCode::kStorageFull:
       return "storage_full";
+    case ErrorCode::kAborted:
+      return "aborted";
     case ErrorCode::kInternal:
       return "internal";
   }

@@ -24,6 +24,8 @@ enum class ErrorCode {
   kUnavailable,       // network or peer down; may succeed later
   kTimeout,           // an operation ran out of time; may succeed later
   kStorageFull,       // disk full
+  kAborted,           // the database aborted a transaction (serialization failure, deadlock)
+                      // to keep concurrent ones consistent: run the whole transaction again
   kInternal,          // a bug or an unexpected failure of a dependency
 };
 
@@ -47,13 +49,15 @@ class [[nodiscard]] Error {
   static Error Unavailable(std::string m) { return {ErrorCode::kUnavailable, std::move(m)}; }
   static Error Timeout(std::string m) { return {ErrorCode::kTimeout, std::move(m)}; }
   static Error StorageFull(std::string m) { return {ErrorCode::kStorageFull, std::move(m)}; }
+  static Error Aborted(std::string m) { return {ErrorCode::kAborted, std::move(m)}; }
   static Error Internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
 
   ErrorCode code() const { return code_; }
   const std::string& message() const { return message_; }
   // True when the same operation may succeed if tried again later (drives retry loops).
   bool transient() const {
-    return code_ == ErrorCode::kUnavailable || code_ == ErrorCode::kTimeout;
+    return code_ == ErrorCode::kUnavailable || code_ == ErrorCode::kTimeout ||
+           code_ == ErrorCode::kAborted;
   }
   // Returns a copy whose message is prefixed with where the error happened (details kept).
   Error WithContext(const std::string& context) const {
