@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git python3
   libsqlite3-dev sqlite3
+  postgresql libpq-dev
   libcurl4-openssl-dev
   libcereal-dev
   libssl-dev
