@@ -289,6 +289,8 @@ bool PgCluster::StartPostmaster(bool* port_taken) {
                                          "-c",
                                          "max_connections=200",
                                          "-c",
+                                         "dynamic_shared_memory_type=mmap",
+                                         "-c",
                                          "idle_in_transaction_session_timeout=60s"};
   pid_ = StartBackground(AsServerUser(argv), ToolEnv(), log, log, /*append=*/true);
   if (pid_ <= 0) return false;

@@ -15,9 +15,11 @@
 //
 // No stray servers: the postmaster is a direct child of the test (StartBackground, through
 // setpriv which execs it), killed by the kernel when the test thread that started it dies, even
-// by a crash; its backends notice the postmaster is gone and exit. Only the temp dir of a
-// crashed test binary stays behind. Start the cluster from the test's own thread (gtest's main
-// thread), not from a helper thread that ends. Every process is ended by its PID.
+// by a crash; its backends notice the postmaster is gone and exit. A crashed test binary leaves
+// only its temp dir and PostgreSQL's 56-byte System V segment behind: dynamic shared memory is
+// kept in files of the data dir (dynamic_shared_memory_type=mmap), not in /dev/shm/PostgreSQL.*.
+// Start the cluster from the test's own thread (gtest's main thread), not from a helper thread
+// that ends. Every process is ended by its PID.
 //
 // The cluster lives in /dev/shm when that has a few GiB free (a new database there takes some
 // 40 ms instead of some 450 ms on a shared disk), else in the system temp dir.
