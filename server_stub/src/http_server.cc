@@ -204,8 +204,8 @@ class HttpServer::Impl {
     Answer (*handle)(Impl& self, std::string& body);
   };
 
-  Impl(SyncService& service, std::ostream& log, HttpLimits limits)
-      : service_(service),
+  Impl(Services& services, std::ostream& log, HttpLimits limits)
+      : services_(services),
         log_(log),
         limits_(limits),
         ioc_(static_cast<int>(std::max<size_t>(1, limits.io_threads))),
@@ -268,7 +268,7 @@ class HttpServer::Impl {
 
   void Unregister(Session* session, const std::string& address, bool admitted);
 
-  SyncService& service_;
+  Services& services_;
   std::ostream& log_;
   const HttpLimits limits_;
 
@@ -720,7 +720,7 @@ const std::array<HttpServer::Impl::Route, 6>& HttpServer::Impl::Routes() {
   static const std::array<Route, 6> kRoutes = {{
       {"/healthz", http::verb::get, "GET", "healthz", /*on_pool=*/true, /*rate_limited=*/false,
        [](Impl& self, std::string&) {
-         auto health = self.service_.CheckHealth();
+         auto health = self.services_.core.CheckHealth();
          if (health.ok()) {
            self.Count("healthz_ok");
            return TextAnswer(200, "ok");
@@ -741,8 +741,8 @@ const std::array<HttpServer::Impl::Route, 6>& HttpServer::Impl::Routes() {
        [](Impl& self, std::string&) {
          Answer a;
          a.content_type = "application/json";
-         a.body = nlohmann::json{{"public_key", ToHex(self.service_.server_public_key())},
-                                 {"fingerprint", self.service_.server_fingerprint()}}
+         a.body = nlohmann::json{{"public_key", ToHex(self.services_.core.server_public_key())},
+                                 {"fingerprint", self.services_.core.server_fingerprint()}}
                       .dump();
          self.Count("server_key_ok");
          return a;
@@ -750,7 +750,7 @@ const std::array<HttpServer::Impl::Route, 6>& HttpServer::Impl::Routes() {
       {"/v1/enroll", http::verb::post, "POST", "enroll", true, true,
        [](Impl& self, std::string& body) {
          const auto start = SteadyClock::now();
-         auto answer = self.service_.Enroll(body);
+         auto answer = self.services_.devices.Enroll(body);
          SyncLog log;
          if (answer.ok()) {
            auto doc = nlohmann::json::parse(*answer, nullptr, /*allow_exceptions=*/false);
@@ -764,14 +764,14 @@ const std::array<HttpServer::Impl::Route, 6>& HttpServer::Impl::Routes() {
        [](Impl& self, std::string& body) {
          const auto start = SteadyClock::now();
          SyncLog log;
-         auto answer = self.service_.HandlePush(ViewOf(body), &log);
+         auto answer = self.services_.van_sync.HandlePush(ViewOf(body), &log);
          return self.Finish("push", log, start, body.size(), answer, "application/octet-stream");
        }},
       {"/v1/pull", http::verb::post, "POST", "pull", true, true,
        [](Impl& self, std::string& body) {
          const auto start = SteadyClock::now();
          SyncLog log;
-         auto answer = self.service_.HandlePull(ViewOf(body), &log);
+         auto answer = self.services_.van_sync.HandlePull(ViewOf(body), &log);
          return self.Finish("pull", log, start, body.size(), answer, "application/octet-stream");
        }},
   }};
@@ -1061,8 +1061,8 @@ void HttpServer::Impl::PollStop() {
   stop_timer_.async_wait([this](beast::error_code) { PollStop(); });
 }
 
-HttpServer::HttpServer(SyncService& service, std::ostream& log, HttpLimits limits)
-    : impl_(std::make_unique<Impl>(service, log, limits)) {}
+HttpServer::HttpServer(Services& services, std::ostream& log, HttpLimits limits)
+    : impl_(std::make_unique<Impl>(services, log, limits)) {}
 HttpServer::~HttpServer() = default;
 
 Result<int> HttpServer::Bind(const std::string& host, int port) { return impl_->Bind(host, port); }

@@ -14,7 +14,7 @@
 
 #include "mpp/server/http_server.h"
 #include "mpp/server/server_home.h"
-#include "mpp/server/sync_service.h"
+#include "mpp/server/services.h"
 #include "mpp/sync/crypto.h"
 #include "mpp/sync/json_format.h"
 #include "mpp/sync/local_time.h"
@@ -76,7 +76,7 @@ Result<std::string> ReadFile(const std::string& path) {
 
 struct Server {
   mpp::server::ServerHome home;
-  std::unique_ptr<mpp::server::SyncService> service;
+  std::unique_ptr<mpp::server::Services> services;
 };
 
 Result<Server> OpenServer(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
@@ -87,8 +87,8 @@ Result<Server> OpenServer(const Options& o, mpp::sync::Clock& clock, mpp::sync::
   Server s{std::move(home), nullptr};
   mpp::server::ServiceOptions options;
   options.nik_index_key = s.home.nik_key;
-  s.service = std::make_unique<mpp::server::SyncService>(
-      *s.home.storage, clock, rng, s.home.private_key, s.home.catalog, options);
+  s.services = std::make_unique<mpp::server::Services>(*s.home.storage, clock, rng,
+                                                       s.home.private_key, s.home.catalog, options);
   return s;
 }
 
@@ -128,11 +128,11 @@ int RunServe(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (!server) return Fail(server.error());
   mpp::server::HttpLimits limits;
   limits.max_connections_per_address = o.max_connections_per_address;
-  mpp::server::HttpServer http(*server->service, std::cerr, limits);
+  mpp::server::HttpServer http(*server->services, std::cerr, limits);
   auto port = http.Bind(listen->first, listen->second);
   if (!port) return Fail(port.error());
   std::cout << "mpp-server listening on " << listen->first << ":" << *port << " (key "
-            << server->service->server_fingerprint() << ")" << std::endl;
+            << server->services->core.server_fingerprint() << ")" << std::endl;
   std::thread waiter([&http, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
@@ -179,15 +179,15 @@ Result<std::vector<StatusChange>> ReadStatusChanges(const std::string& path) {
   return changes;
 }
 
-// Applies the changes in file order, each through StaffSetStatus (its own transaction and audit
-// entry), and stops at the first refusal: the lines before it stay applied and the message says
-// so, so the operator fixes that line and reruns the file from there.
-Result<size_t> ApplyStatusChanges(mpp::server::SyncService& service, const std::string& path,
+// Applies the changes in file order, each through StaffService::SetStatus (its own transaction and
+// audit entry), and stops at the first refusal: the lines before it stay applied and the message
+// says so, so the operator fixes that line and reruns the file from there.
+Result<size_t> ApplyStatusChanges(mpp::server::StaffService& staff, const std::string& path,
                                   const std::vector<StatusChange>& changes, const std::string& by,
                                   const std::string& note) {
   size_t applied = 0;
   for (const auto& c : changes) {
-    auto changed = service.StaffSetStatus(c.id_or_receipt, c.to, by, note);
+    auto changed = staff.SetStatus(c.id_or_receipt, c.to, by, note);
     if (!changed) {
       const std::string where =
           path + " line " + std::to_string(c.line) + " (" + c.id_or_receipt + ")";
@@ -224,8 +224,8 @@ void PrintRequests(const std::vector<mpp::server::StoredRequest>& rows, bool as_
 }
 
 // The van code of a device, for people ("" when unknown).
-std::string VanCodeOf(mpp::server::ServerStorage& storage, const std::string& device_id) {
-  auto device = storage.FindDevice(device_id);
+std::string VanCodeOf(mpp::server::DeviceService& devices, const std::string& device_id) {
+  auto device = devices.FindDevice(device_id);
   return device.ok() && device->has_value() ? (*device)->van_code : "";
 }
 
@@ -267,20 +267,20 @@ std::string ConflictLine(const mpp::server::StoredConflict& c, const Options& o)
   return line;
 }
 
-int ShowRequest(mpp::server::SyncService& service, mpp::server::ServerStorage& storage,
-                const Options& o) {
-  auto found = storage.FindRequest(o.id);
+int ShowRequest(mpp::server::Services& services, const Options& o) {
+  mpp::server::StaffService& staff = services.staff;
+  auto found = staff.FindRequest(o.id);
   if (!found) return Fail(found.error());
   if (!*found) return Fail(Error::NotFound("no request with id or receipt " + o.id));
   const mpp::sync::Request& r = (*found)->request;
-  auto conflicts = storage.ConflictsOf(r.id);
+  auto conflicts = staff.ConflictsOf(r.id);
   if (!conflicts) return Fail(conflicts.error());
-  const mpp::sync::Service* svc = service.catalog().FindService(r.service_id);
+  const mpp::sync::Service* svc = staff.catalog().FindService(r.service_id);
   auto label = [&](const std::string& name) {
     const mpp::sync::FieldSpec* spec = svc == nullptr ? nullptr : svc->FindField(name);
     return spec == nullptr || spec->label.empty() ? name : spec->label;
   };
-  const std::string van_code = VanCodeOf(storage, r.device_id);
+  const std::string van_code = VanCodeOf(services.devices, r.device_id);
   if (o.json_output) {
     json j = mpp::sync::RequestToJson(r, true);
     j["agency"] = (*found)->agency;
@@ -317,8 +317,8 @@ int ShowRequest(mpp::server::SyncService& service, mpp::server::ServerStorage& s
   return 0;
 }
 
-int ListTokens(mpp::server::ServerStorage& storage, const Options& o, int64_t now_ms) {
-  auto tokens = storage.ListTokens();
+int ListTokens(mpp::server::DeviceService& devices, const Options& o, int64_t now_ms) {
+  auto tokens = devices.ListTokens();
   if (!tokens) return Fail(tokens.error());
   json out = json::array();
   for (const auto& [id, t] : *tokens) {
@@ -354,8 +354,8 @@ int ListTokens(mpp::server::ServerStorage& storage, const Options& o, int64_t no
   return 0;
 }
 
-int ListDuplicates(mpp::server::ServerStorage& storage, const Options& o) {
-  auto pairs = storage.ListDuplicates();
+int ListDuplicates(mpp::server::StaffService& staff, const Options& o) {
+  auto pairs = staff.ListDuplicates();
   if (!pairs) return Fail(pairs.error());
   json out = json::array();
   auto side = [](const mpp::server::NikMatch& m) {
@@ -549,7 +549,9 @@ int main(int argc, char** argv) {
 
   auto server = OpenServer(o, clock, rng);
   if (!server) return Fail(server.error());
-  mpp::server::SyncService& service = *server->service;
+  mpp::server::Services& services = *server->services;
+  mpp::server::StaffService& staff = services.staff;
+  mpp::server::DeviceService& devices = services.devices;
   mpp::server::ServerStorage& storage = *server->home.storage;
 
   if (*backup) {
@@ -564,7 +566,7 @@ int main(int argc, char** argv) {
   if (*token_create) {
     auto ttl = ParseDuration(o.ttl);
     if (!ttl) return Fail(ttl.error());
-    auto t = service.CreateEnrollmentToken(o.van_code, *ttl);
+    auto t = devices.CreateEnrollmentToken(o.van_code, *ttl);
     if (!t) return Fail(t.error());
     if (o.json_output) {
       const auto hash = mpp::crypto::Sha256(mpp::ViewOf(*t));
@@ -581,18 +583,18 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (*token_list) return ListTokens(storage, o, clock.NowMillis());
+  if (*token_list) return ListTokens(devices, o, clock.NowMillis());
   if (*token_revoke) {
-    auto r = service.RevokeToken(o.id, o.by);
+    auto r = devices.RevokeToken(o.id, o.by);
     if (!r) return Fail(r.error());
     std::cout << "Token " << o.id << " revoked: it enrols no device.\n";
     return 0;
   }
-  if (*request_show) return ShowRequest(service, storage, o);
+  if (*request_show) return ShowRequest(services, o);
   if (*catalog_load) {
     auto text = ReadFile(o.catalog_file);
     if (!text) return Fail(text.error());
-    auto version = service.LoadCatalog(*text, o.by);
+    auto version = staff.LoadCatalog(*text, o.by);
     if (!version) return Fail(version.error().WithContext(o.catalog_file));
     if (o.json_output) {
       std::cout << json{{"version", *version}}.dump() << "\n";
@@ -606,7 +608,7 @@ int main(int argc, char** argv) {
     mpp::server::Resolution how = mpp::server::Resolution::kValue;
     if (o.keep == "van") how = mpp::server::Resolution::kKeepVan;
     if (o.keep == "server") how = mpp::server::Resolution::kKeepServer;
-    auto resolved = service.ResolveConflict(o.conflict_rev, how, o.value, o.by);
+    auto resolved = staff.ResolveConflict(o.conflict_rev, how, o.value, o.by);
     if (!resolved) return Fail(resolved.error());
     if (o.json_output) {
       std::cout << ConflictJson(*resolved, o).dump() << "\n";
@@ -616,10 +618,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*device_list) {
-    auto devices = storage.ListDevices();
-    if (!devices) return Fail(devices.error());
+    auto list = devices.ListDevices();
+    if (!list) return Fail(list.error());
     json out = json::array();
-    for (const auto& d : *devices) {
+    for (const auto& d : *list) {
       out.push_back({{"device_id", d.device_id},
                      {"van_code", d.van_code},
                      {"fingerprint", mpp::crypto::KeyFingerprint(d.public_key)},
@@ -640,14 +642,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*device_revoke) {
-    auto r = service.RevokeDevice(o.device_id, o.by);
+    auto r = devices.RevokeDevice(o.device_id, o.by);
     if (!r) return Fail(r.error());
     std::cout << "Device " << o.device_id << " revoked.\n";
     return 0;
   }
-  if (*requests_list && o.duplicates) return ListDuplicates(storage, o);
+  if (*requests_list && o.duplicates) return ListDuplicates(staff, o);
   if (*requests_list && !o.nik.empty()) {
-    auto rows = service.RequestsWithNik(o.nik);
+    auto rows = staff.RequestsWithNik(o.nik);
     if (!rows) return Fail(rows.error());
     PrintRequests(*rows, o.json_output);
     return 0;
@@ -659,12 +661,12 @@ int main(int argc, char** argv) {
       if (!query.status) return Fail(Error::InvalidInput("unknown status \"" + o.status + "\""));
     }
     if (!o.agency.empty()) {
-      if (service.catalog().FindAgency(o.agency) == nullptr) {
+      if (staff.catalog().FindAgency(o.agency) == nullptr) {
         return Fail(Error::InvalidInput("unknown agency \"" + o.agency + "\""));
       }
       query.agency = o.agency;
     }
-    auto rows = storage.ListRequests(query);
+    auto rows = staff.ListRequests(query);
     if (!rows) return Fail(rows.error());
     PrintRequests(*rows, o.json_output);
     return 0;
@@ -674,11 +676,11 @@ int main(int argc, char** argv) {
     if (*set_status) {
       auto to = mpp::sync::ParseStatus(o.status);
       if (!to) return Fail(Error::InvalidInput("unknown status \"" + o.status + "\""));
-      changed = service.StaffSetStatus(o.id, *to, o.by, o.note);
+      changed = staff.SetStatus(o.id, *to, o.by, o.note);
     } else {
       auto fields = mpp::sync::ParseAssignments(o.assignments);
       if (!fields) return Fail(fields.error());
-      changed = service.StaffSetFields(o.id, *fields, o.by);
+      changed = staff.SetFields(o.id, *fields, o.by);
     }
     if (!changed) return Fail(changed.error());
     if (o.json_output) {
@@ -691,7 +693,7 @@ int main(int argc, char** argv) {
   if (*set_status_bulk) {
     auto changes = ReadStatusChanges(o.bulk_file);
     if (!changes) return Fail(changes.error());
-    auto applied = ApplyStatusChanges(service, o.bulk_file, *changes, o.by, o.note);
+    auto applied = ApplyStatusChanges(staff, o.bulk_file, *changes, o.by, o.note);
     if (!applied) return Fail(applied.error());
     if (o.json_output) {
       std::cout << json{{"applied", *applied}}.dump() << "\n";
@@ -701,7 +703,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*conflicts_list) {
-    auto list = storage.ListConflicts();
+    auto list = staff.ListConflicts();
     if (!list) return Fail(list.error());
     json out = json::array();
     size_t shown = 0;
@@ -719,7 +721,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*audit_verify) {
-    auto report = service.VerifyEnvelopes();
+    auto report = staff.VerifyEnvelopes();
     if (!report) return Fail(report.error());
     for (const auto& f : report->failures) std::cout << "FAILED " << f << "\n";
     std::cout << "checked " << report->checked << " envelopes, " << report->failures.size()

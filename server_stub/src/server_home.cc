@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "mpp/server/sync_service.h"
+#include "mpp/server/nik_index.h"
 #include "mpp/sync/crypto.h"
 
 namespace mpp::server {

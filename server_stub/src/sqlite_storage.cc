@@ -1,7 +1,8 @@
 // The embedded default backend: one SQLite file in WAL mode with synchronous=FULL, so an
 // acknowledged push survives a crash or power loss. One connection per process, guarded by a
 // mutex: SQLite has a single writer anyway, and administrator commands in other processes
-// wait on the busy timeout.
+// wait on the busy timeout. Reads (pulls, lists, lookups) go through a second connection and
+// never wait for a writer's fsync.
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -142,6 +143,8 @@ Result<uint64_t> ReadEpoch(Statement* s) {
 }
 
 constexpr const char* kEpochSql = "SELECT value FROM counters WHERE name = 'epoch'";
+constexpr const char* kUncleanSql =
+    "SELECT seq FROM unclean WHERE device_id = ? AND seq BETWEEN ? AND ? ORDER BY seq";
 
 // A conflict with the receipt of its request and the van code of its device, for people.
 constexpr const char* kConflictSelect =
@@ -229,18 +232,18 @@ class SqliteTxn final : public StorageTxn {
 
   Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) override;
   Result<void> InsertDevice(const DeviceRecord& device) override;
-  Result<void> UpdateDeviceSync(const std::string& device_id, uint64_t last_applied_seq,
-                                int64_t now_ms) override;
+  Result<bool> AdvanceDeviceSeq(const std::string& device_id, uint64_t expected,
+                                uint64_t last_applied_seq, int64_t now_ms) override;
   Result<void> RevokeDevice(const std::string& device_id, int64_t now_ms) override;
   Result<std::optional<TokenRecord>> FindToken(ByteView token_hash) override;
   Result<void> InsertToken(ByteView token_hash, const TokenRecord& token) override;
   Result<void> MarkTokenUsed(ByteView token_hash, const std::string& device_id,
                              int64_t now_ms) override;
-  Result<std::optional<sync::Request>> LoadRequest(const std::string& id) override;
-  Result<void> SaveRequest(const std::optional<sync::Request>& before, const sync::Request& request,
-                           const std::string& agency, bool notify_owner, int64_t now_ms) override;
-  Result<void> AddConflict(const std::string& device_id, const sync::ConflictRecord& conflict,
-                           int64_t now_ms) override;
+  Result<std::optional<RequestRow>> LoadRequest(const std::string& id) override;
+  Result<uint64_t> NextRev(const std::string& scope) override;
+  Result<void> SaveRequest(const RequestRow& row, int64_t now_ms) override;
+  Result<void> AddConflict(const std::string& device_id, uint64_t rev,
+                           const sync::ConflictRecord& conflict, int64_t now_ms) override;
   Result<std::optional<Bytes>> AppliedDigest(const std::string& device_id, uint64_t seq) override;
   Result<void> RecordApplied(const std::string& device_id, uint64_t seq, ByteView digest) override;
   Result<std::vector<std::string>> RequestsWithReceipt(const std::string& receipt) override;
@@ -275,12 +278,13 @@ class SqliteTxn final : public StorageTxn {
 
  private:
   Result<Statement*> Prepared(const std::string& sql);
-  Result<uint64_t> NextRev();
 
   SqliteStorage& storage_;
   std::unique_lock<std::mutex> lock_;
   sqlite::Transaction txn_;
-  std::optional<uint64_t> rev_;  // counter value read at first use, written back at commit
+  // The counter's value, read at first use and written back at commit. SQLite has one writer
+  // at a time, so one counter orders every scope: revs become visible in the order taken.
+  std::optional<uint64_t> rev_;
 };
 
 // A second connection for the reads of every sync (device keys, pull pages). In WAL mode they
@@ -450,9 +454,10 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<std::vector<DeviceRecord>> ListDevices() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare(std::string("SELECT ") + kDeviceColumns +
-                                             " FROM devices ORDER BY van_code, enrolled_ms"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s,
+                         reader_->db().Prepare(std::string("SELECT ") + kDeviceColumns +
+                                               " FROM devices ORDER BY van_code, enrolled_ms"));
     std::vector<DeviceRecord> out;
     for (;;) {
       MPP_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -462,18 +467,10 @@ class SqliteStorage final : public ServerStorage {
     return out;
   }
 
-  Result<PullPage> ReadPull(const std::string& device_id, const PullQuery& query) override {
-    MPP_RETURN_IF_ERROR(CheckHealth());  // a vanished database must not feed a van's cursor
-    std::lock_guard<std::mutex> lock(reader_->mu());
-    // One read transaction: the device, the counter and the rows come from the same snapshot.
-    MPP_RETURN_IF_ERROR(reader_->db().Exec("BEGIN"));
-    auto page = ReadPullLocked(device_id, query);
-    (void)reader_->db().Exec("COMMIT");
-    return page;
-  }
+  Result<std::unique_ptr<StorageSnapshot>> BeginRead() override;
 
   Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& q) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(reader_->mu());
     // Only the filters given go into the SQL: "?3 IS NULL OR device_id = ?3" would keep SQLite
     // from using the indexes on agency and device, and scan every request.
     std::string sql = "SELECT body, agency, owner_rev FROM requests WHERE 1";
@@ -481,7 +478,7 @@ class SqliteStorage final : public ServerStorage {
     if (q.agency) sql += " AND agency = ?2";
     if (q.device_id) sql += " AND device_id = ?3";
     sql += " ORDER BY receipt LIMIT ?4";
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare(sql));
+    MPP_ASSIGN_OR_RETURN(auto s, reader_->db().Prepare(sql));
     if (q.status) s.Bind(1, sync::StatusName(*q.status));
     if (q.agency) s.Bind(2, *q.agency);
     if (q.device_id) s.Bind(3, *q.device_id);
@@ -490,10 +487,11 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT body, agency, owner_rev, id FROM requests "
-                                             "WHERE id = ?1 OR receipt = ?1 COLLATE NOCASE "
-                                             "ORDER BY id = ?1 DESC, id LIMIT 2"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s,
+                         reader_->db().Prepare("SELECT body, agency, owner_rev, id FROM requests "
+                                               "WHERE id = ?1 OR receipt = ?1 COLLATE NOCASE "
+                                               "ORDER BY id = ?1 DESC, id LIMIT 2"));
     s.Bind(1, id_or_receipt);
     MPP_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return std::optional<StoredRequest>();
@@ -511,26 +509,28 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<std::vector<StoredConflict>> ListConflicts() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare(std::string(kConflictSelect) + "ORDER BY c.rev"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s,
+                         reader_->db().Prepare(std::string(kConflictSelect) + "ORDER BY c.rev"));
     return ReadConflicts(s);
   }
 
   Result<std::vector<StoredConflict>> ConflictsOf(const std::string& request_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare(std::string(kConflictSelect) +
-                                             "WHERE c.request_id = ? ORDER BY c.rev"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s, reader_->db().Prepare(std::string(kConflictSelect) +
+                                                       "WHERE c.request_id = ? ORDER BY c.rev"));
     s.Bind(1, request_id);
     return ReadConflicts(s);
   }
 
   Result<std::vector<StoredToken>> ListTokens() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT lower(substr(hex(token_hash), 1, " +
-                                             std::to_string(kTokenIdChars) +
-                                             ")), van_code, expires_ms, used_ms, used_by, "
-                                             "created_ms, revoked_ms FROM tokens "
-                                             "ORDER BY created_ms, van_code"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s,
+                         reader_->db().Prepare("SELECT lower(substr(hex(token_hash), 1, " +
+                                               std::to_string(kTokenIdChars) +
+                                               ")), van_code, expires_ms, used_ms, used_by, "
+                                               "created_ms, revoked_ms FROM tokens "
+                                               "ORDER BY created_ms, van_code"));
     std::vector<StoredToken> out;
     for (;;) {
       MPP_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -543,22 +543,23 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<std::vector<StoredRequest>> RequestsWithNikHash(ByteView nik_hash) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT r.body, r.agency, r.owner_rev FROM "
-                                             "request_nik n JOIN requests r ON r.id = "
-                                             "n.request_id WHERE n.nik_hash = ? ORDER BY "
-                                             "r.receipt"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s, reader_->db().Prepare("SELECT r.body, r.agency, r.owner_rev FROM "
+                                                       "request_nik n JOIN requests r ON r.id = "
+                                                       "n.request_id WHERE n.nik_hash = ? ORDER BY "
+                                                       "r.receipt"));
     s.Bind(1, nik_hash);
     return ReadStoredRequests(s);
   }
 
   Result<std::vector<DuplicatePair>> ListDuplicates() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(
-        auto s, db_.Prepare(std::string("SELECT x.flagged_ms, ") + kNikMatchColumns + ", " +
-                            "o.id, o.receipt, o.device_id, o.van_code, o.status FROM duplicates x "
-                            "JOIN requests r ON r.id = x.request_id "
-                            "JOIN requests o ON o.id = x.other_id ORDER BY r.receipt, o.receipt"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s,
+                         reader_->db().Prepare(
+                             std::string("SELECT x.flagged_ms, ") + kNikMatchColumns + ", " +
+                             "o.id, o.receipt, o.device_id, o.van_code, o.status FROM duplicates x "
+                             "JOIN requests r ON r.id = x.request_id "
+                             "JOIN requests o ON o.id = x.other_id ORDER BY r.receipt, o.receipt"));
     std::vector<DuplicatePair> out;
     for (;;) {
       MPP_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -575,10 +576,11 @@ class SqliteStorage final : public ServerStorage {
     for (;;) {
       std::vector<EnvelopeRecord> page;
       {
-        std::lock_guard<std::mutex> lock(mu_);
-        MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT id, device_id, first_seq, last_seq, "
-                                                 "received_ms, bytes FROM envelopes WHERE id > ? "
-                                                 "ORDER BY id LIMIT 256"));
+        std::lock_guard<std::mutex> lock(reader_->mu());
+        MPP_ASSIGN_OR_RETURN(auto s,
+                             reader_->db().Prepare("SELECT id, device_id, first_seq, last_seq, "
+                                                   "received_ms, bytes FROM envelopes WHERE id > ? "
+                                                   "ORDER BY id LIMIT 256"));
         s.Bind(1, after);
         for (;;) {
           MPP_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -594,8 +596,8 @@ class SqliteStorage final : public ServerStorage {
   }
 
   Result<std::pair<int64_t, std::string>> LoadCatalog() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    MPP_ASSIGN_OR_RETURN(auto s, db_.Prepare("SELECT version, body FROM catalog"));
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    MPP_ASSIGN_OR_RETURN(auto s, reader_->db().Prepare("SELECT version, body FROM catalog"));
     MPP_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return std::pair<int64_t, std::string>{0, ""};
     return std::pair<int64_t, std::string>{s.ColumnInt(0), s.ColumnText(1)};
@@ -625,80 +627,6 @@ class SqliteStorage final : public ServerStorage {
   Database& db() { return db_; }
 
  private:
-  Result<PullPage> ReadPullLocked(const std::string& device_id, const PullQuery& query) {
-    const uint64_t cursor = query.cursor;
-    const uint64_t acked_seq = query.acked_seq;
-    const size_t max_items = query.max_items;
-    PullPage page;
-    Database& db = reader_->db();
-    MPP_ASSIGN_OR_RETURN(Statement * find, reader_->Prepared(FindDeviceSql()));
-    MPP_ASSIGN_OR_RETURN(auto device, ReadDeviceRow(find, device_id));
-    if (!device) return Error::Unauthenticated("unknown device " + device_id);
-    page.last_applied_seq = device->last_applied_seq;
-    if (acked_seq < page.last_applied_seq) {
-      MPP_ASSIGN_OR_RETURN(auto unclean, db.Prepare("SELECT seq FROM unclean WHERE device_id = ? "
-                                                    "AND seq > ? AND seq <= ? ORDER BY seq"));
-      unclean.Bind(1, device_id).Bind(2, static_cast<int64_t>(acked_seq));
-      unclean.Bind(3, static_cast<int64_t>(page.last_applied_seq));
-      for (;;) {
-        MPP_ASSIGN_OR_RETURN(bool row, unclean.Step());
-        if (!row) break;
-        page.unclean_seqs.push_back(static_cast<uint64_t>(unclean.ColumnInt(0)));
-      }
-    }
-    MPP_ASSIGN_OR_RETURN(auto counter, db.Prepare("SELECT value FROM counters WHERE name='rev'"));
-    MPP_ASSIGN_OR_RETURN(bool has_counter, counter.Step());
-    const uint64_t head = has_counter ? static_cast<uint64_t>(counter.ColumnInt(0)) : 0;
-    // Take changes in rev order, at most max_items of them: the device's own requests changed by
-    // someone else (owner_rev), every change to the requests other devices of the same van made
-    // (a re-installed van gets its work back; two tablets in one van see each other's), and the
-    // device's conflict records.
-    // A resync (the van's copy went back in time) takes the device's own requests by their
-    // latest change, written by the device or not: the van may have lost its own writes.
-    const char* own = query.resync ? "SELECT rev, 0 AS kind, body, revs FROM requests "
-                                     "WHERE device_id = ?1 AND rev > ?2 "
-                                   : "SELECT owner_rev AS rev, 0 AS kind, body, revs FROM requests "
-                                     "WHERE device_id = ?1 AND owner_rev > ?2 ";
-    MPP_ASSIGN_OR_RETURN(
-        auto s,
-        db.Prepare(std::string(own) + "UNION ALL SELECT rev, 0, body, revs FROM requests "
-                                      "WHERE van_code = ?4 AND device_id != ?1 AND rev > ?2 "
-                                      "UNION ALL SELECT rev, 1, body, NULL FROM conflicts "
-                                      "WHERE device_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"));
-    s.Bind(1, device_id).Bind(2, static_cast<int64_t>(cursor));
-    s.Bind(3, static_cast<int64_t>(max_items) + 1).Bind(4, device->van_code);
-    uint64_t last_rev = cursor;
-    size_t items = 0;
-    for (;;) {
-      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      if (items == max_items) {
-        page.more = true;
-        break;
-      }
-      ++items;
-      last_rev = static_cast<uint64_t>(s.ColumnInt(0));
-      if (s.ColumnInt(1) == 0) {
-        MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(2)));
-        std::optional<sync::RequestPatch> patch;
-        if (!s.ColumnIsNull(3)) {
-          MPP_ASSIGN_OR_RETURN(auto revs, sync::DecodeValue<sync::ChangeRevs>(s.ColumnBlob(3)));
-          patch = sync::PatchSince(request, revs, std::min(query.patch_base, cursor));
-        }
-        if (patch) {
-          page.patches.push_back(std::move(*patch));
-        } else {
-          page.requests.push_back(std::move(request));
-        }
-      } else {
-        MPP_ASSIGN_OR_RETURN(auto conflict, sync::DecodeConflict(s.ColumnBlob(2)));
-        page.conflicts.push_back(std::move(conflict));
-      }
-    }
-    page.cursor = page.more ? last_rev : std::max(head, cursor);
-    return page;
-  }
-
   std::mutex mu_;  // the write connection: db_ and statements_
   Database db_;
   const std::string path_;
@@ -707,6 +635,97 @@ class SqliteStorage final : public ServerStorage {
   sqlite::StatementCache statements_{db_};
   std::unique_ptr<ReadConnection> reader_;
 };
+
+// A read transaction on the read connection, which it holds until destroyed.
+class SqliteSnapshot final : public StorageSnapshot {
+ public:
+  explicit SqliteSnapshot(ReadConnection& reader) : reader_(reader), lock_(reader.mu()) {}
+  ~SqliteSnapshot() override {
+    if (begun_) (void)reader_.db().Exec("COMMIT");
+  }
+  Result<void> Begin() {
+    MPP_RETURN_IF_ERROR(reader_.db().Exec("BEGIN"));
+    begun_ = true;
+    return Ok();
+  }
+
+  Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) override {
+    MPP_ASSIGN_OR_RETURN(Statement * s, reader_.Prepared(SqliteStorage::FindDeviceSql()));
+    return SqliteStorage::ReadDeviceRow(s, device_id);
+  }
+  Result<uint64_t> Epoch() override {
+    MPP_ASSIGN_OR_RETURN(Statement * s, reader_.Prepared(kEpochSql));
+    return ReadEpoch(s);
+  }
+  // One writer at a time: every rev up to the counter has committed.
+  Result<uint64_t> ScopeHead(const std::string& /*scope*/) override {
+    MPP_ASSIGN_OR_RETURN(Statement * s,
+                         reader_.Prepared("SELECT value FROM counters WHERE name = 'rev'"));
+    MPP_ASSIGN_OR_RETURN(bool row, s->Step());
+    const uint64_t head = row ? static_cast<uint64_t>(s->ColumnInt(0)) : 0;
+    s->Reset();
+    return head;
+  }
+  Result<std::vector<uint64_t>> UncleanSeqs(const std::string& device_id, uint64_t first_seq,
+                                            uint64_t last_seq) override {
+    MPP_ASSIGN_OR_RETURN(Statement * s, reader_.Prepared(kUncleanSql));
+    s->Bind(1, device_id).Bind(2, static_cast<int64_t>(first_seq));
+    s->Bind(3, static_cast<int64_t>(last_seq));
+    return ReadAll<uint64_t>(
+        s, [](const Statement& row) { return static_cast<uint64_t>(row.ColumnInt(0)); });
+  }
+  Result<std::vector<FeedRow>> OwnRequestsAfter(const std::string& device_id, uint64_t after,
+                                                bool by_latest_change, size_t limit) override {
+    MPP_ASSIGN_OR_RETURN(
+        Statement * s,
+        reader_.Prepared(by_latest_change
+                             ? "SELECT rev, body, revs FROM requests WHERE device_id = ? AND "
+                               "rev > ? ORDER BY rev LIMIT ?"
+                             : "SELECT owner_rev, body, revs FROM requests WHERE device_id = ? "
+                               "AND owner_rev > ? ORDER BY owner_rev LIMIT ?"));
+    s->Bind(1, device_id).Bind(2, static_cast<int64_t>(after)).Bind(3, static_cast<int64_t>(limit));
+    return ReadAll<FeedRow>(s, ReadFeedRow);
+  }
+  Result<std::vector<FeedRow>> VanRequestsAfter(const std::string& van_code,
+                                                const std::string& except_device_id, uint64_t after,
+                                                size_t limit) override {
+    MPP_ASSIGN_OR_RETURN(Statement * s,
+                         reader_.Prepared("SELECT rev, body, revs FROM requests WHERE van_code = "
+                                          "? AND device_id != ? AND rev > ? ORDER BY rev "
+                                          "LIMIT ?"));
+    s->Bind(1, van_code).Bind(2, except_device_id).Bind(3, static_cast<int64_t>(after));
+    s->Bind(4, static_cast<int64_t>(limit));
+    return ReadAll<FeedRow>(s, ReadFeedRow);
+  }
+  Result<std::vector<FeedRow>> ConflictsAfter(const std::string& device_id, uint64_t after,
+                                              size_t limit) override {
+    MPP_ASSIGN_OR_RETURN(Statement * s,
+                         reader_.Prepared("SELECT rev, body, NULL FROM conflicts WHERE device_id "
+                                          "= ? AND rev > ? ORDER BY rev LIMIT ?"));
+    s->Bind(1, device_id).Bind(2, static_cast<int64_t>(after)).Bind(3, static_cast<int64_t>(limit));
+    return ReadAll<FeedRow>(s, ReadFeedRow);
+  }
+
+ private:
+  static FeedRow ReadFeedRow(const Statement& s) {
+    FeedRow row;
+    row.rev = static_cast<uint64_t>(s.ColumnInt(0));
+    row.body = s.ColumnBlob(1);
+    if (!s.ColumnIsNull(2)) row.revs = s.ColumnBlob(2);
+    return row;
+  }
+
+  ReadConnection& reader_;
+  std::lock_guard<std::mutex> lock_;
+  bool begun_ = false;
+};
+
+Result<std::unique_ptr<StorageSnapshot>> SqliteStorage::BeginRead() {
+  MPP_RETURN_IF_ERROR(CheckHealth());  // a vanished database must not feed a van's cursor
+  auto snapshot = std::make_unique<SqliteSnapshot>(*reader_);
+  MPP_RETURN_IF_ERROR(snapshot->Begin());
+  return std::unique_ptr<StorageSnapshot>(std::move(snapshot));
+}
 
 Result<Statement*> SqliteTxn::Prepared(const std::string& sql) { return storage_.Prepared(sql); }
 
@@ -723,12 +742,15 @@ Result<void> SqliteTxn::InsertDevice(const DeviceRecord& d) {
   return s->Run();
 }
 
-Result<void> SqliteTxn::UpdateDeviceSync(const std::string& device_id, uint64_t last_applied_seq,
-                                         int64_t now_ms) {
-  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("UPDATE devices SET last_applied_seq = ?, "
-                                               "last_sync_ms = ? WHERE device_id = ?"));
+Result<bool> SqliteTxn::AdvanceDeviceSeq(const std::string& device_id, uint64_t expected,
+                                         uint64_t last_applied_seq, int64_t now_ms) {
+  MPP_ASSIGN_OR_RETURN(Statement * s,
+                       Prepared("UPDATE devices SET last_applied_seq = ?, last_sync_ms = ? "
+                                "WHERE device_id = ? AND last_applied_seq = ?"));
   s->Bind(1, static_cast<int64_t>(last_applied_seq)).Bind(2, now_ms).Bind(3, device_id);
-  return s->Run();
+  s->Bind(4, static_cast<int64_t>(expected));
+  MPP_RETURN_IF_ERROR(s->Run());
+  return storage_.db().Changes() == 1;
 }
 
 Result<void> SqliteTxn::RevokeDevice(const std::string& device_id, int64_t now_ms) {
@@ -769,21 +791,39 @@ Result<void> SqliteTxn::MarkTokenUsed(ByteView token_hash, const std::string& de
   return s->Run();
 }
 
-Result<std::optional<sync::Request>> SqliteTxn::LoadRequest(const std::string& id) {
-  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT body FROM requests WHERE id = ?"));
+Result<std::optional<RequestRow>> SqliteTxn::LoadRequest(const std::string& id) {
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT body, agency, van_code, rev, owner_rev, "
+                                               "revs FROM requests WHERE id = ?"));
   s->Bind(1, id);
   MPP_ASSIGN_OR_RETURN(bool row, s->Step());
   if (!row) {
     s->Reset();
-    return std::optional<sync::Request>();
+    return std::optional<RequestRow>();
   }
   auto request = sync::DecodeRequest(s->ColumnBlob(0));
+  if (!request) {
+    s->Reset();
+    return request.error().WithContext("stored request " + id);
+  }
+  RequestRow out{std::move(*request),
+                 s->ColumnText(1),
+                 s->ColumnText(2),
+                 static_cast<uint64_t>(s->ColumnInt(3)),
+                 static_cast<uint64_t>(s->ColumnInt(4)),
+                 std::nullopt};
+  if (!s->ColumnIsNull(5)) {
+    auto revs = sync::DecodeValue<sync::ChangeRevs>(s->ColumnBlob(5));
+    if (!revs) {
+      s->Reset();
+      return revs.error().WithContext("stored request " + id);
+    }
+    out.revs = std::move(*revs);
+  }
   s->Reset();
-  if (!request) return request.error().WithContext("stored request " + id);
-  return std::optional<sync::Request>(std::move(request).value());
+  return std::optional<RequestRow>(std::move(out));
 }
 
-Result<uint64_t> SqliteTxn::NextRev() {
+Result<uint64_t> SqliteTxn::NextRev(const std::string& /*scope*/) {
   if (!rev_) {
     MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT value FROM counters WHERE name = 'rev'"));
     MPP_ASSIGN_OR_RETURN(bool row, s->Step());
@@ -793,47 +833,31 @@ Result<uint64_t> SqliteTxn::NextRev() {
   return ++*rev_;
 }
 
-Result<void> SqliteTxn::SaveRequest(const std::optional<sync::Request>& before,
-                                    const sync::Request& r, const std::string& agency,
-                                    bool notify_owner, int64_t now_ms) {
-  const Bytes body = sync::EncodeRequest(r);
-  MPP_ASSIGN_OR_RETURN(uint64_t next_rev, NextRev());
-  const auto rev = static_cast<int64_t>(next_rev);
-  // Which parts this save changes, for pulls of only what changed (sync/patch.h). A row stored
-  // before revisions were kept has none: it starts afresh, as a new request.
-  std::optional<sync::Request> known_before;
-  sync::ChangeRevs revs;
-  if (before) {
-    MPP_ASSIGN_OR_RETURN(Statement * old, Prepared("SELECT revs FROM requests WHERE id = ?"));
-    old->Bind(1, r.id);
-    MPP_ASSIGN_OR_RETURN(bool found, old->Step());
-    if (found && !old->ColumnIsNull(0)) {
-      MPP_ASSIGN_OR_RETURN(revs, sync::DecodeValue<sync::ChangeRevs>(old->ColumnBlob(0)));
-      known_before = before;
-    }
-    old->Reset();
-  }
-  const Bytes revs_bytes = sync::EncodeValue(sync::NextChangeRevs(known_before, r, revs, next_rev));
-  // A van's own clean write keeps owner_rev, so the pull does not echo it back.
-  const int64_t owner_rev = notify_owner ? rev : 0;
+Result<void> SqliteTxn::SaveRequest(const RequestRow& row, int64_t now_ms) {
+  const sync::Request& r = row.request;
   MPP_ASSIGN_OR_RETURN(
       Statement * s,
       Prepared("INSERT INTO requests(id, receipt, device_id, agency, service_id, status, "
                "owner_rev, updated_ms, body, rev, revs, van_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-               "?7, ?8, ?9, ?10, ?11, (SELECT van_code FROM devices WHERE device_id = ?3)) "
-               "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
-               "owner_rev = CASE WHEN ?7 > 0 THEN ?7 ELSE requests.owner_rev END, "
-               "updated_ms = excluded.updated_ms, body = excluded.body, rev = excluded.rev, "
-               "revs = excluded.revs"));
-  s->Bind(1, r.id).Bind(2, r.receipt).Bind(3, r.device_id).Bind(4, agency).Bind(5, r.service_id);
-  s->Bind(6, sync::StatusName(r.status)).Bind(7, owner_rev).Bind(8, now_ms).Bind(9, body);
-  s->Bind(10, rev).Bind(11, revs_bytes);
+               "?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT(id) DO UPDATE SET "
+               "agency = excluded.agency, status = excluded.status, "
+               "owner_rev = excluded.owner_rev, updated_ms = excluded.updated_ms, "
+               "body = excluded.body, rev = excluded.rev, revs = excluded.revs"));
+  s->Bind(1, r.id).Bind(2, r.receipt).Bind(3, r.device_id).Bind(4, row.agency);
+  s->Bind(5, r.service_id).Bind(6, sync::StatusName(r.status));
+  s->Bind(7, static_cast<int64_t>(row.owner_rev)).Bind(8, now_ms).Bind(9, sync::EncodeRequest(r));
+  s->Bind(10, static_cast<int64_t>(row.rev));
+  if (row.revs) {
+    s->Bind(11, sync::EncodeValue(*row.revs));
+  } else {
+    s->BindNull(11);
+  }
+  s->Bind(12, row.van_code);
   return s->Run();
 }
 
-Result<void> SqliteTxn::AddConflict(const std::string& device_id,
+Result<void> SqliteTxn::AddConflict(const std::string& device_id, uint64_t rev,
                                     const sync::ConflictRecord& conflict, int64_t now_ms) {
-  MPP_ASSIGN_OR_RETURN(uint64_t rev, NextRev());
   MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("INSERT INTO conflicts(rev, device_id, "
                                                "request_id, created_ms, body) VALUES "
                                                "(?, ?, ?, ?, ?)"));
@@ -914,8 +938,7 @@ Result<void> SqliteTxn::MarkUnclean(const std::string& device_id, uint64_t seq) 
 
 Result<std::vector<uint64_t>> SqliteTxn::UncleanSeqs(const std::string& device_id,
                                                      uint64_t first_seq, uint64_t last_seq) {
-  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared("SELECT seq FROM unclean WHERE device_id = ? AND "
-                                               "seq BETWEEN ? AND ? ORDER BY seq"));
+  MPP_ASSIGN_OR_RETURN(Statement * s, Prepared(kUncleanSql));
   s->Bind(1, device_id).Bind(2, static_cast<int64_t>(first_seq));
   s->Bind(3, static_cast<int64_t>(last_seq));
   return ReadAll<uint64_t>(

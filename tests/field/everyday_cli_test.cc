@@ -1,7 +1,7 @@
 // The officer's everyday commands through the real `mpp-field` binary (issue 10, items 7-9):
 // --version, times in local time, receipts in any case, labels in `request show`, several
 // officers on one van, changing the passphrase and refusing weak ones, and what `sync` tells the
-// officer. The sync tests serve a real SyncService over HTTP from this process, so the test can
+// officer. The sync tests serve the real services over HTTP from this process, so the test can
 // act as staff between two syncs of the van.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -19,7 +19,7 @@
 
 #include "mpp/server/http_server.h"
 #include "mpp/server/server_home.h"
-#include "mpp/server/sync_service.h"
+#include "mpp/server/services.h"
 #include "mpp/sync/clock.h"
 #include "mpp/sync/local_time.h"
 #include "support/process_util.h"
@@ -261,7 +261,7 @@ TEST_F(EverydayCli, PassphraseChangeWithAWrongOldOneOrAWeakNewOneChangesNothing)
 
 // --- item 9: what sync tells the officer -----------------------------------------------------
 
-// A real SyncService served over HTTP from this process, on a free port: the test acts as staff
+// The real services served over HTTP from this process, on a free port: the test acts as staff
 // through the service while the van's real binary syncs with it.
 class InProcessServer {
  public:
@@ -272,15 +272,15 @@ class InProcessServer {
     auto home = server::OpenServerHome(dir, clock_);
     EXPECT_TRUE(home.ok()) << home.error().message();
     home_ = std::move(home).value();
-    service_ = std::make_unique<server::SyncService>(*home_.storage, clock_, rng_,
-                                                     home_.private_key, home_.catalog);
+    services_ = std::make_unique<server::Services>(*home_.storage, clock_, rng_, home_.private_key,
+                                                   home_.catalog);
     log_.open(dir + "/http.log");
     Start();
   }
   ~InProcessServer() { Stop(); }
 
   void Start() {
-    http_ = std::make_unique<server::HttpServer>(*service_, log_);
+    http_ = std::make_unique<server::HttpServer>(*services_, log_);
     auto port = http_->Bind("127.0.0.1", port_);
     EXPECT_TRUE(port.ok()) << port.error().message();
     port_ = port.ok() ? *port : 0;
@@ -293,14 +293,14 @@ class InProcessServer {
     http_.reset();
   }
 
-  server::SyncService& service() { return *service_; }
+  server::Services& services() { return *services_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
   sync::SystemClock clock_;
   sync::SystemRng rng_;
   server::ServerHome home_;
-  std::unique_ptr<server::SyncService> service_;
+  std::unique_ptr<server::Services> services_;
   std::ofstream log_;
   std::unique_ptr<server::HttpServer> http_;
   std::thread thread_;
@@ -311,10 +311,11 @@ class EverydaySync : public EverydayCli {
  protected:
   void SetUp() override {
     Init();
-    auto token = server_.service().CreateEnrollmentToken("KR01", 3600 * 1000);
+    auto token = server_.services().devices.CreateEnrollmentToken("KR01", 3600 * 1000);
     ASSERT_TRUE(token.ok()) << token.error().message();
-    const ProcessResult enrolled = Field({"enroll", "--server", server_.url(), "--token", *token,
-                                          "--server-key", server_.service().server_fingerprint()});
+    const ProcessResult enrolled =
+        Field({"enroll", "--server", server_.url(), "--token", *token, "--server-key",
+               server_.services().core.server_fingerprint()});
     ASSERT_EQ(enrolled.exit_code, 0) << enrolled;
   }
 
@@ -329,10 +330,10 @@ TEST_F(EverydaySync, SyncSaysWhichRequestsStaffChangedAndHow) {
   const std::string ra = a["receipt"], rb = b["receipt"];
   EXPECT_THAT(first.out, Not(HasSubstr(ra + ":"))) << first;  // its own work is no news
 
-  ASSERT_OK(server_.service().StaffSetStatus(ra, sync::RequestStatus::kInReview, "rina", ""));
-  ASSERT_OK(server_.service().StaffSetStatus(ra, sync::RequestStatus::kNeedsInfo, "rina",
-                                             "Mohon lampirkan pas foto"));
-  ASSERT_OK(server_.service().StaffSetFields(rb, {{"name", "Dewi Lestari Putri"}}, "rina"));
+  ASSERT_OK(server_.services().staff.SetStatus(ra, sync::RequestStatus::kInReview, "rina", ""));
+  ASSERT_OK(server_.services().staff.SetStatus(ra, sync::RequestStatus::kNeedsInfo, "rina",
+                                               "Mohon lampirkan pas foto"));
+  ASSERT_OK(server_.services().staff.SetFields(rb, {{"name", "Dewi Lestari Putri"}}, "rina"));
   const ProcessResult second = Field({"sync"});
   ASSERT_EQ(second.exit_code, 0) << second;
   const auto lines = Lines(second.out);
@@ -345,7 +346,7 @@ TEST_F(EverydaySync, SyncSaysWhichRequestsStaffChangedAndHow) {
   EXPECT_THAT(second.out, HasSubstr("Synced:")) << second;
 
   // --json: the same changes as a list; a sync with nothing new lists none.
-  ASSERT_OK(server_.service().StaffSetStatus(ra, sync::RequestStatus::kInReview, "rina", ""));
+  ASSERT_OK(server_.services().staff.SetStatus(ra, sync::RequestStatus::kInReview, "rina", ""));
   const json report = FieldJson({"sync", "--json"});
   ASSERT_EQ(report["changes"].size(), 1u) << report;
   EXPECT_EQ(report["changes"][0]["kind"], "status");
@@ -368,8 +369,8 @@ TEST_F(EverydaySync, SyncListsAConflictTheServerRecorded) {
   // Staff complete it while the officer, offline, cancels it: the server keeps the staff's
   // status and records the van's change it could not apply.
   FieldJson({"request", "cancel", ra, "--reason", "pindah domisili", "--json"});
-  ASSERT_OK(server_.service().StaffSetStatus(ra, sync::RequestStatus::kInReview, "rina", ""));
-  ASSERT_OK(server_.service().StaffSetStatus(ra, sync::RequestStatus::kCompleted, "rina", ""));
+  ASSERT_OK(server_.services().staff.SetStatus(ra, sync::RequestStatus::kInReview, "rina", ""));
+  ASSERT_OK(server_.services().staff.SetStatus(ra, sync::RequestStatus::kCompleted, "rina", ""));
   const ProcessResult r = Field({"sync"});
   ASSERT_EQ(r.exit_code, 0) << r;
   ASSERT_EQ(FieldJson({"conflicts", "--json"}).size(), 1u) << r;

@@ -47,14 +47,14 @@ TEST(CatalogLoad, SameVersionBecomesCurrentPlusOneAndVansReceiveIt) {
   SyncWorld world(201);
   Van& van = world.AddVan("KR01");
   ASSERT_OK(world.Sync(van));
-  const int64_t before = world.service().catalog().version();
+  const int64_t before = world.services().core.catalog().version();
   json catalog = DefaultCatalog();
   KtpField(catalog, "catatan")["label"] = "Catatan dari petugas";
-  auto version = world.service().LoadCatalog(catalog.dump(), "admin");
+  auto version = world.services().staff.LoadCatalog(catalog.dump(), "admin");
   ASSERT_OK(version);
   EXPECT_EQ(*version, before + 1);
   EXPECT_EQ(StoredCatalogVersion(world), before + 1);
-  EXPECT_EQ(world.service().catalog().version(), before + 1);
+  EXPECT_EQ(world.services().core.catalog().version(), before + 1);
   ASSERT_OK(world.Sync(van));
   auto at_van = van.store->Catalog();
   ASSERT_OK(at_van);
@@ -67,14 +67,14 @@ TEST(CatalogLoad, SameVersionBecomesCurrentPlusOneAndVansReceiveIt) {
 TEST(CatalogLoad, RunningServiceTakesACatalogStoredByAnotherProcess) {
   SyncWorld world(202);
   Van& van = world.AddVan("KR01");
-  const int64_t before = world.service().catalog().version();
+  const int64_t before = world.services().core.catalog().version();
   json catalog = DefaultCatalog();
   catalog["version"] = before + 5;
   KtpField(catalog, "catatan")["label"] = "Catatan lain";
   ASSERT_OK(world.storage().SaveCatalog(before + 5, catalog.dump()));
-  EXPECT_EQ(world.service().catalog().version(), before);
+  EXPECT_EQ(world.services().core.catalog().version(), before);
   ASSERT_OK(world.Sync(van));
-  EXPECT_EQ(world.service().catalog().version(), before + 5);
+  EXPECT_EQ(world.services().core.catalog().version(), before + 5);
   EXPECT_EQ(van.store->Catalog()->version(), before + 5);
 }
 
@@ -124,11 +124,11 @@ TEST(CatalogLoad, RefusedNamingReceiptsAndFieldsWhenOpenRequestsWouldBreak) {
     const sync::Request open = SyncWorld::RegisterKtp(van, 21);
     const sync::Request closed = SyncWorld::RegisterKtp(van, 22);
     ASSERT_OK(world.Sync(van));
-    ASSERT_OK(world.service().StaffSetStatus(closed.id, RequestStatus::kCancelled, "rina", "x"));
+    ASSERT_OK(world.services().staff.SetStatus(closed.id, RequestStatus::kCancelled, "rina", "x"));
     const int64_t before = StoredCatalogVersion(world);
     json catalog = DefaultCatalog();
     rc.change(catalog);
-    auto loaded = world.service().LoadCatalog(catalog.dump(), "admin");
+    auto loaded = world.services().staff.LoadCatalog(catalog.dump(), "admin");
     ASSERT_FALSE(loaded.ok());
     EXPECT_EQ(loaded.error().code(), ErrorCode::kConflict);
     EXPECT_THAT(loaded.error().message(), HasSubstr(open.receipt));
@@ -136,13 +136,13 @@ TEST(CatalogLoad, RefusedNamingReceiptsAndFieldsWhenOpenRequestsWouldBreak) {
     EXPECT_THAT(loaded.error().message(), Not(HasSubstr(closed.receipt)))
         << "a final request does not hold a catalog back";
     EXPECT_EQ(StoredCatalogVersion(world), before) << "nothing changed";
-    EXPECT_EQ(world.service().catalog().version(), before);
+    EXPECT_EQ(world.services().core.catalog().version(), before);
   }
 }
 
 TEST(CatalogLoad, AnInvalidCatalogIsRefusedByItsCheck) {
   SyncWorld world(204);
-  auto loaded = world.service().LoadCatalog("{\"version\": 2}", "admin");
+  auto loaded = world.services().staff.LoadCatalog("{\"version\": 2}", "admin");
   EXPECT_FALSE(loaded.ok());
 }
 
@@ -159,7 +159,7 @@ struct ConflictWorld {
     EXPECT_OK(world.Sync(*van));
     EXPECT_OK(field::UpdateRequest(*van->store, request.id, {{"phone", "081211112222"}}));
     world.clock().Advance(1000);
-    EXPECT_OK(world.service().StaffSetFields(request.id, {{"phone", "081299998888"}}, "rina"));
+    EXPECT_OK(world.services().staff.SetFields(request.id, {{"phone", "081299998888"}}, "rina"));
     EXPECT_OK(world.Sync(*van));
     auto conflicts = world.storage().ListConflicts();
     EXPECT_TRUE(conflicts.ok() && conflicts->size() == 1u);
@@ -180,7 +180,7 @@ TEST(ConflictResolve, KeepVanAppliesTheVansValueAsAStaffChangeThatReachesTheVan)
   ASSERT_EQ(w.ServerPhone(), "081299998888");
 
   auto resolved =
-      w.world.service().ResolveConflict(w.rev, server::Resolution::kKeepVan, "", "budi");
+      w.world.services().staff.ResolveConflict(w.rev, server::Resolution::kKeepVan, "", "budi");
   ASSERT_OK(resolved);
   EXPECT_EQ(w.ServerPhone(), "081211112222");
   auto after = w.world.storage().ListConflicts();
@@ -194,7 +194,8 @@ TEST(ConflictResolve, KeepVanAppliesTheVansValueAsAStaffChangeThatReachesTheVan)
   ASSERT_OK(w.world.Sync(*w.van));
   EXPECT_EQ(w.van->store->Find(w.request.id)->view.fields.at("phone").value, "081211112222");
 
-  auto again = w.world.service().ResolveConflict(w.rev, server::Resolution::kKeepVan, "", "budi");
+  auto again =
+      w.world.services().staff.ResolveConflict(w.rev, server::Resolution::kKeepVan, "", "budi");
   ASSERT_FALSE(again.ok());
   EXPECT_THAT(again.error().message(), HasSubstr("already resolved"));
 }
@@ -202,24 +203,25 @@ TEST(ConflictResolve, KeepVanAppliesTheVansValueAsAStaffChangeThatReachesTheVan)
 TEST(ConflictResolve, GivenValueIsValidatedAndKeepServerChangesNothingButTheRecord) {
   {
     ConflictWorld w;
-    auto bad = w.world.service().ResolveConflict(w.rev, server::Resolution::kValue, "12", "budi");
+    auto bad =
+        w.world.services().staff.ResolveConflict(w.rev, server::Resolution::kValue, "12", "budi");
     EXPECT_FALSE(bad.ok()) << "a phone number too short must be refused like any staff edit";
     EXPECT_TRUE(w.world.storage().ListConflicts()->front().open()) << "still open after refusal";
-    ASSERT_OK(w.world.service().ResolveConflict(w.rev, server::Resolution::kValue, "081277776666",
-                                                "budi"));
+    ASSERT_OK(w.world.services().staff.ResolveConflict(w.rev, server::Resolution::kValue,
+                                                       "081277776666", "budi"));
     EXPECT_EQ(w.ServerPhone(), "081277776666");
   }
   {
     ConflictWorld w;
     const auto before = (*w.world.storage().FindRequest(w.request.id))->request;
-    ASSERT_OK(
-        w.world.service().ResolveConflict(w.rev, server::Resolution::kKeepServer, "", "budi"));
+    ASSERT_OK(w.world.services().staff.ResolveConflict(w.rev, server::Resolution::kKeepServer, "",
+                                                       "budi"));
     EXPECT_EQ((*w.world.storage().FindRequest(w.request.id))->request, before);
     EXPECT_FALSE(w.world.storage().ListConflicts()->front().open());
   }
   SyncWorld world(206);
-  EXPECT_EQ(world.service()
-                .ResolveConflict(99, server::Resolution::kKeepServer, "", "budi")
+  EXPECT_EQ(world.services()
+                .staff.ResolveConflict(99, server::Resolution::kKeepServer, "", "budi")
                 .error()
                 .code(),
             ErrorCode::kNotFound);
@@ -227,7 +229,7 @@ TEST(ConflictResolve, GivenValueIsValidatedAndKeepServerChangesNothingButTheReco
 
 TEST(Tokens, ListedByIdWithoutTheTokenAndARevokedOneIsRefused) {
   SyncWorld world(207);
-  auto token = world.service().CreateEnrollmentToken("KR05", 3'600'000);
+  auto token = world.services().devices.CreateEnrollmentToken("KR05", 3'600'000);
   ASSERT_OK(token);
   auto tokens = world.storage().ListTokens();
   ASSERT_OK(tokens);
@@ -239,10 +241,11 @@ TEST(Tokens, ListedByIdWithoutTheTokenAndARevokedOneIsRefused) {
   EXPECT_EQ(listed.token.created_ms, world.clock().NowMillis());
   EXPECT_EQ(listed.token.revoked_ms, 0);
 
-  ASSERT_OK(world.service().RevokeToken(listed.id, "admin"));
+  ASSERT_OK(world.services().devices.RevokeToken(listed.id, "admin"));
   EXPECT_NE(world.storage().ListTokens()->front().token.revoked_ms, 0);
-  EXPECT_EQ(world.service().RevokeToken(listed.id, "admin").error().code(), ErrorCode::kConflict);
-  EXPECT_EQ(world.service().RevokeToken("000000000000", "admin").error().code(),
+  EXPECT_EQ(world.services().devices.RevokeToken(listed.id, "admin").error().code(),
+            ErrorCode::kConflict);
+  EXPECT_EQ(world.services().devices.RevokeToken("000000000000", "admin").error().code(),
             ErrorCode::kNotFound);
   // A used token cannot be revoked (revoke the device); a van enrolled through AddVan used one.
   world.AddVan("KR06");
@@ -250,7 +253,7 @@ TEST(Tokens, ListedByIdWithoutTheTokenAndARevokedOneIsRefused) {
   ASSERT_OK(all);
   for (const auto& t : *all) {
     if (t.token.van_code == "KR06") {
-      EXPECT_THAT(world.service().RevokeToken(t.id, "admin").error().message(),
+      EXPECT_THAT(world.services().devices.RevokeToken(t.id, "admin").error().message(),
                   HasSubstr("device revoke"));
     }
   }
@@ -268,7 +271,7 @@ TEST(FindRequest, ReceiptsMatchInAnyCase) {
   ASSERT_OK(found);
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ((*found)->request.id, r.id);
-  ASSERT_OK(world.service().StaffSetStatus(lower, RequestStatus::kReceived, "rina", ""));
+  ASSERT_OK(world.services().staff.SetStatus(lower, RequestStatus::kReceived, "rina", ""));
 }
 
 // A database of schema v3 (before tokens kept their creation, conflicts their resolution, and

@@ -97,8 +97,8 @@ TEST(DuplicateFlag, NoFlagForAFinalRequestOrAnotherNikOrTheSameVan) {
   const sync::Request cancelled = SyncWorld::RegisterKtp(first, 8);
   SyncWorld::RegisterKtp(first, 9);
   ASSERT_OK(world.Sync(first));
-  ASSERT_OK(world.service().StaffSetStatus(cancelled.id, RequestStatus::kCancelled, "rina",
-                                           "pemohon pindah"));
+  ASSERT_OK(world.services().staff.SetStatus(cancelled.id, RequestStatus::kCancelled, "rina",
+                                             "pemohon pindah"));
   SyncWorld::RegisterKtp(second, 8);   // its NIK's only other request is cancelled (final)
   SyncWorld::RegisterKtp(second, 10);  // a NIK no one else has
   ASSERT_OK(world.Sync(second));
@@ -120,17 +120,17 @@ TEST(DuplicateFlag, StaffFindRequestsByNikThroughTheIndex) {
   const sync::Request b = SyncWorld::RegisterKtp(second, 11);
   ASSERT_OK(world.Sync(first));
   ASSERT_OK(world.Sync(second));
-  auto found = world.service().RequestsWithNik(SyncWorld::KtpFields(11).at("nik"));
+  auto found = world.services().staff.RequestsWithNik(SyncWorld::KtpFields(11).at("nik"));
   ASSERT_OK(found);
   ASSERT_EQ(found->size(), 2u);
   std::set<std::string> ids = {(*found)[0].request.id, (*found)[1].request.id};
   EXPECT_EQ(ids, (std::set<std::string>{a.id, b.id}));
 
   // A staff correction of the NIK moves the request in the index.
-  ASSERT_OK(
-      world.service().StaffSetFields(b.id, {{"nik", SyncWorld::KtpFields(13).at("nik")}}, "rina"));
-  EXPECT_EQ(world.service().RequestsWithNik(SyncWorld::KtpFields(11).at("nik"))->size(), 1u);
-  EXPECT_EQ(world.service().RequestsWithNik(SyncWorld::KtpFields(13).at("nik"))->size(), 1u);
+  ASSERT_OK(world.services().staff.SetFields(b.id, {{"nik", SyncWorld::KtpFields(13).at("nik")}},
+                                             "rina"));
+  EXPECT_EQ(world.services().staff.RequestsWithNik(SyncWorld::KtpFields(11).at("nik"))->size(), 1u);
+  EXPECT_EQ(world.services().staff.RequestsWithNik(SyncWorld::KtpFields(13).at("nik"))->size(), 1u);
 }
 
 // The index keeps a keyed hash: the NIK itself is nowhere in it, and without the key (a stolen
@@ -175,7 +175,7 @@ TEST(DuplicateFlag, RequestsResentAfterAServerRestoreAreIndexedAndFlaggedOnce) {
   auto found = world.storage().FindRequest(lost.id);
   ASSERT_OK(found);
   ASSERT_TRUE(found->has_value()) << "KR02 re-sent the request the backup lacked";
-  EXPECT_EQ(world.service().RequestsWithNik(SyncWorld::KtpFields(16).at("nik"))->size(), 2u);
+  EXPECT_EQ(world.services().staff.RequestsWithNik(SyncWorld::KtpFields(16).at("nik"))->size(), 2u);
   EXPECT_EQ(Duplicates(world).size(), 4u) << "the NIK 15 pair once, the NIK 16 pair once";
   EXPECT_EQ(world.storage().ListDuplicates()->size(), 2u);
 }
@@ -194,7 +194,7 @@ TEST(DuplicateFlag, NikKeyIsMadeForAnOlderDataDirAndItsRequestsIndexed) {
   struct stat st {};
   ASSERT_EQ(::stat(key.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  auto found = world.service().RequestsWithNik(SyncWorld::KtpFields(14).at("nik"));
+  auto found = world.services().staff.RequestsWithNik(SyncWorld::KtpFields(14).at("nik"));
   ASSERT_OK(found);
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ(found->front().request.id, a.id);

@@ -70,7 +70,7 @@ class Enrollment : public ::testing::Test {
   }
 
   std::string Token(const std::string& van_code, int64_t ttl_ms = kTokenTtlMs) {
-    auto t = world_.service().CreateEnrollmentToken(van_code, ttl_ms);
+    auto t = world_.services().devices.CreateEnrollmentToken(van_code, ttl_ms);
     EXPECT_TRUE(t.ok()) << t.error().message();
     return t.ok() ? *t : "";
   }
@@ -81,7 +81,8 @@ class Enrollment : public ::testing::Test {
     return field::Enroll(van, link, "loopback:", token, fingerprint, world_.rng());
   }
   Result<field::EnrollResult> Enroll(store::VanStore& van, const std::string& token) {
-    return EnrollThrough(world_.loopback(), van, token, world_.service().server_fingerprint());
+    return EnrollThrough(world_.loopback(), van, token,
+                         world_.services().core.server_fingerprint());
   }
 
   size_t DeviceCount() { return world_.storage().ListDevices()->size(); }
@@ -137,7 +138,7 @@ TEST_F(Enrollment, TokenWorksOnlyOnce) {
   EXPECT_THAT(r.error().message(), HasSubstr("enrolment token was already used"));
   ExpectUnenrolled(*second);
   // The same, straight at the service.
-  ExpectRefused(world_.service().Enroll(RequestJson(token, "van-x", "KR01", Keys())),
+  ExpectRefused(world_.services().devices.Enroll(RequestJson(token, "van-x", "KR01", Keys())),
                 ErrorCode::kConflict, 409, "already used");
   EXPECT_EQ(DeviceCount(), 1u);
 }
@@ -157,7 +158,7 @@ TEST_F(Enrollment, ExpiredTokenIsRefused) {
   EXPECT_THAT(r.error().message(), HasSubstr("HTTP 403"));
   EXPECT_THAT(r.error().message(), HasSubstr("expired"));
   ExpectUnenrolled(*late);
-  ExpectRefused(world_.service().Enroll(RequestJson(token, "van-x", "KR01", Keys())),
+  ExpectRefused(world_.services().devices.Enroll(RequestJson(token, "van-x", "KR01", Keys())),
                 ErrorCode::kPermissionDenied, 403, "enrolment token has expired");
   EXPECT_EQ(DeviceCount(), 1u);
 }
@@ -189,7 +190,7 @@ TEST_F(Enrollment, FingerprintMismatchStopsTheVanBeforeTheTokenIsSent) {
   EXPECT_EQ(link.requests("/v1/enroll"), 0u) << "the token went to a server the van distrusts";
   ExpectUnenrolled(*van);
   // The token was never spent: with the right fingerprint it works.
-  auto ok = EnrollThrough(link, *van, token, world_.service().server_fingerprint());
+  auto ok = EnrollThrough(link, *van, token, world_.services().core.server_fingerprint());
   ASSERT_OK(ok);
   EXPECT_FALSE(ok->trusted_on_first_use);
   EXPECT_EQ(link.requests("/v1/enroll"), 1u);
@@ -205,7 +206,7 @@ TEST_F(Enrollment, AnswerWithAForgedSignatureIsRefusedAndTheVanStaysUnenrolled) 
     answer["signature"] = signature;
     response.body = BytesOf(answer.dump());
   });
-  auto r = EnrollThrough(link, *van, Token("KR01"), world_.service().server_fingerprint());
+  auto r = EnrollThrough(link, *van, Token("KR01"), world_.services().core.server_fingerprint());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kUnauthenticated) << r.error().message();
   EXPECT_THAT(r.error().message(), HasSubstr("not signed by the server's key"));
@@ -228,7 +229,7 @@ TEST_F(Enrollment, AnswerSignedByAnImpostorKeyIsRefused) {
     answer["signature"] = ToHex(*signature);
     response.body = BytesOf(answer.dump());
   });
-  auto r = EnrollThrough(link, *van, Token("KR01"), world_.service().server_fingerprint());
+  auto r = EnrollThrough(link, *van, Token("KR01"), world_.services().core.server_fingerprint());
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message(), HasSubstr("not signed by the server's key"));
   ExpectUnenrolled(*van);
@@ -240,40 +241,41 @@ TEST_F(Enrollment, DeviceIdAlreadyEnrolledIsRefusedWithoutSpendingTheToken) {
   const std::string taken = first->Device()->device_id;
   const std::string token = Token("KR01");
   // Another key (a reinstalled laptop, or an attacker) claims the enrolled device's id.
-  ExpectRefused(world_.service().Enroll(RequestJson(token, taken, "KR01", Keys())),
+  ExpectRefused(world_.services().devices.Enroll(RequestJson(token, taken, "KR01", Keys())),
                 ErrorCode::kConflict, 409, "device " + taken + " is already enrolled");
   auto device = world_.storage().FindDevice(taken);
   ASSERT_OK(device);
   EXPECT_EQ((*device)->public_key, first->Device()->public_key) << "the device key was replaced";
   EXPECT_EQ(DeviceCount(), 1u);
   // The token is still good for a new identity.
-  EXPECT_OK(world_.service().Enroll(RequestJson(token, "van-new-id", "KR01", Keys())));
+  EXPECT_OK(world_.services().devices.Enroll(RequestJson(token, "van-new-id", "KR01", Keys())));
 }
 
 TEST_F(Enrollment, ReservedDeviceIdsAreRefused) {
   const std::string token = Token("KR01");
   for (const std::string id : {"server", "staff:rina", "van:KR01"}) {
     SCOPED_TRACE(id);
-    ExpectRefused(world_.service().Enroll(RequestJson(token, id, "KR01", Keys())),
+    ExpectRefused(world_.services().devices.Enroll(RequestJson(token, id, "KR01", Keys())),
                   ErrorCode::kInvalidInput, 400, "is reserved");
   }
   EXPECT_EQ(DeviceCount(), 0u);
-  EXPECT_OK(world_.service().Enroll(RequestJson(token, "van-ok", "KR01", Keys())));
+  EXPECT_OK(world_.services().devices.Enroll(RequestJson(token, "van-ok", "KR01", Keys())));
 }
 
 TEST_F(Enrollment, ProofOfPossessionByAnotherKeyIsRefusedWithoutSpendingTheToken) {
   const std::string token = Token("KR01");
   const auto keys = Keys();
   const auto other = Keys();
-  ExpectRefused(world_.service().Enroll(RequestJson(token, "van-1", "KR01", keys, &other)),
+  ExpectRefused(world_.services().devices.Enroll(RequestJson(token, "van-1", "KR01", keys, &other)),
                 ErrorCode::kUnauthenticated, 401, "signature does not match the public key");
   EXPECT_EQ(DeviceCount(), 0u);
-  EXPECT_OK(world_.service().Enroll(RequestJson(token, "van-1", "KR01", keys)));
+  EXPECT_OK(world_.services().devices.Enroll(RequestJson(token, "van-1", "KR01", keys)));
 }
 
 TEST_F(Enrollment, UnknownTokenIsRefused) {
-  ExpectRefused(world_.service().Enroll(RequestJson("mpp-not-a-token", "van-1", "KR01", Keys())),
-                ErrorCode::kUnauthenticated, 401, "enrolment token is not valid");
+  ExpectRefused(
+      world_.services().devices.Enroll(RequestJson("mpp-not-a-token", "van-1", "KR01", Keys())),
+      ErrorCode::kUnauthenticated, 401, "enrolment token is not valid");
   EXPECT_EQ(DeviceCount(), 0u);
 }
 
@@ -281,7 +283,7 @@ TEST_F(Enrollment, EnrolledVanDoesNotEnrolAgain) {
   auto van = NewVan("KR01");
   ASSERT_OK(Enroll(*van, Token("KR01")));
   WatchingTransport link(world_.loopback());
-  auto r = EnrollThrough(link, *van, Token("KR01"), world_.service().server_fingerprint());
+  auto r = EnrollThrough(link, *van, Token("KR01"), world_.services().core.server_fingerprint());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kConflict);
   EXPECT_THAT(r.error().message(), HasSubstr("already enrolled"));
@@ -298,17 +300,17 @@ TEST_F(Enrollment, RetryAfterALostAnswerCompletesTheEnrolment) {
   const std::string token = Token("KR01");
   FaultyTransport link(world_.loopback());
   link.Queue({Fault::kNone, Fault::kCutAnswer});  // server key passes; the enrol answer is lost
-  auto lost = EnrollThrough(link, *van, token, world_.service().server_fingerprint());
+  auto lost = EnrollThrough(link, *van, token, world_.services().core.server_fingerprint());
   ASSERT_FALSE(lost.ok());
   EXPECT_TRUE(lost.error().transient()) << lost.error().message();
   ExpectUnenrolled(*van);
   ASSERT_EQ(DeviceCount(), 1u) << "the server did enrol the device";
 
-  auto retry = EnrollThrough(link, *van, token, world_.service().server_fingerprint());
+  auto retry = EnrollThrough(link, *van, token, world_.services().core.server_fingerprint());
   EXPECT_TRUE(retry.ok()) << "retry with the same token: " << retry.error().message();
   if (!retry.ok()) {
     auto with_new_token =
-        EnrollThrough(link, *van, Token("KR01"), world_.service().server_fingerprint());
+        EnrollThrough(link, *van, Token("KR01"), world_.services().core.server_fingerprint());
     EXPECT_TRUE(with_new_token.ok())
         << "retry with a new token: " << with_new_token.error().message();
   }
@@ -324,10 +326,10 @@ TEST_F(Enrollment, RequestWithARepeatedKeyIsRefusedAndTheTokenStaysUsable) {
   std::string request = RequestJson(token, "van-dup", "KR01", keys);
   ASSERT_EQ(request.back(), '}');
   request.insert(request.size() - 1, R"(,"van_code":"KR02")");
-  ExpectRefused(world_.service().Enroll(request), ErrorCode::kInvalidInput, 400,
+  ExpectRefused(world_.services().devices.Enroll(request), ErrorCode::kInvalidInput, 400,
                 "duplicate key \"van_code\"");
   EXPECT_EQ(DeviceCount(), 0u);
-  EXPECT_OK(world_.service().Enroll(RequestJson(token, "van-dup", "KR01", keys)));
+  EXPECT_OK(world_.services().devices.Enroll(RequestJson(token, "van-dup", "KR01", keys)));
 }
 
 // Each tablet of a van gets its own receipt series in the signed answer (issue 9, item 4).

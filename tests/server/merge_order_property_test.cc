@@ -214,12 +214,12 @@ Outcome RunScript(SyncWorld& world, const Script& s, const std::vector<SyncStep>
     if (e.by_staff && e.field == kStaffStatusStep) {
       int& done = status_steps[{e.van, e.request}];
       if (auto next = NextStaffStatus(done)) {
-        RC_ASSERT(world.service().StaffSetStatus(id, *next, "rina", "").ok());
+        RC_ASSERT(world.services().staff.SetStatus(id, *next, "rina", "").ok());
         ++done;
       }
     } else if (e.by_staff) {
       const std::string& field = kStaffFields[e.field];
-      RC_ASSERT(world.service().StaffSetFields(id, {{field, ValueFor(field, i)}}, "rina").ok());
+      RC_ASSERT(world.services().staff.SetFields(id, {{field, ValueFor(field, i)}}, "rina").ok());
     } else {
       const std::string& field = kVanFields[e.field];
       RC_ASSERT(field::UpdateRequest(*vans[e.van]->store, id, {{field, ValueFor(field, i)}}).ok());

@@ -1,5 +1,5 @@
 // Refusals at the sync endpoints (DESIGN.md §5 and invariant 5 of §6; THREATS.md rows 1-40):
-// hand-made bad envelopes go straight to SyncService::HandlePush and HandlePull, and answers are
+// hand-made bad envelopes go straight to VanSync::HandlePush and HandlePull, and answers are
 // tampered with on their way back to a van. Every refusal must carry the right error code and
 // HTTP status, a message that names the problem, and change nothing on the receiving side.
 #include <gmock/gmock.h>
@@ -62,7 +62,7 @@ ServerSnapshot TakeSnapshot(SyncWorld& world) {
   auto conflicts = world.storage().ListConflicts();
   EXPECT_TRUE(conflicts.ok());
   for (const auto& c : *conflicts) s.conflicts.emplace_back(c.rev, c.device_id, c.conflict);
-  auto audit = world.service().VerifyEnvelopes();
+  auto audit = world.services().staff.VerifyEnvelopes();
   EXPECT_TRUE(audit.ok());
   s.envelopes = audit->checked;
   EXPECT_THAT(audit->failures, ::testing::IsEmpty());
@@ -184,7 +184,7 @@ Result<sync::OpenedEnvelope> OpenServerAnswer(SyncWorld& world, const Bytes& ans
                             [&world](const std::string& signer) -> Result<Bytes> {
                               if (signer != sync::kServerSigner)
                                 return Error::Unauthenticated("not the server");
-                              return world.service().server_public_key();
+                              return world.services().core.server_public_key();
                             },
                             {});
 }
@@ -280,7 +280,7 @@ class EnrolledVans : public ::testing::Test {
 
   Result<Bytes> PostPush(const Bytes& envelope) {
     server::SyncLog log;
-    return world_.service().HandlePush(envelope, &log);
+    return world_.services().van_sync.HandlePush(envelope, &log);
   }
   struct LoggedPush {
     server::SyncLog log;
@@ -290,10 +290,10 @@ class EnrolledVans : public ::testing::Test {
   // server's key.
   LoggedPush PostPushLogged(const Bytes& envelope) {
     LoggedPush out;
-    auto answer = world_.service().HandlePush(envelope, &out.log);
+    auto answer = world_.services().van_sync.HandlePush(envelope, &out.log);
     EXPECT_TRUE(answer.ok()) << answer.error().message();
     if (!answer.ok()) return out;
-    const Bytes server_key = world_.service().server_public_key();
+    const Bytes server_key = world_.services().core.server_public_key();
     auto opened =
         sync::OpenEnvelope(*answer, EnvelopeKind::kPushAck,
                            [&](const std::string&) -> Result<Bytes> { return server_key; }, {});
@@ -306,7 +306,7 @@ class EnrolledVans : public ::testing::Test {
   }
   Result<Bytes> PostPull(const Bytes& envelope) {
     server::SyncLog log;
-    return world_.service().HandlePull(envelope, &log);
+    return world_.services().van_sync.HandlePull(envelope, &log);
   }
 
   std::string RegisterAndSync(Van& van, int serial) {
@@ -344,7 +344,7 @@ TEST_F(PushRefusal, UnknownDeviceIsUnauthenticated) {
 
 TEST_F(PushRefusal, RevokedDeviceIsDeniedAndItsEarlierDataStays) {
   ASSERT_OK(PostPush(Push(a_, {Create(a_, 1)})));
-  ASSERT_OK(world_.service().RevokeDevice(a_.device_id(), "admin"));
+  ASSERT_OK(world_.services().devices.RevokeDevice(a_.device_id(), "admin"));
   const auto before = TakeSnapshot(world_);
   ExpectRefused(PostPush(Push(a_, {Create(a_, 2)})), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
@@ -484,17 +484,17 @@ TEST_F(PushRefusal, EnvelopeOneByteOverAConfiguredLimitIsRefusedAndAtTheLimitAcc
   ASSERT_OK(keys);
   server::ServiceOptions tight;
   tight.limits.max_envelope_bytes = e.size() - 1;
-  server::SyncService small(world_.storage(), world_.clock(), world_.rng(), keys->private_key,
-                            world_.service().catalog(), tight);
+  server::Services small(world_.storage(), world_.clock(), world_.rng(), keys->private_key,
+                         world_.services().core.catalog(), tight);
   server::SyncLog log;
   ExpectRefused(
-      small.HandlePush(e, &log), ErrorCode::kTooLarge, 413,
+      small.van_sync.HandlePush(e, &log), ErrorCode::kTooLarge, 413,
       std::to_string(e.size()) + " bytes exceeds the limit of " + std::to_string(e.size() - 1));
   ExpectServerUnchanged(world_, before);
   tight.limits.max_envelope_bytes = e.size();
-  server::SyncService exact(world_.storage(), world_.clock(), world_.rng(), keys->private_key,
-                            world_.service().catalog(), tight);
-  EXPECT_OK(exact.HandlePush(e, &log));
+  server::Services exact(world_.storage(), world_.clock(), world_.rng(), keys->private_key,
+                         world_.services().core.catalog(), tight);
+  EXPECT_OK(exact.van_sync.HandlePush(e, &log));
 }
 
 TEST_F(PushRefusal, DeclaredBodySizeOverTheLimitIsRefusedBeforeDecompressing) {
@@ -741,7 +741,7 @@ TEST_F(PushRefusal, MutationStampedADayAheadIsAcceptedButNotAdoptedIntoTheServer
   Mutation m = Create(a_, 1);
   m.hlc.wall_ms += kOneDayMs;
   server::SyncLog log;
-  auto r = world_.service().HandlePush(Push(a_, {m}), &log);
+  auto r = world_.services().van_sync.HandlePush(Push(a_, {m}), &log);
   ASSERT_OK(r);
   EXPECT_EQ(log.applied, 1u);
   EXPECT_EQ(log.clock_suspect, 1u);
@@ -750,7 +750,8 @@ TEST_F(PushRefusal, MutationStampedADayAheadIsAcceptedButNotAdoptedIntoTheServer
   const int64_t max_skew = server::ServiceOptions{}.max_forward_skew_ms;
   EXPECT_LE(HlcTimestamp::FromPacked(after.hlc).wall_ms, world_.clock().NowMillis() + max_skew)
       << "the server clock was dragged a day into the future";
-  auto staff = world_.service().StaffSetStatus(m.request_id, RequestStatus::kReceived, "rina", "");
+  auto staff =
+      world_.services().staff.SetStatus(m.request_id, RequestStatus::kReceived, "rina", "");
   ASSERT_OK(staff);
   EXPECT_LT(staff->status_version.hlc.wall_ms, m.hlc.wall_ms)
       << "a later staff change took the van's wrong clock";
@@ -934,7 +935,7 @@ TEST_F(PushRefusal, SqlMetacharactersAreStoredVerbatimAndTheServerKeepsWorking) 
     EXPECT_EQ((*found)->request.fields.at(name).value, fields.at(name)) << name;
   }
   // The tables are all there and the server still takes pushes, pulls and staff changes.
-  ASSERT_OK(world_.service().StaffSetStatus(r->id, RequestStatus::kReceived, "rina", ""));
+  ASSERT_OK(world_.services().staff.SetStatus(r->id, RequestStatus::kReceived, "rina", ""));
   RegisterAndSync(a_, 10);
   auto devices = world_.storage().ListDevices();
   ASSERT_OK(devices);
@@ -1001,7 +1002,7 @@ TEST_F(PullRefusal, UnknownAndRevokedDevicesAreRefused) {
                                       sync::EncodeValue(sync::PullRequestBody{}), KeyOf(*keys));
   ASSERT_OK(ghost);
   ExpectRefused(PostPull(*ghost), ErrorCode::kUnauthenticated, 401, kNotAllowed);
-  ASSERT_OK(world_.service().RevokeDevice(a_.device_id(), "admin"));
+  ASSERT_OK(world_.services().devices.RevokeDevice(a_.device_id(), "admin"));
   const auto before = TakeSnapshot(world_);
   ExpectRefused(PostPull(PullRequest(a_)), ErrorCode::kUnauthenticated, 401, kNotAllowed);
   ExpectServerUnchanged(world_, before);
@@ -1053,14 +1054,14 @@ TEST_F(PullRefusal, VansPullNeverReturnsAnotherVansRequests) {
   // Staff touch everything, so every request has a change a pull could carry, and one of B's
   // gets a conflict record.
   for (const auto& id : mine) {
-    ASSERT_OK(world_.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
+    ASSERT_OK(world_.services().staff.SetStatus(id, RequestStatus::kReceived, "rina", ""));
   }
   for (const auto& id : theirs) {
-    ASSERT_OK(world_.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
+    ASSERT_OK(world_.services().staff.SetStatus(id, RequestStatus::kReceived, "rina", ""));
   }
   ASSERT_OK(field::UpdateRequest(*b_.store, theirs[0], {{"phone", "081211112222"}}));
   world_.clock().Advance(1000);
-  ASSERT_OK(world_.service().StaffSetFields(theirs[0], {{"phone", "081299998888"}}, "rina"));
+  ASSERT_OK(world_.services().staff.SetFields(theirs[0], {{"phone", "081299998888"}}, "rina"));
   ASSERT_OK(world_.Sync(b_));
   ASSERT_EQ(world_.storage().ListConflicts()->size(), 1u);
 
@@ -1179,8 +1180,8 @@ class VanAnswerRefusal : public EnrolledVans {
   // A has one synced request that staff moved on, so its next pull has something to carry.
   std::string PrepareStaffChange() {
     const std::string id = RegisterAndSync(a_, 1);
-    EXPECT_TRUE(world_.service()
-                    .StaffSetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima")
+    EXPECT_TRUE(world_.services()
+                    .staff.SetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima")
                     .ok());
     return id;
   }
@@ -1373,7 +1374,7 @@ TEST_F(VanAnswerRefusal, PushAckDeliveredAsThePullAnswerIsRefused) {
 TEST_F(VanAnswerRefusal, GenuinelySignedAnswerMovingTheCursorBackIsRefused) {
   const std::string id = PrepareStaffChange();
   ASSERT_OK(world_.Sync(a_));  // the cursor is now past the staff change
-  ASSERT_OK(world_.service().StaffSetStatus(id, RequestStatus::kInReview, "rina", ""));
+  ASSERT_OK(world_.services().staff.SetStatus(id, RequestStatus::kInReview, "rina", ""));
   const auto before = TakeVanSnapshot(a_);
   ASSERT_GT(before.cursor, 0u);
   const Bytes server_key = ServerPrivateKey(world_);

@@ -19,8 +19,8 @@ TEST(RequestRulesScenario, AnOfflineEditOfARequestStaffMadeFinalBecomesARecord) 
   Van& van = world.AddVan("KR01");
   const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   ASSERT_OK(world.Sync(van));
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kRejected, "rina",
-                                           "NIK tidak terdaftar di Dukcapil"));
+  ASSERT_OK(world.services().staff.SetStatus(id, RequestStatus::kRejected, "rina",
+                                             "NIK tidak terdaftar di Dukcapil"));
   // The van has not pulled yet: for it the request is still open, so it takes the edit.
   ASSERT_OK(field::UpdateRequest(*van.store, id, {{"catatan", "nomor HP baru"}}));
   auto report = world.Sync(van);
@@ -58,9 +58,9 @@ TEST(RequestRulesScenario, AnAnswerNeedsInformationAndStaysWaitingWithout) {
   Van& van = world.AddVan("KR01");
   const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   ASSERT_OK(world.Sync(van));
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kInReview, "rina", ""));
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kNeedsInfo, "rina",
-                                           "Mohon lampirkan pas foto"));
+  ASSERT_OK(world.services().staff.SetStatus(id, RequestStatus::kInReview, "rina", ""));
+  ASSERT_OK(world.services().staff.SetStatus(id, RequestStatus::kNeedsInfo, "rina",
+                                             "Mohon lampirkan pas foto"));
   ASSERT_OK(world.Sync(van));
   ASSERT_EQ(van.store->Find(id)->view.status, RequestStatus::kNeedsInfo);
   EXPECT_EQ(van.store->Find(id)->view.status_note, "Mohon lampirkan pas foto");
@@ -83,17 +83,17 @@ TEST(RequestRulesScenario, StaffRefusalsNameTheAllowedStatusesAndARejectionNeeds
   Van& van = world.AddVan("KR01");
   const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   ASSERT_OK(world.Sync(van));
-  auto skip = world.service().StaffSetStatus(id, RequestStatus::kCompleted, "rina", "");
+  auto skip = world.services().staff.SetStatus(id, RequestStatus::kCompleted, "rina", "");
   ASSERT_FALSE(skip.ok());
   EXPECT_THAT(skip.error().message(),
               HasSubstr("from submitted staff may set: received, in_review, rejected, cancelled"));
-  auto silent = world.service().StaffSetStatus(id, RequestStatus::kRejected, "rina", "");
+  auto silent = world.services().staff.SetStatus(id, RequestStatus::kRejected, "rina", "");
   ASSERT_FALSE(silent.ok());
   EXPECT_THAT(silent.error().message(), HasSubstr("a rejection needs a note"));
   EXPECT_EQ(world.ServerState(id).status, RequestStatus::kSubmitted);
   // The note is what the citizen hears, through the van.
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kRejected, "rina",
-                                           "pemohon sudah memiliki KTP-el aktif"));
+  ASSERT_OK(world.services().staff.SetStatus(id, RequestStatus::kRejected, "rina",
+                                             "pemohon sudah memiliki KTP-el aktif"));
   ASSERT_OK(world.Sync(van));
   EXPECT_EQ(van.store->Find(id)->view.status_note, "pemohon sudah memiliki KTP-el aktif");
 }
@@ -104,12 +104,12 @@ TEST(RequestRulesScenario, StaffEditsFollowTheRulesBetweenFields) {
   const std::string id = SyncWorld::RegisterKtp(van, 1).id;
   ASSERT_OK(world.Sync(van));
   const sync::Request before = world.ServerState(id);
-  auto r = world.service().StaffSetFields(id, {{"birth_date", "1991-01-01"}}, "rina");
+  auto r = world.services().staff.SetFields(id, {{"birth_date", "1991-01-01"}}, "rina");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message(), HasSubstr("does not agree with nik"));
   EXPECT_EQ(world.ServerState(id), before);
   // What staff type is stored in the form's spelling, as on the van.
-  auto phone = world.service().StaffSetFields(id, {{"phone", "+62 812 9876 5432"}}, "rina");
+  auto phone = world.services().staff.SetFields(id, {{"phone", "+62 812 9876 5432"}}, "rina");
   ASSERT_OK(phone);
   EXPECT_EQ(phone->fields.at("phone").value, "081298765432");
 }

@@ -21,7 +21,7 @@ TEST(SyncScenario, RegisteredOfflineArrivesOnceAndStaffChangeFlowsBack) {
   EXPECT_EQ(van.store->Device()->pending, 0);
 
   ASSERT_OK(
-      world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima"));
+      world.services().staff.SetStatus(id, RequestStatus::kReceived, "rina", "berkas diterima"));
   report = world.Sync(van);
   ASSERT_OK(report);
   EXPECT_EQ(report->pulled, 1u);
@@ -81,10 +81,10 @@ TEST(SyncScenario, EditsAfterAnAcknowledgedCreateConverge) {
   const std::string id = SyncWorld::RegisterKtp(van, 50).id;
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(field::UpdateRequest(*van.store, id, {{"phone", "081233334444"}}));
-  ASSERT_OK(world.service().StaffSetFields(id, {{"address", "Desa Kuala Dua"}}, "rina"));
+  ASSERT_OK(world.services().staff.SetFields(id, {{"address", "Desa Kuala Dua"}}, "rina"));
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(field::UpdateRequest(*van.store, id, {{"pekerjaan", "nelayan/perikanan"}}));
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
+  ASSERT_OK(world.services().staff.SetStatus(id, RequestStatus::kReceived, "rina", ""));
   auto report = world.Sync(van);
   ASSERT_OK(report);
   EXPECT_EQ(report->conflicts, 0u);
@@ -104,7 +104,7 @@ TEST(SyncScenario, CancelOfflineAfterStaffCompletedBecomesConflictOnBothSides) {
   const std::string id = SyncWorld::RegisterKtp(van, 2).id;
   ASSERT_OK(world.Sync(van));
   for (auto s : {RequestStatus::kReceived, RequestStatus::kInReview, RequestStatus::kCompleted}) {
-    ASSERT_OK(world.service().StaffSetStatus(id, s, "rina", ""));
+    ASSERT_OK(world.services().staff.SetStatus(id, s, "rina", ""));
   }
   ASSERT_OK(field::CancelRequest(*van.store, id, "pemohon pindah"));  // offline, before pulling
   auto report = world.Sync(van);
@@ -128,7 +128,7 @@ TEST(SyncScenario, ConcurrentFieldEditsConvergeWithAConflictRecord) {
   ASSERT_OK(world.Sync(van));
   ASSERT_OK(field::UpdateRequest(*van.store, id, {{"phone", "081211112222"}}));
   world.clock().Advance(1000);
-  ASSERT_OK(world.service().StaffSetFields(id, {{"phone", "081299998888"}}, "rina"));
+  ASSERT_OK(world.services().staff.SetFields(id, {{"phone", "081299998888"}}, "rina"));
   auto report = world.Sync(van);
   ASSERT_OK(report);
   EXPECT_EQ(report->conflicts, 1u);
@@ -162,9 +162,9 @@ TEST(SyncScenario, ReplayedOldAnswerIsRefusedAndChangesNothing) {
   Van& van = world.AddVan("KR01");
   const std::string id = SyncWorld::RegisterKtp(van, 5).id;
   ASSERT_OK(world.Sync(van));
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
+  ASSERT_OK(world.services().staff.SetStatus(id, RequestStatus::kReceived, "rina", ""));
   ASSERT_OK(world.Sync(van));  // the link now remembers a pull answer showing "received"
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kInReview, "rina", ""));
+  ASSERT_OK(world.services().staff.SetStatus(id, RequestStatus::kInReview, "rina", ""));
   ASSERT_OK(world.Sync(van));
   const auto before = van.store->Find(id)->view;
   // An attacker replays the old signed answer (status received) to roll the van back.
@@ -183,7 +183,7 @@ TEST(SyncScenario, RevokedVanIsRefusedAndKeepsItsWork) {
   Van& van = world.AddVan("KR01");
   SyncWorld::RegisterKtp(van, 6).id;
   ASSERT_OK(world.Sync(van));
-  ASSERT_OK(world.service().RevokeDevice(van.device_id(), "admin"));
+  ASSERT_OK(world.services().devices.RevokeDevice(van.device_id(), "admin"));
   SyncWorld::RegisterKtp(van, 7).id;
   auto refused = world.Sync(van);
   ASSERT_FALSE(refused.ok());
@@ -201,7 +201,7 @@ TEST(SyncScenario, VanSeesOnlyItsOwnRequests) {
   SyncWorld::RegisterKtp(b, 2).id;
   ASSERT_OK(world.Sync(a));
   ASSERT_OK(world.Sync(b));
-  ASSERT_OK(world.service().StaffSetStatus(id_a, RequestStatus::kReceived, "rina", ""));
+  ASSERT_OK(world.services().staff.SetStatus(id_a, RequestStatus::kReceived, "rina", ""));
   auto report = world.Sync(b);
   ASSERT_OK(report);
   EXPECT_EQ(report->pulled, 0u);
@@ -214,7 +214,7 @@ TEST(SyncScenario, PendingEditIsRebasedOnPulledState) {
   Van& van = world.AddVan("KR01");
   const std::string id = SyncWorld::RegisterKtp(van, 8).id;
   ASSERT_OK(world.Sync(van));
-  ASSERT_OK(world.service().StaffSetStatus(id, RequestStatus::kReceived, "rina", ""));
+  ASSERT_OK(world.services().staff.SetStatus(id, RequestStatus::kReceived, "rina", ""));
   ASSERT_OK(field::UpdateRequest(*van.store, id, {{"catatan", "pemohon minta dihubungi"}}));
   // Pull only: the push fails, so the edit stays pending while the staff change arrives.
   van.link->Queue({Fault::kDropRequest});
@@ -239,7 +239,7 @@ TEST(SyncScenario, ServerRestartLosesNoAcknowledgedWrite) {
   world.ReopenVan(van);
   ASSERT_OK(world.Sync(van));
   EXPECT_EQ(world.storage().ListRequests({})->size(), 25u);
-  auto audit = world.service().VerifyEnvelopes();
+  auto audit = world.services().staff.VerifyEnvelopes();
   ASSERT_OK(audit);
   EXPECT_EQ(audit->checked, 4u);
   EXPECT_TRUE(audit->failures.empty());

@@ -118,7 +118,7 @@ class Simulation {
       : config_(config),
         world_(config.seed, "", config.parent_dir),
         rng_(config.seed * 0x9E3779B97F4A7C15ull + 1) {
-    catalog_ = world_.service().catalog();
+    catalog_ = world_.services().core.catalog();
   }
 
   SimResult Run() {
@@ -284,7 +284,7 @@ class Simulation {
           RequestStatus::kCompleted, RequestStatus::kRejected, RequestStatus::kCancelled};
       // Staff mostly give a reason (a rejection without one is refused).
       const std::string note = rng_.Uniform(4) != 0 ? "alasan " + std::to_string(serial) : "";
-      auto r = world_.service().StaffSetStatus(*id, kStaff[rng_.Uniform(std::size(kStaff))],
+      auto r = world_.services().staff.SetStatus(*id, kStaff[rng_.Uniform(std::size(kStaff))],
                                                "staf" + std::to_string(rng_.Uniform(3)), note);
       Count(r.ok() ? "staff_status" : "staff_status_refused");
     } else if (action < 65) {
@@ -293,7 +293,7 @@ class Simulation {
       auto found = world_.storage().FindRequest(*id);
       const sync::Service* service = catalog_.FindService((*found)->request.service_id);
       const sync::FieldSpec& spec = service->fields[rng_.Uniform(service->fields.size())];
-      auto r = world_.service().StaffSetFields(*id, {{spec.name, ValidValue(spec, rng_, serial)}},
+      auto r = world_.services().staff.SetFields(*id, {{spec.name, ValidValue(spec, rng_, serial)}},
                                                "staf" + std::to_string(rng_.Uniform(3)));
       Count(r.ok() ? "staff_edit" : "staff_edit_refused");
     } else if (action < 88) {
@@ -339,7 +339,7 @@ class Simulation {
       revoked_at_seq_[i] = (*device)->last_applied_seq;
       revoked_[i] = true;
       ExemptWhatCanNoLongerArrive(van.device_id());
-      auto r = world_.service().RevokeDevice(van.device_id(), "admin");
+      auto r = world_.services().devices.RevokeDevice(van.device_id(), "admin");
       Count(r.ok() ? "revoke" : "revoke_refused");
     }
   }
@@ -383,7 +383,7 @@ class Simulation {
       const std::string id = world_.van(i).device_id();
       auto device = world_.storage().FindDevice(id);
       ExemptWhatCanNoLongerArrive(id);
-      if (!(*device)->revoked()) (void)world_.service().RevokeDevice(id, "admin");
+      if (!(*device)->revoked()) (void)world_.services().devices.RevokeDevice(id, "admin");
       revoked_at_seq_[i] = (*device)->last_applied_seq;
     }
   }
@@ -538,7 +538,7 @@ class Simulation {
         }
       }
     }
-    auto audit = world_.service().VerifyEnvelopes();
+    auto audit = world_.services().staff.VerifyEnvelopes();
     if (!audit.ok() || !audit->failures.empty()) {
       Violation("audit verify failed: " +
                 (audit.ok() ? audit->failures.front() : audit.error().message()));

@@ -11,14 +11,14 @@ Result<sync::HttpResponse> LoopbackTransport::Send(const sync::HttpRequest& requ
   Result<Bytes> answer = Error::NotFound("no route " + request.path);
   server::SyncLog log;
   if (request.path == "/v1/push") {
-    answer = service_.HandlePush(request.body, &log);
+    answer = services_.van_sync.HandlePush(request.body, &log);
   } else if (request.path == "/v1/pull") {
-    answer = service_.HandlePull(request.body, &log);
+    answer = services_.van_sync.HandlePull(request.body, &log);
   } else if (request.path == "/v1/enroll") {
-    auto json = service_.Enroll(StringOf(request.body));
+    auto json = services_.devices.Enroll(StringOf(request.body));
     answer = json.ok() ? Result<Bytes>(BytesOf(*json)) : Result<Bytes>(json.error());
   } else if (request.path == "/v1/server-key") {
-    answer = BytesOf("{\"public_key\":\"" + ToHex(service_.server_public_key()) + "\"}");
+    answer = BytesOf("{\"public_key\":\"" + ToHex(services_.core.server_public_key()) + "\"}");
   }
   if (answer.ok()) {
     // As the HTTP layer: a signed refusal goes out as 409 with the signed ack.

@@ -1,5 +1,5 @@
 // In-process transports for sync tests (LiteCore's LoopbackWebSocket, leveldb's SpecialEnv):
-// LoopbackTransport hands requests straight to a SyncService; FaultyTransport wraps any
+// LoopbackTransport hands requests straight to the server's services; FaultyTransport wraps any
 // transport and, on cue, drops a request before it arrives, cuts the answer after the server
 // applied it, duplicates it, or answers 503. Faults are counted, so tests can assert they ran.
 #pragma once
@@ -8,19 +8,19 @@
 #include <functional>
 
 #include "mpp/server/http_server.h"
-#include "mpp/server/sync_service.h"
+#include "mpp/server/services.h"
 #include "mpp/sync/transport.h"
 
 namespace mpp::test {
 
 class LoopbackTransport : public sync::Transport {
  public:
-  explicit LoopbackTransport(server::SyncService& service) : service_(service) {}
+  explicit LoopbackTransport(server::Services& services) : services_(services) {}
   Result<sync::HttpResponse> Send(const sync::HttpRequest& request) override;
   sync::TransferStats stats() const override { return stats_; }
 
  private:
-  server::SyncService& service_;
+  server::Services& services_;
   sync::TransferStats stats_;
 };
 

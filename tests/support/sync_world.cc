@@ -32,7 +32,7 @@ SyncWorld::SyncWorld(uint64_t seed, std::string catalog_json, std::string parent
 }
 
 void SyncWorld::RestartServer() {
-  service_.reset();
+  services_.reset();
   loopback_.reset();
   home_ = {};
   auto home = server::OpenServerHome(dir_.Sub("server"), clock_);
@@ -43,9 +43,9 @@ void SyncWorld::RestartServer() {
   server::ServiceOptions options;
   options.pull_page_items = 3;
   options.nik_index_key = home_.nik_key;  // the duplicate flag, as `mpp-server serve` runs it
-  service_ = std::make_unique<server::SyncService>(*home_.storage, clock_, rng_, home_.private_key,
-                                                   home_.catalog, options);
-  loopback_ = std::make_unique<LoopbackTransport>(*service_);
+  services_ = std::make_unique<server::Services>(*home_.storage, clock_, rng_, home_.private_key,
+                                                 home_.catalog, options);
+  loopback_ = std::make_unique<LoopbackTransport>(*services_);
   for (auto& van : vans_) van->link = std::make_unique<FaultyTransport>(*loopback_);
 }
 
@@ -82,7 +82,7 @@ bool SyncWorld::HasServerSnapshot() const {
 
 void SyncWorld::RestoreServerSnapshot() {
   ASSERT_TRUE(HasServerSnapshot());
-  service_.reset();
+  services_.reset();
   loopback_.reset();
   home_ = {};
   auto epoch = server::RestoreServerHome(dir_.Sub("server"), dir_.Sub("server.snapshot"), clock_);
@@ -103,10 +103,10 @@ Van& SyncWorld::AddVan(const std::string& van_code) {
   EXPECT_TRUE(store.ok()) << store.error().message();
   van->store = std::move(store).value();
   van->link = std::make_unique<FaultyTransport>(*loopback_);
-  auto token = service_->CreateEnrollmentToken(van_code, 3'600'000);
+  auto token = services_->devices.CreateEnrollmentToken(van_code, 3'600'000);
   EXPECT_TRUE(token.ok()) << token.error().message();
   auto enrolled = field::Enroll(*van->store, *van->link, "loopback:", *token,
-                                service_->server_fingerprint(), rng_);
+                                services_->core.server_fingerprint(), rng_);
   EXPECT_TRUE(enrolled.ok()) << enrolled.error().message();
   vans_.push_back(std::move(van));
   return *vans_.back();

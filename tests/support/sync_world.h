@@ -9,7 +9,7 @@
 
 #include "mpp/field/sync_client.h"
 #include "mpp/server/server_home.h"
-#include "mpp/server/sync_service.h"
+#include "mpp/server/services.h"
 #include "mpp/store/van_store.h"
 #include "support/loopback_transport.h"
 #include "support/test_util.h"
@@ -49,7 +49,7 @@ class SyncWorld {
 
   sync::FakeClock& clock() { return clock_; }
   sync::SeededRng& rng() { return rng_; }
-  server::SyncService& service() { return *service_; }
+  server::Services& services() { return *services_; }
   server::ServerStorage& storage() { return *home_.storage; }
   LoopbackTransport& loopback() { return *loopback_; }
   const std::string& dir() const { return dir_.path().native(); }
@@ -92,7 +92,7 @@ class SyncWorld {
   sync::FakeClock clock_{1'764'300'000'000};
   sync::SeededRng rng_;
   server::ServerHome home_;
-  std::unique_ptr<server::SyncService> service_;
+  std::unique_ptr<server::Services> services_;
   std::unique_ptr<LoopbackTransport> loopback_;
   std::vector<std::unique_ptr<Van>> vans_;
 };

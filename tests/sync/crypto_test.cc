@@ -406,7 +406,7 @@ TEST(Crypto, ErrorsCarryStableCodeNames) {
   const std::set<std::string> expected = {"invalid_input", "not_found",       "conflict",
                                           "corrupt",       "unauthenticated", "permission_denied",
                                           "too_large",     "unavailable",     "timeout",
-                                          "storage_full",  "internal"};
+                                          "storage_full",  "aborted",         "internal"};
   std::set<std::string> names;
   for (int code = static_cast<int>(ErrorCode::kInvalidInput);
        code <= static_cast<int>(ErrorCode::kInternal); ++code) {

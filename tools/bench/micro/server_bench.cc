@@ -1,11 +1,11 @@
-// The server's side of a push, in process as the HTTP endpoint calls it: SyncService::HandlePush
+// The server's side of a push, in process as the HTTP endpoint calls it: VanSync::HandlePush
 // of one 500-create envelope into a fresh SQLite server storage. Covers the key lookup, the
 // envelope checks, decoding, the merge, 500 request rows, the stored envelope and the signed
 // ack, in one transaction. Wall time, since the commit waits on the disk.
 #include <benchmark/benchmark.h>
 
 #include "bench_corpus.h"
-#include "mpp/server/sync_service.h"
+#include "mpp/server/services.h"
 #include "mpp/sync/codec.h"
 #include "mpp/sync/protocol.h"
 
@@ -18,8 +18,8 @@ struct Server {
 
   Result<void> Open() {
     MPP_ASSIGN_OR_RETURN(home, CreateServerHome(dir.Sub("server")));
-    service = std::make_unique<server::SyncService>(*home.storage, clock, rng, home.private_key,
-                                                    home.catalog);
+    service = std::make_unique<server::Services>(*home.storage, clock, rng, home.private_key,
+                                                 home.catalog);
     server::DeviceRecord device;
     device.device_id = GetCorpus().device_id;
     device.van_code = kVanCode;
@@ -34,7 +34,7 @@ struct Server {
   sync::FakeClock clock;
   sync::SeededRng rng;
   server::ServerHome home;
-  std::unique_ptr<server::SyncService> service;  // refers to home.storage: declared after it
+  std::unique_ptr<server::Services> service;  // refers to home.storage: declared after it
 };
 
 void BM_ServerApplyPush(benchmark::State& state) {
@@ -56,7 +56,7 @@ void BM_ServerApplyPush(benchmark::State& state) {
     state.ResumeTiming();
 
     server::SyncLog log;
-    auto answer = server->service->HandlePush(*envelope, &log);
+    auto answer = server->service->van_sync.HandlePush(*envelope, &log);
     if (Failed(state, answer, "HandlePush")) break;
     benchmark::DoNotOptimize(answer->data());
 
@@ -65,7 +65,7 @@ void BM_ServerApplyPush(benchmark::State& state) {
                "the push did not apply every mutation cleanly")) {
       break;
     }
-    const Bytes server_key = server->service->server_public_key();
+    const Bytes server_key = server->service->core.server_public_key();
     auto opened = sync::OpenEnvelope(
         *answer, sync::EnvelopeKind::kPushAck,
         [&server_key](const std::string&) -> Result<Bytes> { return server_key; }, {});

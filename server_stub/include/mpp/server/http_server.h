@@ -1,11 +1,11 @@
-// The HTTP face of the server: thin routes onto SyncService, one log line per request, a clear
-// status and one-line reason for every refusal, and refusal counters. HTTP/1.1 over Boost.Beast
-// and Boost.Asio (header-only, Debian's libboost-dev 1.74); no TLS yet.
+// The HTTP face of the server: thin routes onto the services (services.h), one log line per
+// request, a clear status and one-line reason for every refusal, and refusal counters. HTTP/1.1
+// over Boost.Beast and Boost.Asio (header-only, Debian's libboost-dev 1.74); no TLS yet.
 //
-//   GET  /healthz         "ok", or 503 "degraded: <reason>" (SyncService::CheckHealth)
+//   GET  /healthz         "ok", or 503 "degraded: <reason>" (ServerCore::CheckHealth)
 //   GET  /metrics         counters, one "name value" per line, names from a fixed set
 //   GET  /v1/server-key   {"public_key": hex, "fingerprint": "SHA256:..."}
-//   POST /v1/enroll       JSON enrolment (sync_service.h)
+//   POST /v1/enroll       JSON enrolment (device_service.h)
 //   POST /v1/push         signed push envelope  -> signed push ack (409 for a signed refusal)
 //   POST /v1/pull         signed pull envelope  -> signed pull answer
 //
@@ -29,7 +29,7 @@
 #include <memory>
 #include <string>
 
-#include "mpp/server/sync_service.h"
+#include "mpp/server/services.h"
 
 namespace mpp::server {
 
@@ -103,7 +103,7 @@ int HttpStatusFor(const Error& error);
 
 class HttpServer {
  public:
-  HttpServer(SyncService& service, std::ostream& log, HttpLimits limits = {});
+  HttpServer(Services& services, std::ostream& log, HttpLimits limits = {});
   ~HttpServer();
 
   // Binds host:port (port 0 picks a free one) and returns the bound port, or kUnavailable

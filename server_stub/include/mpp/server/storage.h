@@ -1,18 +1,25 @@
-// Server storage, behind an interface so the embedded SQLite default and the PostgreSQL
-// scale-out backend are interchangeable. The sync logic (sync_service.h) never sees SQL: it
-// reads and writes requests, devices, conflicts and envelopes through these calls, and every
-// change happens inside a StorageTxn.
+// Server storage: persistence only, behind an interface, so the embedded SQLite default and the
+// PostgreSQL scale-out backend are interchangeable. The protocol's decisions (which changes a
+// pull carries and in which order, patch or whole request, which revision a change gets, whether
+// the owning van must hear of it, the per-device seq check) are made by the core (van_sync.cc,
+// change_log.cc), which never sees SQL; a backend stores and finds rows.
 //
-// Change numbering: every stored change gets a "rev" from one counter that only grows. A
-// request's owner_rev is the rev of its last change that its van does not already know (staff
-// changes, or a van write that did not apply as written); a van's pull cursor is a rev.
+// Change numbering: every stored change (a request's new state, a conflict record) gets a "rev"
+// from one counter that only grows, taken for the change's *scope*: the van code whose devices
+// pull it. A request's owner_rev is the rev of its last change that its device does not already
+// know (staff changes, or a van write that did not apply as written); a device's pull cursor is a
+// rev. Backends guarantee, per scope, that revs become visible in the order they were taken
+// (NextRev): a reader never sees rev 11 of a scope while its rev 10 may still commit, so a
+// cursor never skips a change that committed late.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mpp/sync/bytes.h"
@@ -45,6 +52,26 @@ struct StoredRequest {
   sync::Request request;
   std::string agency;
   uint64_t owner_rev = 0;
+};
+
+// A request as the write path stores it: its state and the bookkeeping of its changes.
+struct RequestRow {
+  sync::Request request;
+  std::string agency;
+  std::string van_code;  // the scope: the van code of the device that made it
+  uint64_t rev = 0;      // of its last change
+  uint64_t owner_rev = 0;
+  // Which parts changed at which rev (sync/patch.h); nullopt for a row stored before revisions
+  // were kept, which a pull sends whole.
+  std::optional<sync::ChangeRevs> revs;
+};
+
+// One entry of a device's change feed, as stored: the rev that orders it and its encoded body
+// (a request, sync::EncodeRequest, with its ChangeRevs; or a conflict, sync::EncodeConflict).
+struct FeedRow {
+  uint64_t rev = 0;
+  Bytes body;
+  std::optional<Bytes> revs;
 };
 
 struct StoredConflict {
@@ -113,35 +140,21 @@ struct RequestQuery {
   size_t limit = 1'000'000;
 };
 
-struct PullQuery {
-  uint64_t cursor = 0;      // changes after it
-  uint64_t patch_base = 0;  // the device holds every change up to it: send the rest as patches
-  uint64_t acked_seq = 0;   // report unclean seqs after it
-  size_t max_items = 0;
-  bool resync = false;  // the device's own requests too, even those it wrote (PullRequestBody)
-};
-
-struct PullPage {
-  std::vector<sync::Request> requests;      // new to the device: whole
-  std::vector<sync::RequestPatch> patches;  // held by the device: what changed after the cursor
-  std::vector<sync::ConflictRecord> conflicts;
-  uint64_t cursor = 0;  // where the next pull starts
-  // The device's last applied seq in the same snapshot: every mutation up to it is reflected in
-  // the page's state, none after it.
-  uint64_t last_applied_seq = 0;
-  std::vector<uint64_t> unclean_seqs;  // of the device, after the acked_seq asked for
-  bool more = false;
-};
-
 // One unit of work. Destroying it without Commit() rolls everything back.
 class StorageTxn {
  public:
   virtual ~StorageTxn() = default;
 
+  // Also locks the device's row until the transaction ends, so two server processes handling
+  // the same device's retry at the same moment take turns: the second sees what the first
+  // applied.
   virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;
   virtual Result<void> InsertDevice(const DeviceRecord& device) = 0;
-  virtual Result<void> UpdateDeviceSync(const std::string& device_id, uint64_t last_applied_seq,
-                                        int64_t now_ms) = 0;
+  // Compare-and-set: moves the device's last applied seq from `expected` to `last_applied_seq`
+  // (and stamps the sync). False, changing nothing, when the row no longer holds `expected`:
+  // another transaction applied seqs meanwhile, and this one must be run again.
+  virtual Result<bool> AdvanceDeviceSeq(const std::string& device_id, uint64_t expected,
+                                        uint64_t last_applied_seq, int64_t now_ms) = 0;
   virtual Result<void> RevokeDevice(const std::string& device_id, int64_t now_ms) = 0;
 
   virtual Result<std::optional<TokenRecord>> FindToken(ByteView token_hash) = 0;
@@ -149,15 +162,16 @@ class StorageTxn {
   virtual Result<void> MarkTokenUsed(ByteView token_hash, const std::string& device_id,
                                      int64_t now_ms) = 0;
 
-  virtual Result<std::optional<sync::Request>> LoadRequest(const std::string& id) = 0;
-  // Stores the request's new state; `before` is the state LoadRequest gave in this transaction
-  // (nullopt for a new request), so the storage can record which parts changed (sync/patch.h).
-  // notify_owner: its van must receive this state at its next pull (someone else changed it, or
-  // the van's own write did not apply as written).
-  virtual Result<void> SaveRequest(const std::optional<sync::Request>& before,
-                                   const sync::Request& request, const std::string& agency,
-                                   bool notify_owner, int64_t now_ms) = 0;
-  virtual Result<void> AddConflict(const std::string& device_id,
+  // Locks the request's row until the transaction ends (a staff change in one process and a
+  // van's push in another never both merge into the same old state).
+  virtual Result<std::optional<RequestRow>> LoadRequest(const std::string& id) = 0;
+  // A new rev for a change in `scope` (a van code). Revs only grow; within one scope they
+  // become visible to readers in the order taken (see the backend for how).
+  virtual Result<uint64_t> NextRev(const std::string& scope) = 0;
+  // Inserts or replaces the row (the core computed its rev, owner_rev and revs).
+  virtual Result<void> SaveRequest(const RequestRow& row, int64_t now_ms) = 0;
+  // `rev` from NextRev of the device's van code.
+  virtual Result<void> AddConflict(const std::string& device_id, uint64_t rev,
                                    const sync::ConflictRecord& conflict, int64_t now_ms) = 0;
   // A digest of each applied mutation per (device, seq): a retry carries the same mutation, a
   // van store restored from an older copy reuses the seq for another one. nullopt when the seq
@@ -184,7 +198,9 @@ class StorageTxn {
   virtual Result<void> AppendAudit(const std::string& actor, const std::string& action,
                                    const std::string& target, const std::string& detail,
                                    int64_t now_ms) = 0;
-  // The server's hybrid clock survives restarts and is shared by processes on one database.
+  // The server's hybrid clock survives restarts and is shared by processes on one database:
+  // LoadHlc is the latest any process saved, SaveHlc publishes this process's (never lowering
+  // it). Neither may serialise transactions of different vans.
   virtual Result<int64_t> LoadHlc() = 0;
   virtual Result<void> SaveHlc(int64_t packed) = 0;
 
@@ -218,11 +234,38 @@ class StorageTxn {
   virtual Result<void> Commit() = 0;
 };
 
+// One consistent read of what a pull needs (a read-only snapshot): every call sees the same
+// committed state. Feeds are in rev order, at most `limit` rows, after rev `after`.
+class StorageSnapshot {
+ public:
+  virtual ~StorageSnapshot() = default;
+
+  virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;
+  virtual Result<uint64_t> Epoch() = 0;
+  // No change of `scope` that becomes visible later has a rev at or below this (StorageTxn::
+  // NextRev): a cursor may move up to it.
+  virtual Result<uint64_t> ScopeHead(const std::string& scope) = 0;
+  virtual Result<std::vector<uint64_t>> UncleanSeqs(const std::string& device_id,
+                                                    uint64_t first_seq, uint64_t last_seq) = 0;
+  // Requests the device made, by owner_rev (or, with by_latest_change, by rev).
+  virtual Result<std::vector<FeedRow>> OwnRequestsAfter(const std::string& device_id,
+                                                        uint64_t after, bool by_latest_change,
+                                                        size_t limit) = 0;
+  // Requests that other devices of the van code made, by rev.
+  virtual Result<std::vector<FeedRow>> VanRequestsAfter(const std::string& van_code,
+                                                        const std::string& except_device_id,
+                                                        uint64_t after, size_t limit) = 0;
+  // The device's conflict records, by rev.
+  virtual Result<std::vector<FeedRow>> ConflictsAfter(const std::string& device_id, uint64_t after,
+                                                      size_t limit) = 0;
+};
+
 class ServerStorage {
  public:
   virtual ~ServerStorage() = default;
 
   virtual Result<std::unique_ptr<StorageTxn>> Begin() = 0;
+  virtual Result<std::unique_ptr<StorageSnapshot>> BeginRead() = 0;
 
   // Ok while the storage can durably accept writes (its files are the ones it opened, writable,
   // with room left); otherwise kUnavailable or kStorageFull, with a reason that names no path.
@@ -231,8 +274,6 @@ class ServerStorage {
   // Reads outside a write transaction (each is one consistent snapshot).
   virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;
   virtual Result<std::vector<DeviceRecord>> ListDevices() = 0;
-  // The device's changes after query.cursor, at most query.max_items of them.
-  virtual Result<PullPage> ReadPull(const std::string& device_id, const PullQuery& query) = 0;
   virtual Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& query) = 0;
   // By id, or by receipt (matched case-insensitively: "kr01-20261202-0001" finds
   // KR01-20261202-0001); kConflict when a receipt names two requests (kept from before
@@ -265,5 +306,24 @@ class ServerStorage {
 
 // Opens (creating if needed) the embedded SQLite backend at `path`.
 Result<std::unique_ptr<ServerStorage>> OpenSqliteStorage(const std::string& path);
+
+struct PostgresOptions {
+  size_t pool_size = 16;  // connections, as many as the server's workers
+  std::chrono::milliseconds connect_timeout{5000};
+  // How long a caller waits for a free connection before the answer is 503.
+  std::chrono::milliseconds acquire_wait{5000};
+  // false (serve): a database that cannot be reached now is not an error; the storage answers
+  // kUnavailable until it can, and creates or upgrades its schema at the first connection. A
+  // malformed URL, a refused login or an unknown database still fail here. true (administrator
+  // commands): the database must answer now.
+  bool require_connection = true;
+};
+
+// True for a PostgreSQL location ("postgresql://..." or "postgres://...").
+bool IsPostgresUrl(std::string_view location);
+// Opens the PostgreSQL backend at `url` (postgresql://user:password@host:port/db), creating or
+// upgrading its schema (versioned migrations, like SQLite's).
+Result<std::unique_ptr<ServerStorage>> OpenPostgresStorage(const std::string& url,
+                                                           const PostgresOptions& options = {});
 
 }  // namespace mpp::server
