@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "mpp/server/http_server.h"
+#include "mpp/server/migrate.h"
 #include "mpp/server/server_home.h"
 #include "mpp/server/services.h"
 #include "mpp/sync/crypto.h"
@@ -27,6 +28,7 @@ using nlohmann::json;
 
 struct Options {
   std::string data_dir;
+  std::string db;  // "" for SQLite in data_dir, or a postgresql:// URL
   bool json_output = false;
   std::string catalog_file, listen = "127.0.0.1:8080", van_code, ttl = "24h";
   std::string device_id, by, status, agency, note, id, bulk_file, backup_file;
@@ -79,11 +81,13 @@ struct Server {
   std::unique_ptr<mpp::server::Services> services;
 };
 
-Result<Server> OpenServer(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+// serving: a PostgreSQL database that is down is no error (serve answers 503 until it is back).
+Result<Server> OpenServer(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng,
+                          bool serving = false) {
   if (o.data_dir.empty()) {
     return Error::InvalidInput("no data directory: give --data DIR or set MPP_SERVER_DATA");
   }
-  MPP_ASSIGN_OR_RETURN(auto home, mpp::server::OpenServerHome(o.data_dir, clock));
+  MPP_ASSIGN_OR_RETURN(auto home, mpp::server::OpenServerHome(o.data_dir, clock, o.db, serving));
   Server s{std::move(home), nullptr};
   mpp::server::ServiceOptions options;
   options.nik_index_key = s.home.nik_key;
@@ -124,8 +128,12 @@ int RunServe(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (auto private_dir = mpp::server::CheckDataDirPrivate(o.data_dir); !private_dir) {
     return Fail(private_dir.error());
   }
-  auto server = OpenServer(o, clock, rng);
+  auto server = OpenServer(o, clock, rng, /*serving=*/true);
   if (!server) return Fail(server.error());
+  if (auto health = server->services->core.CheckHealth(); !health) {
+    std::cerr << "mpp-server: starting degraded, " << health.error().message()
+              << "; vans get 503 until it is back" << std::endl;
+  }
   mpp::server::HttpLimits limits;
   limits.max_connections_per_address = o.max_connections_per_address;
   mpp::server::HttpServer http(*server->services, std::cerr, limits);
@@ -395,7 +403,12 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.set_version_flag("--version", mpp::sync::VersionLine("mpp-server"));
   Options o;
-  app.add_option("--data", o.data_dir, "server data directory")->envname("MPP_SERVER_DATA");
+  app.add_option("--data", o.data_dir, "server data directory (keys; and the SQLite database)")
+      ->envname("MPP_SERVER_DATA");
+  app.add_option("--db", o.db,
+                 "PostgreSQL database, postgresql://USER:PASSWORD@HOST:PORT/DB (default: SQLite "
+                 "in the data directory)")
+      ->envname("MPP_SERVER_DB");
   app.add_flag("--json", o.json_output, "machine-readable output (times also in ms)");
   app.add_option("--time-zone", o.time_zone,
                  "zone of the times printed: WIB (default), WITA, WIT, UTC or +HH:MM; or set "
@@ -414,6 +427,12 @@ int main(int argc, char** argv) {
   auto* backup =
       app.add_subcommand("backup", "write a consistent copy of the database while serving");
   backup->add_option("--to", o.backup_file, "the backup file (must not exist)")->required();
+  auto* migrate = app.add_subcommand(
+      "migrate",
+      "copy a SQLite data directory's database into an empty PostgreSQL database (--db)");
+  std::string migrate_from;
+  migrate->add_option("--from", migrate_from, "the data directory of the SQLite server")
+      ->required();
   auto* restore = app.add_subcommand(
       "restore", "replace the database with a backup and start a new epoch (server stopped)");
   restore->add_option("--from", o.backup_file, "a file made by `mpp-server backup`")->required();
@@ -531,15 +550,36 @@ int main(int argc, char** argv) {
     if (o.data_dir.empty()) return Fail(Error::InvalidInput("give --data DIR"));
     auto catalog = ReadFile(o.catalog_file.empty() ? MPP_DEFAULT_CATALOG : o.catalog_file);
     if (!catalog) return Fail(catalog.error());
-    auto fingerprint = mpp::server::InitServerHome(o.data_dir, *catalog);
+    auto fingerprint = mpp::server::InitServerHome(o.data_dir, *catalog, o.db);
     if (!fingerprint) return Fail(fingerprint.error());
     std::cout << "Server initialised in " << o.data_dir << ". Give vans this key fingerprint:\n"
               << *fingerprint << "\n";
     return 0;
   }
   if (*serve) return RunServe(o, clock, rng);
+  if (*migrate) {
+    if (!mpp::server::IsPostgresUrl(o.db)) {
+      return Fail(Error::InvalidInput("give the PostgreSQL database to copy into: --db URL"));
+    }
+    auto report = mpp::server::MigrateSqliteToPostgres(migrate_from, o.db);
+    if (!report) return Fail(report.error());
+    if (o.json_output) {
+      std::cout << json(report->rows).dump() << "\n";
+    } else {
+      for (const auto& [table, rows] : report->rows) {
+        std::cout << "  " << table << ": " << rows << " rows\n";
+      }
+      std::cout << "Copied " << migrate_from << " into the PostgreSQL database; serve it with "
+                << "--data " << migrate_from << " --db URL. The vans' cursors carry over.\n";
+    }
+    return 0;
+  }
   if (*restore) {
     if (o.data_dir.empty()) return Fail(Error::InvalidInput("give --data DIR"));
+    if (!o.db.empty()) {
+      return Fail(Error::InvalidInput(
+          "a PostgreSQL database is restored with its own tools (README: backup and restore)"));
+    }
     auto epoch = mpp::server::RestoreServerHome(o.data_dir, o.backup_file, clock);
     if (!epoch) return Fail(epoch.error());
     std::cout << "Restored " << o.data_dir << " from " << o.backup_file << " (epoch " << *epoch

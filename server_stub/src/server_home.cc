@@ -174,7 +174,23 @@ Result<uint64_t> RestoreServerHome(const std::string& dir, const std::string& ba
   return epoch;
 }
 
-Result<std::string> InitServerHome(const std::string& dir, const std::string& catalog_json) {
+// The storage of a home: SQLite's server.db in the data directory, or the PostgreSQL database
+// `db` names.
+Result<std::unique_ptr<ServerStorage>> OpenHomeStorage(const std::string& dir,
+                                                       const std::string& db, bool serving) {
+  if (db.empty()) return OpenSqliteStorage(DbPath(dir));
+  if (!IsPostgresUrl(db)) {
+    return Error::InvalidInput(
+        "--db must be a postgresql:// URL (without --db, the server keeps "
+        "its SQLite database in the data directory)");
+  }
+  PostgresOptions options;
+  options.require_connection = !serving;
+  return OpenPostgresStorage(db, options);
+}
+
+Result<std::string> InitServerHome(const std::string& dir, const std::string& catalog_json,
+                                   const std::string& db) {
   MPP_ASSIGN_OR_RETURN(sync::Catalog catalog, sync::Catalog::FromJson(catalog_json));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -185,17 +201,25 @@ Result<std::string> InitServerHome(const std::string& dir, const std::string& ca
   if (::chmod(dir.c_str(), 0700) != 0) {
     return Error::InvalidInput("cannot make " + dir + " private (chmod 700)");
   }
+  MPP_ASSIGN_OR_RETURN(auto storage, OpenHomeStorage(dir, db, /*serving=*/false));
+  MPP_ASSIGN_OR_RETURN(auto stored, storage->LoadCatalog());
+  if (stored.first != 0) {
+    // Another server's database: its vans pinned that server's key, which is not here.
+    return Error::Conflict(
+        "the database is already initialised by another server: copy that server's data "
+        "directory (server.key, nik.key) to this machine instead of running init");
+  }
   MPP_ASSIGN_OR_RETURN(auto keys, crypto::GenerateEd25519KeyPair());
   MPP_RETURN_IF_ERROR(WriteSecretFile(KeyPath(dir).string(), keys.private_key));
   MPP_RETURN_IF_ERROR(WriteSecretFile(NikKeyPath(dir), crypto::RandomBytes(kNikKeyBytes)));
-  MPP_ASSIGN_OR_RETURN(auto storage, OpenSqliteStorage(DbPath(dir)));
   MPP_RETURN_IF_ERROR(storage->SaveCatalog(catalog.version(), catalog_json));
   RestrictFiles(dir);
-  MPP_RETURN_IF_ERROR(RecordIdentity(dir));
+  if (db.empty()) MPP_RETURN_IF_ERROR(RecordIdentity(dir));
   return crypto::KeyFingerprint(keys.public_key);
 }
 
-Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock) {
+Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock, const std::string& db,
+                                  bool serving) {
   std::ifstream key_file(KeyPath(dir));
   if (!key_file) {
     return Error::NotFound("no server in " + dir + " (run `mpp-server init --data " + dir + "`)");
@@ -208,7 +232,25 @@ Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock) {
   }
   ServerHome home;
   home.private_key = std::move(*key);
-  MPP_ASSIGN_OR_RETURN(home.storage, OpenSqliteStorage(DbPath(dir)));
+  MPP_ASSIGN_OR_RETURN(home.storage, OpenHomeStorage(dir, db, serving));
+  if (!db.empty()) {
+    // PostgreSQL: backups and restores are the database's own (README); no file identity.
+    auto catalog = home.storage->LoadCatalog();
+    if (!catalog && catalog.error().code() == ErrorCode::kUnavailable && serving) {
+      // Serve anyway: every sync answers 503 until the database is back, and the first one
+      // after takes the stored catalog (ServerCore::RefreshCatalog).
+      MPP_ASSIGN_OR_RETURN(home.catalog,
+                           sync::Catalog::FromJson(R"({"version": 0, "agencies": [], )"
+                                                   R"("services": []})"));
+    } else {
+      if (!catalog) return catalog.error();
+      if (catalog->first == 0) return Error::Corrupt("the server database has no catalog");
+      MPP_ASSIGN_OR_RETURN(home.catalog, sync::Catalog::FromJson(catalog->second));
+    }
+    MPP_ASSIGN_OR_RETURN(home.nik_key, LoadOrCreateNikKey(dir, *home.storage, home.catalog, clock));
+    RestrictFiles(dir);
+    return home;
+  }
   std::string recorded;
   if (std::ifstream in(IdentityPath(dir)); in) std::getline(in, recorded);
   const std::string identity = FileIdentity(DbPath(dir));

@@ -24,11 +24,18 @@ struct ServerHome {
 // command that fixes it (`chmod 700 DIR`). `serve` refuses such a directory.
 Result<void> CheckDataDirPrivate(const std::string& dir);
 
+// `db` names the database: empty for SQLite's server.db in the data directory, or a
+// postgresql:// URL (the keys stay in the data directory; several server processes, on one
+// machine or several with a copy of it, share the database).
+//
 // Creates the database and the key and loads the catalog. Returns the key's fingerprint.
-// Refuses a directory that already has a server key.
-Result<std::string> InitServerHome(const std::string& dir, const std::string& catalog_json);
-// `clock` dates a new epoch, should the database file not be the one last opened.
-Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock);
+// Refuses a directory that already has a server key, and a database another server initialised.
+Result<std::string> InitServerHome(const std::string& dir, const std::string& catalog_json,
+                                   const std::string& db = "");
+// `clock` dates a new epoch, should the SQLite file not be the one last opened. `serving`: a
+// PostgreSQL database that cannot be reached now is no error (PostgresOptions).
+Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock,
+                                  const std::string& db = "", bool serving = false);
 
 // Replaces the database of `dir` (whose key stays) with the backup `backup_file` (made by
 // `mpp-server backup`) and starts a new epoch: every van then learns, from its next signed
