@@ -240,6 +240,9 @@ class HttpServer::Impl {
     std::ostringstream out;
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [name, value] : counters_) out << name << " " << value << "\n";
+    // Transactions the database aborted (a deadlock or serialization failure between server
+    // processes) and that were run again: a rising count says processes fight over one van.
+    out << "transaction_retries " << services_.core.transaction_retries() << "\n";
     return out.str();
   }
 
