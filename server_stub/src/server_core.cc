@@ -52,11 +52,17 @@ std::string ServerCore::AgencyOf(const sync::Catalog& catalog,
 }
 
 Result<sync::HlcTimestamp> ServerCore::Stamp(StorageTxn& txn) {
-  std::lock_guard<std::mutex> lock(hlc_mu_);
+  // The database round trips stay outside hlc_mu_: other threads' pushes do not wait for them.
   MPP_ASSIGN_OR_RETURN(int64_t persisted, txn.LoadHlc());
-  hlc_.Restore(sync::HlcTimestamp::FromPacked(persisted));
-  const sync::HlcTimestamp now = hlc_.Now();
-  MPP_RETURN_IF_ERROR(txn.SaveHlc(hlc_.last().Packed()));
+  sync::HlcTimestamp now;
+  int64_t latest = 0;
+  {
+    std::lock_guard<std::mutex> lock(hlc_mu_);
+    hlc_.Restore(sync::HlcTimestamp::FromPacked(persisted));
+    now = hlc_.Now();
+    latest = hlc_.last().Packed();
+  }
+  MPP_RETURN_IF_ERROR(txn.SaveHlc(latest));
   return now;
 }
 
@@ -67,15 +73,19 @@ Result<size_t> ServerCore::ObserveVanClocks(StorageTxn& txn, const sync::HlcTime
   // the clock was wrong is still accepted (the van's work is never lost), but a timestamp past
   // the allowed skew is not adopted into the server clock, so one bad RTC cannot drag the
   // server's time (and every later staff change) into the future.
-  std::lock_guard<std::mutex> lock(hlc_mu_);
   MPP_ASSIGN_OR_RETURN(int64_t persisted, txn.LoadHlc());
-  hlc_.Restore(sync::HlcTimestamp::FromPacked(persisted));
-  MPP_RETURN_IF_ERROR(hlc_.Observe(header));
   size_t suspect = 0;
-  for (const auto& hlc : mutations) {
-    if (!hlc_.Observe(hlc).ok()) ++suspect;
+  int64_t latest = 0;
+  {
+    std::lock_guard<std::mutex> lock(hlc_mu_);
+    hlc_.Restore(sync::HlcTimestamp::FromPacked(persisted));
+    MPP_RETURN_IF_ERROR(hlc_.Observe(header));
+    for (const auto& hlc : mutations) {
+      if (!hlc_.Observe(hlc).ok()) ++suspect;
+    }
+    latest = hlc_.last().Packed();
   }
-  MPP_RETURN_IF_ERROR(txn.SaveHlc(hlc_.last().Packed()));
+  MPP_RETURN_IF_ERROR(txn.SaveHlc(latest));
   return suspect;
 }
 
