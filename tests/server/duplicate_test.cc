@@ -10,6 +10,7 @@
 #include <set>
 
 #include "mpp/field/use_cases.h"
+#include "mpp/server/nik_index.h"
 #include "mpp/sync/crypto.h"
 #include "support/sync_world.h"
 

@@ -573,6 +573,9 @@ class Simulation {
 
 std::string SimResult::ReplayCommand(const SimConfig& c) const {
   std::ostringstream out;
+  if (test::BackendFromEnv() != test::StorageBackend::kSqlite) {
+    out << "MPP_TEST_STORAGE=" << test::BackendName(test::BackendFromEnv()) << " ";
+  }
   out << "tools/soak.sh --seed " << c.seed << " --vans " << c.vans << " --steps " << c.steps
       << " --fault-rate " << c.fault_rate;
   return out.str();

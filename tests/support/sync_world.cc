@@ -1,5 +1,6 @@
 #include "support/sync_world.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -18,24 +19,47 @@ store::InitOptions VanInit(const std::string& van_code, const std::string& catal
   return o;
 }
 
+// What `mpp-server restore` does after putting a SQLite backup in place (server_home.cc): a new
+// epoch, the time it began, never the current one.
+Result<void> StartNewEpoch(server::ServerStorage& storage, sync::Clock& clock) {
+  MPP_ASSIGN_OR_RETURN(auto txn, storage.Begin());
+  MPP_ASSIGN_OR_RETURN(uint64_t current, txn->Epoch());
+  uint64_t epoch = static_cast<uint64_t>(std::max<int64_t>(clock.NowMillis(), 2));
+  if (epoch == current) ++epoch;
+  MPP_RETURN_IF_ERROR(txn->StartEpoch(epoch));
+  MPP_RETURN_IF_ERROR(txn->AppendAudit("admin", "server.new_epoch",
+                                       "epoch " + std::to_string(epoch),
+                                       "restored from a copy of the database", clock.NowMillis()));
+  return txn->Commit();
+}
+
 }  // namespace
 
 SyncWorld::SyncWorld(uint64_t seed, std::string catalog_json, std::string parent_dir)
     : dir_holder_(parent_dir.empty() ? std::make_unique<TempDir>()
                                      : std::make_unique<TempDir>(parent_dir)),
       dir_(*dir_holder_),
-      rng_(seed) {
+      rng_(seed),
+      backend_(BackendFromEnv()) {
+  if (backend_ == StorageBackend::kPostgres) {
+    db_ = std::make_unique<ScratchDatabase>(backend_, "");
+    server_db_ = db_->location();
+  }
   if (catalog_json.empty()) catalog_json = ReadFileOrDie(DefaultCatalogPath());
-  auto fingerprint = server::InitServerHome(dir_.Sub("server"), catalog_json);
+  auto fingerprint = server::InitServerHome(dir_.Sub("server"), catalog_json, server_db_);
   EXPECT_TRUE(fingerprint.ok()) << fingerprint.error().message();
   RestartServer();
 }
 
-void SyncWorld::RestartServer() {
+void SyncWorld::StopServer() {
   services_.reset();
   loopback_.reset();
   home_ = {};
-  auto home = server::OpenServerHome(dir_.Sub("server"), clock_);
+}
+
+void SyncWorld::RestartServer() {
+  StopServer();
+  auto home = server::OpenServerHome(dir_.Sub("server"), clock_, server_db_);
   ASSERT_TRUE(home.ok()) << home.error().message();
   home_ = std::move(home).value();
   // Small pull pages, so every scenario and simulated seed also runs the paging: a lost ack
@@ -70,6 +94,14 @@ void SyncWorld::RestoreVanSnapshot(Van& van) {
 }
 
 void SyncWorld::SnapshotServer() {
+  if (backend_ == StorageBackend::kPostgres) {
+    StopServer();  // TEMPLATE copies a database no one is connected to
+    if (db_snapshot_ == nullptr) db_snapshot_ = std::make_unique<ScratchDatabase>(backend_, "");
+    auto copied = db_snapshot_->ReplaceWithCopyOf(*db_);
+    EXPECT_TRUE(copied.ok()) << copied.error().message();
+    RestartServer();
+    return;
+  }
   const std::string snapshot = dir_.Sub("server.snapshot");
   std::filesystem::remove(snapshot);
   auto done = home_.storage->BackupTo(snapshot);
@@ -77,14 +109,22 @@ void SyncWorld::SnapshotServer() {
 }
 
 bool SyncWorld::HasServerSnapshot() const {
+  if (backend_ == StorageBackend::kPostgres) return db_snapshot_ != nullptr;
   return std::filesystem::exists(dir_.Sub("server.snapshot"));
 }
 
 void SyncWorld::RestoreServerSnapshot() {
   ASSERT_TRUE(HasServerSnapshot());
-  services_.reset();
-  loopback_.reset();
-  home_ = {};
+  StopServer();
+  if (backend_ == StorageBackend::kPostgres) {
+    ASSERT_OK(db_->ReplaceWithCopyOf(*db_snapshot_));
+    auto storage = db_->Open();
+    ASSERT_OK(storage);
+    ASSERT_OK(StartNewEpoch(**storage, clock_));
+    storage->reset();
+    RestartServer();
+    return;
+  }
   auto epoch = server::RestoreServerHome(dir_.Sub("server"), dir_.Sub("server.snapshot"), clock_);
   ASSERT_TRUE(epoch.ok()) << epoch.error().message();
   RestartServer();

@@ -1,6 +1,10 @@
 // A server and several vans in one process, on stores in a temp dir, joined by in-process
 // transports (with a FaultyTransport in front of each van). The building block of scenario
 // tests and the deterministic simulation: everything runs on one FakeClock and seeded Rngs.
+//
+// The server's storage is the backend MPP_TEST_STORAGE names (storage_backend.h): SQLite's
+// server.db in the server's data dir by default; with "postgres", a fresh database of the test
+// binary's throwaway cluster per world (the keys stay in the data dir), dropped with the world.
 #pragma once
 
 #include <memory>
@@ -12,6 +16,7 @@
 #include "mpp/server/services.h"
 #include "mpp/store/van_store.h"
 #include "support/loopback_transport.h"
+#include "support/storage_backend.h"
 #include "support/test_util.h"
 
 namespace mpp::test {
@@ -61,7 +66,8 @@ class SyncWorld {
 
   // Reopens a van's store from disk (a crash of the van process).
   void ReopenVan(Van& van);
-  // Reopens the server's storage and service from disk (a crash of the server process).
+  // Reopens the server's storage and service from disk (a crash of the server process); on
+  // PostgreSQL the same database.
   void RestartServer();
 
   // Stores that go back in time. A copy of the van's store as it is now (the officer's backup),
@@ -71,7 +77,10 @@ class SyncWorld {
   bool HasVanSnapshot(const Van& van) const;
   void RestoreVanSnapshot(Van& van);
   // The server's backup now (`mpp-server backup`), and `mpp-server restore` of it later: a new
-  // epoch, in which the server lacks what it acknowledged after the backup.
+  // epoch, in which the server lacks what it acknowledged after the backup. On PostgreSQL,
+  // whose backups are the database's own: a copy of the database (CREATE DATABASE ... TEMPLATE,
+  // which needs the server closed meanwhile, so the snapshot also restarts it), and putting
+  // the copy back then starting a new epoch, as `mpp-server restore` does for SQLite.
   void SnapshotServer();
   bool HasServerSnapshot() const;
   void RestoreServerSnapshot();
@@ -86,11 +95,24 @@ class SyncWorld {
   // The server's state of a request; fails the test when the server does not hold it.
   sync::Request ServerState(const std::string& id);
 
+  StorageBackend backend() const { return backend_; }
+  // The server's database as InitServerHome and OpenServerHome take it: "" (SQLite in the data
+  // dir) or a postgresql:// URL.
+  const std::string& server_db() const { return server_db_; }
+
  private:
+  void StopServer();
+
   std::unique_ptr<TempDir> dir_holder_;
   TempDir& dir_;
   sync::FakeClock clock_{1'764'300'000'000};
   sync::SeededRng rng_;
+  StorageBackend backend_;
+  // PostgreSQL: the server's database and the snapshot's copy; declared before home_, so they
+  // are dropped after the storage on them closed. Null on SQLite.
+  std::unique_ptr<ScratchDatabase> db_;
+  std::unique_ptr<ScratchDatabase> db_snapshot_;
+  std::string server_db_;
   server::ServerHome home_;
   std::unique_ptr<server::Services> services_;
   std::unique_ptr<LoopbackTransport> loopback_;
