@@ -277,6 +277,8 @@ TEST(FindRequest, ReceiptsMatchInAnyCase) {
 // A database of schema v3 (before tokens kept their creation, conflicts their resolution, and
 // the NIK index existed) opens, and the new commands work on it.
 TEST(ServerSchema, AVersion3DatabaseIsMigrated) {
+  MPP_SKIP_UNLESS_SQLITE(
+      "migrates a SQLite file of schema v3 (the PostgreSQL schema has migrations of its own)");
   TempDir dir;
   const std::string db_path = dir.Sub("server.db");
   {
@@ -309,8 +311,10 @@ TEST(ServerSchema, AVersion3DatabaseIsMigrated) {
 TEST(DataDirectory, CreatedPrivateAndAnOpenOneIsRefusedNamingTheFix) {
   TempDir parent;
   const std::string dir = parent.Sub("srv");
+  ScratchDatabase db(BackendFromEnv(), "");  // "" on SQLite: server.db in the data dir
   const mode_t old_mask = umask(022);  // a library caller's usual umask: init must not rely on it
-  auto fingerprint = server::InitServerHome(dir, ReadFileOrDie(DefaultCatalogPath()));
+  auto fingerprint =
+      server::InitServerHome(dir, ReadFileOrDie(DefaultCatalogPath()), db.location());
   umask(old_mask);
   ASSERT_OK(fingerprint);
   struct stat st {};

@@ -1423,6 +1423,43 @@ TEST_P(StorageConformance, ARevStillInFlightIsBelowNoHeadAndNotSkipped) {
   EXPECT_GE(head_after, rev);
 }
 
+// Ids come from the network: a signed header names its device before the signature is checked,
+// and a flipped bit makes any bytes of it. Looking such an id up finds nothing (or is refused as
+// input); it is not a failure of the storage (which the server answers with 500 and a retry).
+TEST_P(StorageConformance, LookupsOfIdsThatAreNotUtf8OrHoldNulFindNothing) {
+  AddDevices({Device("dev", "KR01", 100)});
+  SaveChange(MakeRequest("req", "dev", "KR01-20261202-0001"), "KR01");
+  const std::string odd_ids[] = {"dev-\x9d\xff", std::string("dev\0x", 5), "\xc3("};
+  auto nothing = [](const auto& found, const std::string& what) {
+    if (found.ok()) {
+      EXPECT_FALSE(found->has_value()) << what;
+    } else {
+      EXPECT_EQ(found.error().code(), ErrorCode::kInvalidInput)
+          << what << ": " << found.error().message();
+    }
+  };
+  for (const std::string& id : odd_ids) {
+    const std::string what = "id " + ::testing::PrintToString(id);
+    nothing(storage_->FindDevice(id), what + " (storage)");
+    nothing(storage_->FindRequest(id), what + " (FindRequest)");
+    {
+      auto s = Read();
+      ASSERT_NE(s, nullptr);
+      nothing(s->FindDevice(id), what + " (snapshot)");
+    }
+    {
+      auto txn = Begin();
+      ASSERT_NE(txn, nullptr);
+      nothing(txn->FindDevice(id), what + " (transaction)");
+    }
+    {
+      auto txn = Begin();
+      ASSERT_NE(txn, nullptr);
+      nothing(txn->LoadRequest(id), what + " (LoadRequest)");
+    }
+  }
+}
+
 TEST_P(StorageConformance, HealthyWhenFresh) { EXPECT_OK(storage_->CheckHealth()); }
 
 std::string BackendParamName(const ::testing::TestParamInfo<StorageBackend>& info) {
