@@ -46,6 +46,9 @@ struct Options {
   bool force = false;  // request new: even when the citizen has an open request for the service
   // enroll / sync
   std::string server_url, token, server_key;
+  // sync --server: this one sync goes to another address of the same deployment (another
+  // server process on the same database); the enrolled URL and the pinned server key stay.
+  std::string sync_server_url;
   size_t batch_size = mpp::field::SyncOptions{}.batch_size;
   int attempts = mpp::field::SyncOptions{}.max_attempts;
 };
@@ -522,6 +525,13 @@ int RunPassphraseChange(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rn
 }
 
 int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  // --server is checked before the (slow) unlock: a mistyped URL fails at once.
+  std::unique_ptr<mpp::sync::CurlTransport> transport;
+  if (!o.sync_server_url.empty()) {
+    auto created = mpp::sync::CurlTransport::Create(o.sync_server_url, {});
+    if (!created) return Fail(Error::InvalidInput("--server: " + created.error().message()));
+    transport = std::move(created).value();
+  }
   int64_t unlock_ms = 0;
   auto store = OpenStore(o, true, clock, rng, &unlock_ms);
   if (!store) return Fail(store.error());
@@ -530,8 +540,14 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (device->server_url.empty()) {
     return Fail(Error::InvalidInput("this van is not enrolled: run `mpp-field enroll` first"));
   }
-  auto transport = mpp::sync::CurlTransport::Create(device->server_url, {});
-  if (!transport) return Fail(transport.error());
+  // Answers are checked against the server key pinned at enrolment whatever the URL, so
+  // --server reaches only a server of the same deployment; the enrolled URL stays.
+  const std::string server_url = o.sync_server_url.empty() ? device->server_url : o.sync_server_url;
+  if (!transport) {
+    auto created = mpp::sync::CurlTransport::Create(server_url, {});
+    if (!created) return Fail(created.error());
+    transport = std::move(created).value();
+  }
   mpp::field::SyncOptions options;
   options.batch_size = o.batch_size;
   options.max_attempts = o.attempts;
@@ -542,7 +558,7 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
     if (total > 0) std::cerr << "/" << total;
     std::cerr << "        " << std::flush;
   };
-  auto report = mpp::field::RunSync(**store, **transport, clock, rng, options, progress);
+  auto report = mpp::field::RunSync(**store, *transport, clock, rng, options, progress);
   if (show_progress) std::cerr << "\n";
   if (!report && report.error().transient()) return FailTransient(o, **store, report.error());
   if (!report) return Fail(report.error());
@@ -553,7 +569,8 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
     }
     json changes = json::array();
     for (const auto& c : report->changes) changes.push_back(ChangeJson(c));
-    std::cout << json{{"pushed", report->pushed},
+    std::cout << json{{"server", server_url},
+                      {"pushed", report->pushed},
                       {"acknowledged", report->acknowledged},
                       {"pulled", report->pulled},
                       {"conflicts", report->conflicts},
@@ -671,6 +688,9 @@ int main(int argc, char** argv) {
   auto* passphrase_change = passphrase->add_subcommand(
       "change", "new passphrase (MPP_PASSPHRASE: old, MPP_NEW_PASSPHRASE: new, or prompts)");
   auto* sync_cmd = app.add_subcommand("sync", "push pending changes, pull the server's");
+  sync_cmd->add_option("--server", o.sync_server_url,
+                       "this sync only: another URL of the same deployment (the enrolled one "
+                       "and the pinned server key stay)");
   sync_cmd->add_option("--batch-size", o.batch_size, "mutations per push, at most (default 1000)")
       ->check(CLI::Range(1, 5000));
   sync_cmd

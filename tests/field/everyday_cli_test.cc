@@ -307,6 +307,30 @@ class InProcessServer {
   int port_ = 0;
 };
 
+// Another listener on the same services: a second address of the same deployment (a second
+// server process on the same database looks like this to a van).
+class SecondAddress {
+ public:
+  explicit SecondAddress(server::Services& services, const std::string& log_path) : log_(log_path) {
+    http_ = std::make_unique<server::HttpServer>(services, log_);
+    auto port = http_->Bind("127.0.0.1", 0);
+    EXPECT_TRUE(port.ok()) << port.error().message();
+    port_ = port.ok() ? *port : 0;
+    thread_ = std::thread([this] { http_->Run(); });
+  }
+  ~SecondAddress() {
+    http_->Stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::ofstream log_;
+  std::unique_ptr<server::HttpServer> http_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
 class EverydaySync : public EverydayCli {
  protected:
   void SetUp() override {
@@ -411,6 +435,84 @@ TEST_F(EverydaySync, UnreachableServerEndsWithOneSentenceAndKeepsTheChanges) {
   const json synced = FieldJson({"sync", "--json"});
   EXPECT_EQ(synced["acknowledged"], 4) << synced;
   EXPECT_EQ(FieldJson({"status", "--json"})["pending"], 0);
+}
+
+// --- sync --server: one sync through another address of the same deployment ---------------
+
+TEST_F(EverydaySync, SyncThroughAnotherAddressOfTheDeploymentKeepsTheEnrolledOne) {
+  SecondAddress second(server_.services(), temp_.Sub("second.log"));
+  const json a = NewKtp("0001", "Hendra Saputra");
+  NewKtp("0002", "Dewi Lestari");
+  // The enrolled address is down: only the other one can have taken these.
+  server_.Stop();
+  const json pushed = FieldJson({"sync", "--server", second.url(), "--json"});
+  EXPECT_EQ(pushed["acknowledged"], 2) << pushed;
+  EXPECT_EQ(pushed["server"], second.url()) << pushed;
+  const json status = FieldJson({"status", "--json"});
+  EXPECT_EQ(status["pending"], 0) << status;
+  EXPECT_EQ(status["server"], server_.url()) << status;  // the enrolled URL is not changed
+
+  // Staff's change comes back through that address too.
+  const std::string ra = a["receipt"];
+  ASSERT_OK(server_.services().staff.SetStatus(ra, sync::RequestStatus::kInReview, "rina", ""));
+  const ProcessResult pulled = Field({"sync", "--server", second.url()});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled;
+  EXPECT_THAT(Lines(pulled.out), ::testing::Contains(ra + ": in_review")) << pulled;
+
+  // Without --server the van syncs with its enrolled address again, here unreachable.
+  const ProcessResult enrolled = Field({"sync", "--attempts", "1"});
+  EXPECT_NE(enrolled.exit_code, 0) << enrolled;
+  EXPECT_THAT(enrolled.err, StartsWith("mpp-field: server not reachable; no changes are waiting"))
+      << enrolled;
+  server_.Start();
+  const json back = FieldJson({"sync", "--json"});
+  EXPECT_EQ(back["server"], server_.url()) << back;
+  EXPECT_EQ(back["pushed"], 0) << back;
+}
+
+TEST_F(EverydaySync, SyncServerOptionWithABadUrlIsOneLineBeforeTheUnlockAndChangesNothing) {
+  NewKtp("0001");
+  const auto before = FilesIn(data_dir_);
+  for (const std::string bad : {"127.0.0.1:8080", "ftp://127.0.0.1:21", "http://"}) {
+    SCOPED_TRACE(bad);
+    const ProcessResult r = Field({"sync", "--server", bad});
+    ExpectOneLineError(r, "--server: server URL \"" + bad + "\"");
+    EXPECT_THAT(r.err, Not(HasSubstr(server_.url()))) << r;
+  }
+  // Checked before the passphrase is asked for: no passphrase, still the URL's error.
+  passphrase_.reset();
+  ExpectOneLineError(Field({"sync", "--server", "mpp.example"}), "must start with http://");
+  passphrase_ = kPassphrase;
+  EXPECT_TRUE(FilesIn(data_dir_) == before);
+  EXPECT_EQ(FieldJson({"status", "--json"})["pending"], 1);
+}
+
+TEST_F(EverydaySync, SyncServerOptionThatReachesNothingIsTheUnreachableSentence) {
+  NewKtp("0001");
+  const std::string nowhere = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  const ProcessResult r = Field({"sync", "--server", nowhere, "--attempts", "1"});
+  EXPECT_NE(r.exit_code, 0) << r;
+  EXPECT_EQ(r.err,
+            "mpp-field: server not reachable; 1 change stays saved on this van and will be sent "
+            "at the next sync\n")
+      << r;
+  EXPECT_EQ(FieldJson({"sync", "--json"})["acknowledged"], 1);
+}
+
+TEST_F(EverydaySync, SyncServerOptionPointingAtAnotherDeploymentSendsItNothing) {
+  // Another server with its own key: the van's pinned key is not its key, and it does not know
+  // the device. Nothing is acknowledged and the van keeps its work for its own server.
+  InProcessServer other(temp_.Sub("other"));
+  NewKtp("0001");
+  const ProcessResult r = Field({"sync", "--server", other.url(), "--attempts", "1"});
+  EXPECT_NE(r.exit_code, 0) << r;
+  EXPECT_THAT(r.err, StartsWith("mpp-field: push from seq 1 refused by the server (HTTP 401)"))
+      << r;
+  EXPECT_EQ(FieldJson({"status", "--json"})["pending"], 1);
+  auto held = other.services().staff.ListRequests({});
+  ASSERT_TRUE(held.ok()) << held.error().message();
+  EXPECT_TRUE(held->empty());
+  EXPECT_EQ(FieldJson({"sync", "--json"})["acknowledged"], 1);
 }
 
 }  // namespace
