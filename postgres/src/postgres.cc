@@ -180,6 +180,9 @@ Error ErrorFromSqlState(std::string_view sqlstate, std::string_view message) {
   if (sqlstate == "57014" || sqlstate == "25P03" || sqlstate == "55P03") return Error::Timeout(m);
   if (cls == "28") return Error::Unauthenticated(m);
   if (sqlstate == "3D000") return Error::NotFound(m);
+  // Data exceptions: a value the database cannot take (bytes that are not UTF-8, a NUL in text,
+  // a number out of range) is bad input, not a bug: 400, never 500.
+  if (cls == "22") return Error::InvalidInput(m);
   return Error::Internal(m);
 }
 
@@ -424,6 +427,15 @@ Result<void> Connection::Exec(std::string_view sql) {
 }
 
 Result<Rows> Connection::Query(const std::string& sql, const Params& params) {
+  // libpq sends a text-format value up to its first NUL, so "dev\0x" would be looked up as
+  // "dev": refuse it (PostgreSQL text cannot hold a NUL anyway).
+  for (int i = 0; i < params.size(); ++i) {
+    if (!params.null_[i] && params.formats_[i] == kTextFormat &&
+        params.values_[i].find('\0') != std::string::npos) {
+      return Error::InvalidInput("text parameter " + std::to_string(i + 1) +
+                                 " holds a NUL byte, which text cannot hold");
+    }
+  }
   // The same text with other parameter types is another statement: a NULL first (no type) must
   // not fix the type of a parameter that later comes as bytea.
   std::string key = sql;

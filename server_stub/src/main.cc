@@ -433,6 +433,10 @@ int main(int argc, char** argv) {
   std::string migrate_from;
   migrate->add_option("--from", migrate_from, "the data directory of the SQLite server")
       ->required();
+  auto* new_epoch = app.add_subcommand(
+      "new-epoch",
+      "after the database was restored from a backup by other means (pg_dump): vans re-send "
+      "what it lacks");
   auto* restore = app.add_subcommand(
       "restore", "replace the database with a backup and start a new epoch (server stopped)");
   restore->add_option("--from", o.backup_file, "a file made by `mpp-server backup`")->required();
@@ -594,6 +598,13 @@ int main(int argc, char** argv) {
   mpp::server::DeviceService& devices = services.devices;
   mpp::server::ServerStorage& storage = *server->home.storage;
 
+  if (*new_epoch) {
+    auto epoch = mpp::server::StartEpoch(storage, clock, "new-epoch command: restored database");
+    if (!epoch) return Fail(epoch.error());
+    std::cout << "Epoch " << *epoch << " started. Vans re-send what the database lacks at their "
+              << "next sync.\n";
+    return 0;
+  }
   if (*backup) {
     if (std::filesystem::exists(o.backup_file)) {
       return Fail(Error::Conflict(o.backup_file + " exists (refusing to overwrite it)"));

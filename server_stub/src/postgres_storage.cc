@@ -451,9 +451,9 @@ class PostgresTxn final : public StorageTxn {
     std::string lower = id;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     MPP_ASSIGN_OR_RETURN(Rows r, Q("SELECT token_hash, van_code, used_ms, revoked_ms FROM tokens "
-                                   "WHERE substr(encode(token_hash, 'hex'), 1, $1) = $2 LIMIT 2 "
-                                   "FOR UPDATE",
-                                   Params().Add(int64_t{kTokenIdChars}).Add(lower)));
+                                   "WHERE substr(encode(token_hash, 'hex'), 1, " +
+                                       std::to_string(kTokenIdChars) + ") = $1 LIMIT 2 FOR UPDATE",
+                                   Params().Add(lower)));
     if (r.size() == 0) return Error::NotFound("no token with id " + id);
     if (r.size() > 1) return Error::Conflict("token id " + id + " names two tokens");
     if (r.Int(0, 3) != 0) return Error::Conflict("token " + id + " is already revoked");

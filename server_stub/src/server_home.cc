@@ -106,6 +106,8 @@ Result<Bytes> LoadOrCreateNikKey(const std::string& dir, ServerStorage& storage,
   return key;
 }
 
+}  // namespace
+
 // A new epoch is the time it began, in ms: it differs from every earlier one, also when one
 // backup is restored twice (a counter kept in the database would go back with it). An epoch
 // compares only for equality; a server clock set back makes a repeat as unlikely as hitting
@@ -121,8 +123,6 @@ Result<uint64_t> StartEpoch(ServerStorage& storage, sync::Clock& clock, const st
   MPP_RETURN_IF_ERROR(txn->Commit());
   return epoch;
 }
-
-}  // namespace
 
 Result<void> CheckDataDirPrivate(const std::string& dir) {
   struct stat st {};

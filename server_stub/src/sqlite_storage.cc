@@ -21,7 +21,7 @@ using sqlite::Database;
 using sqlite::Statement;
 
 constexpr int kApplicationId = 0x4D505053;  // 'MPPS'
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 // Below this much free disk the server stops acknowledging (THREATS.md row 13): SQLite needs
 // room for the WAL and a checkpoint, and a van can always retry later.
 constexpr uint64_t kMinFreeDiskBytes = 16ull << 20;
@@ -61,7 +61,6 @@ CREATE TABLE IF NOT EXISTS requests(
 CREATE INDEX IF NOT EXISTS requests_pull ON requests(device_id, owner_rev);
 CREATE INDEX IF NOT EXISTS requests_van ON requests(van_code, rev);
 CREATE INDEX IF NOT EXISTS requests_agency ON requests(agency, status);
-CREATE INDEX IF NOT EXISTS requests_receipt ON requests(receipt);
 CREATE INDEX IF NOT EXISTS requests_receipt_nocase ON requests(receipt COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS conflicts(
   rev INTEGER PRIMARY KEY,
@@ -410,6 +409,11 @@ class SqliteStorage final : public ServerStorage {
                    "ALTER TABLE conflicts ADD COLUMN resolved_ms INTEGER NOT NULL DEFAULT 0;"
                    "ALTER TABLE conflicts ADD COLUMN resolved_by TEXT NOT NULL DEFAULT '';"
                    "ALTER TABLE conflicts ADD COLUMN resolution TEXT NOT NULL DEFAULT '';"));
+    }
+    if (version >= 1 && version <= 4) {
+      // v5: one receipt index, not two: every push writes each index of every request, and the
+      // case-insensitive one serves exact look-ups too (RequestsWithReceipt).
+      MPP_RETURN_IF_ERROR(db_.Exec("DROP INDEX IF EXISTS requests_receipt"));
     }
     MPP_RETURN_IF_ERROR(db_.Exec(kSchema));
     // The first epoch of a database is 1; later ones are the time they began (server_home.cc).
@@ -886,7 +890,8 @@ Result<void> SqliteTxn::RecordApplied(const std::string& device_id, uint64_t seq
 
 Result<std::vector<std::string>> SqliteTxn::RequestsWithReceipt(const std::string& receipt) {
   MPP_ASSIGN_OR_RETURN(Statement * s,
-                       Prepared("SELECT id FROM requests WHERE receipt = ? ORDER BY id LIMIT 2"));
+                       Prepared("SELECT id FROM requests WHERE receipt = ?1 COLLATE NOCASE AND "
+                                "receipt = ?1 ORDER BY id LIMIT 2"));
   s->Bind(1, receipt);
   return ReadAll<std::string>(s, [](const Statement& row) { return row.ColumnText(0); });
 }

@@ -383,7 +383,7 @@ TEST(PostgresErrors, SqlStatesMapToCodes) {
       {"25P03", ErrorCode::kTimeout},         {"55P03", ErrorCode::kTimeout},
       {"28P01", ErrorCode::kUnauthenticated}, {"28000", ErrorCode::kUnauthenticated},
       {"3D000", ErrorCode::kNotFound},        {"42601", ErrorCode::kInternal},
-      {"42P01", ErrorCode::kInternal},        {"22001", ErrorCode::kInternal},
+      {"42P01", ErrorCode::kInternal},        {"22001", ErrorCode::kInvalidInput},
       {"XX000", ErrorCode::kInternal},        {"", ErrorCode::kInternal}};
   for (const auto& [state, code] : cases) {
     const Error e = ErrorFromSqlState(state, "could not\n\tdo it ");

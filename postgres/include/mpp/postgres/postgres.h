@@ -34,8 +34,9 @@ namespace mpp::postgres {
 
 // The Error for a server error with this SQLSTATE: 40001/40P01 kAborted; class 23 kConflict;
 // class 08, 57P01-57P03 and 53300 (too many connections) kUnavailable; other class 53
-// kStorageFull; 57014, 25P03 and 55P03 kTimeout; class 28 kUnauthenticated; 3D000 kNotFound;
-// everything else, class 42 (bad SQL: a bug) included, kInternal. The message is
+// kStorageFull; 57014, 25P03 and 55P03 kTimeout; class 28 kUnauthenticated; 3D000 kNotFound; class
+// 22 (data the database cannot take: not UTF-8, out of range) kInvalidInput; everything else, class
+// 42 (bad SQL: a bug) included, kInternal. The message is
 // "<message> (SQLSTATE xxxxx)".
 Error ErrorFromSqlState(std::string_view sqlstate, std::string_view message);
 

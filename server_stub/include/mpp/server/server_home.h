@@ -37,6 +37,11 @@ Result<std::string> InitServerHome(const std::string& dir, const std::string& ca
 Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock,
                                   const std::string& db = "", bool serving = false);
 
+// Starts a new epoch (audited with `why`): every van learns from its next signed answer that
+// the server went back in time, and re-sends what it lacks. RestoreServerHome does it for
+// SQLite; after a PostgreSQL database is restored with its own tools, `mpp-server new-epoch`.
+Result<uint64_t> StartEpoch(ServerStorage& storage, sync::Clock& clock, const std::string& why);
+
 // Replaces the database of `dir` (whose key stays) with the backup `backup_file` (made by
 // `mpp-server backup`) and starts a new epoch: every van then learns, from its next signed
 // answer, that the server went back in time, and re-sends what the server lost (PROTOCOL.md
