@@ -238,10 +238,9 @@ Result<ServerHome> OpenServerHome(const std::string& dir, sync::Clock& clock, co
     auto catalog = home.storage->LoadCatalog();
     if (!catalog && catalog.error().code() == ErrorCode::kUnavailable && serving) {
       // Serve anyway: every sync answers 503 until the database is back, and the first one
-      // after takes the stored catalog (ServerCore::RefreshCatalog).
-      MPP_ASSIGN_OR_RETURN(home.catalog,
-                           sync::Catalog::FromJson(R"({"version": 0, "agencies": [], )"
-                                                   R"("services": []})"));
+      // after takes the stored catalog (ServerCore::RefreshCatalog: any stored version is newer
+      // than the empty catalog's 0).
+      home.catalog = sync::Catalog{};
     } else {
       if (!catalog) return catalog.error();
       if (catalog->first == 0) return Error::Corrupt("the server database has no catalog");
