@@ -6,8 +6,10 @@ bounded. Traffic goes to 127.0.0.1 only.
 """
 
 import argparse
+import glob
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -35,7 +37,134 @@ def common_args(description):
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes and one run: checks the benchmark works, not how fast")
     p.add_argument("--json", action="store_true", help="only the JSON line")
+    p.add_argument("--postgres", action="store_true",
+                   help="the server on a throwaway PostgreSQL cluster (initdb in a temp dir, "
+                        "a fresh database per run) instead of SQLite")
     return p
+
+
+def pg_bindir():
+    """The PostgreSQL server programs' directory (pg_config --bindir, else the newest
+    /usr/lib/postgresql/*/bin), or None."""
+    try:
+        d = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                           timeout=10).stdout.strip()
+        if os.access(os.path.join(d, "initdb"), os.X_OK):
+            return d
+    except (OSError, subprocess.SubprocessError):
+        pass
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                   key=lambda d: int(d.split("/")[-2]) if d.split("/")[-2].isdigit() else 0)
+    for d in reversed(found):
+        if os.access(os.path.join(d, "initdb"), os.X_OK):
+            return d
+    return None
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster: initdb in a temp dir, the postmaster on a free loopback
+    port with its socket in that dir, databases made on demand; stopped by PID (fast shutdown,
+    then SIGKILL after 30 s) and removed on exit. initdb and postgres refuse root: as root they
+    run as `nobody` (setpriv), who owns the dir.
+
+    Settings are PostgreSQL's defaults, durable like the SQLite server (fsync on, synchronous
+    commits), except max_connections 200 (16 per server process) and dynamic shared memory in
+    the data dir (no /dev/shm segments left behind). The cluster lives in the system temp dir,
+    on the same disk as the benchmark's SQLite files."""
+
+    def __init__(self):
+        self.bindir = pg_bindir()
+        if not self.bindir:
+            sys.exit("bench: PostgreSQL server programs not found (run tools/setup.sh)")
+        self.dir = tempfile.mkdtemp(prefix="mpp-bench-pg-")
+        self.as_user = []
+        self.uid = None
+        if os.geteuid() == 0:
+            import pwd
+            nobody = pwd.getpwnam("nobody")
+            self.uid = nobody.pw_uid
+            os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
+            self.as_user = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                            "--clear-groups", "--pdeathsig=KILL", "--"]
+        self.password = secrets.token_hex(16)
+        self.port = free_port()
+        self.proc = None
+        self.databases = 0
+
+    def _as_server(self, argv):
+        return self.as_user + ["env", "-C", self.dir] + argv
+
+    def __enter__(self):
+        try:
+            pwfile = os.path.join(self.dir, "pwfile")
+            with open(pwfile, "w") as f:
+                f.write(self.password + "\n")
+            if self.uid is not None:
+                os.chown(pwfile, self.uid, -1)
+            run(self._as_server(["mkdir", os.path.join(self.dir, "sock")]))
+            run(self._as_server([os.path.join(self.bindir, "initdb"), "-D",
+                                 os.path.join(self.dir, "data"), "-U", "mpp",
+                                 "--pwfile=" + pwfile, "--auth-host=scram-sha-256",
+                                 "--auth-local=trust", "-E", "UTF8", "--locale=C",
+                                 "--no-instructions"]), timeout=120)
+            log = open(os.path.join(self.dir, "log"), "w")
+            # setpriv execs: the PID is the postmaster's.
+            self.proc = subprocess.Popen(self._as_server(
+                [os.path.join(self.bindir, "postgres"), "-D", os.path.join(self.dir, "data"),
+                 "-p", str(self.port), "-k", os.path.join(self.dir, "sock"),
+                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
+                 "-c", "dynamic_shared_memory_type=mmap"]), stdout=log, stderr=log)
+            pid_file = os.path.join(self.dir, "data", "postmaster.pid")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    sys.exit(f"bench: postgres exited while starting; see {self.dir}/log")
+                try:
+                    with open(pid_file) as f:
+                        lines = f.read().splitlines()
+                    if len(lines) >= 8 and lines[0] == str(self.proc.pid) and \
+                            lines[7].startswith("ready"):
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.05)  # polling a condition (postmaster.pid says ready), bounded
+            sys.exit("bench: postgres was not ready within 60 s")
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def create_database(self, name):
+        run([os.path.join(self.bindir, "createdb"), "-h", os.path.join(self.dir, "sock"),
+             "-p", str(self.port), "-U", "mpp", name])
+        return f"postgresql://mpp:{self.password}@127.0.0.1:{self.port}/{name}"
+
+    def new_database(self, prefix="bench"):
+        self.databases += 1
+        return self.create_database(f"{prefix}_{self.databases}")
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class NoCluster:
+    """Stands in for PgCluster when the benchmark runs on SQLite."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        pass
+
+
+def cluster_for(args):
+    return PgCluster() if getattr(args, "postgres", False) else NoCluster()
 
 
 class Binaries:
@@ -73,11 +202,15 @@ class Workdir:
 
 
 class Server:
-    """One `mpp-server serve` process on a free loopback port, ended by PID on exit."""
+    """One `mpp-server serve` process on a free loopback port, ended by PID on exit; on SQLite
+    in its data dir, or on the PostgreSQL database `db` (a URL)."""
 
-    def __init__(self, bins, workdir, name="server"):
+    def __init__(self, bins, workdir, name="server", db=None):
         self.bins = bins
         self.env = dict(os.environ, MPP_SERVER_DATA=os.path.join(workdir, name))
+        self.env.pop("MPP_SERVER_DB", None)
+        if db:
+            self.env["MPP_SERVER_DB"] = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(workdir, name + ".log")

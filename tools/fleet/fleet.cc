@@ -149,7 +149,7 @@ class Fleet {
   ~Fleet() {
     // On an error path: end the children this run started, by PID, before anything else.
     if (proxy_) proxy_->Stop(5s);
-    if (server_) server_->Stop(5s);
+    for (auto& server : servers_) server.Stop(5s);
   }
 
   Result<FleetReport> Run() {
@@ -185,8 +185,12 @@ class Fleet {
  private:
   std::vector<std::string> ChildEnv() const {
     const char* path = std::getenv("PATH");
-    return {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"), "LANG=C.UTF-8",
-            "MPP_SERVER_DATA=" + server_dir_};
+    std::vector<std::string> env = {
+        std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"), "LANG=C.UTF-8",
+        "MPP_SERVER_DATA=" + server_dir_};
+    // Every mpp-server command (init, serve, token, the staff's bulk change) on the database.
+    if (!o_.db.empty()) env.push_back("MPP_SERVER_DB=" + o_.db);
+    return env;
   }
 
   Result<void> MakeWorkDir() {
@@ -204,6 +208,12 @@ class Fleet {
   }
 
   Result<void> StartServer() {
+    if (o_.servers < 1 || (o_.servers > 1 && o_.db.empty())) {
+      return Error::InvalidInput("several server processes share a PostgreSQL database: give --db");
+    }
+    if (o_.servers > 1 && !o_.proxy_bin.empty()) {
+      return Error::InvalidInput("the link proxy fronts one server process: --servers 1");
+    }
     MPP_ASSIGN_OR_RETURN(CommandResult init,
                          RunCommand({o_.server_bin, "init", "--catalog", o_.catalog_file},
                                     ChildEnv(), kCommandTimeout));
@@ -215,31 +225,40 @@ class Fleet {
     }
     if (fingerprint_.empty()) return Error::Internal("mpp-server init printed no fingerprint");
 
+    for (int i = 0; i < o_.servers; ++i) MPP_RETURN_IF_ERROR(StartServe(i));
+    return Ok();
+  }
+
+  // Serve process `index` (its log: server_log_path(index)).
+  Result<void> StartServe(int index) {
     // Port 0: the server binds a free port itself and says which, so no other process can take
     // it between our choice and its bind.
     MPP_ASSIGN_OR_RETURN(ChildProcess server,
                          ChildProcess::Start({o_.server_bin, "serve", "--listen", "127.0.0.1:0",
                                               // every simulated van comes from 127.0.0.1
                                               "--max-connections-per-address", "100000"},
-                                             ChildEnv(), server_log_path()));
-    server_ = std::move(server);
-    auto line = server_->ReadLine(kStartTimeout);
+                                             ChildEnv(), server_log_path(index)));
+    servers_.push_back(std::move(server));
+    ChildProcess& started = servers_.back();
+    auto line = started.ReadLine(kStartTimeout);
     const std::string prefix = "mpp-server listening on 127.0.0.1:";
     if (!line || line->rfind(prefix, 0) != 0) {
-      return Error::Unavailable("mpp-server serve did not start (see " + server_log_path() +
+      return Error::Unavailable("mpp-server serve did not start (see " + server_log_path(index) +
                                 "): " + (line ? *line : line.error().message()));
     }
-    server_port_ = std::atoi(line->c_str() + prefix.size());
-    server_url_ = "http://127.0.0.1:" + std::to_string(server_port_);
-    MPP_RETURN_IF_ERROR(WaitForHealthz(server_url_));
-    progress_ << "mpp-fleet: mpp-server (pid " << server_->pid() << ") on " << server_url_
-              << std::endl;
+    const int port = std::atoi(line->c_str() + prefix.size());
+    const std::string url = "http://127.0.0.1:" + std::to_string(port);
+    server_ports_.push_back(port);
+    server_urls_.push_back(url);
+    MPP_RETURN_IF_ERROR(WaitForHealthz(url, started));
+    progress_ << "mpp-fleet: mpp-server (pid " << started.pid() << ") on " << url
+              << (o_.db.empty() ? ", SQLite" : ", PostgreSQL") << std::endl;
     return Ok();
   }
 
   // The server printed its port after binding, so /healthz answers at once; the few attempts
   // cover a listener that is bound but not yet accepting.
-  Result<void> WaitForHealthz(const std::string& url) {
+  Result<void> WaitForHealthz(const std::string& url, const ChildProcess& server) {
     sync::CurlOptions options;
     options.connect_timeout_ms = 2000;
     options.total_timeout_ms = 5000;
@@ -249,7 +268,7 @@ class Fleet {
       auto answer = transport->Send({"GET", "/healthz", "", {}});
       if (answer && answer->status == 200) return Ok();
       last = answer ? Error::Unavailable("HTTP " + std::to_string(answer->status)) : answer.error();
-      if (server_ && !server_->Running()) break;
+      if (!server.Running()) break;
       std::this_thread::sleep_for(100ms);  // the interval between two checks
     }
     return Error::Unavailable(url + "/healthz does not answer: " + last.message());
@@ -257,15 +276,16 @@ class Fleet {
 
   Result<void> StartProxy() {
     if (o_.proxy_bin.empty()) {
-      report_.link = "direct";
-      rush_url_ = server_url_;
+      report_.link =
+          o_.servers > 1 ? "direct, " + std::to_string(o_.servers) + " servers" : "direct";
+      rush_urls_ = server_urls_;
       return Ok();
     }
     std::vector<std::string> argv = {o_.proxy_bin,
                                      "--listen",
                                      "127.0.0.1:0",
                                      "--target",
-                                     "127.0.0.1:" + std::to_string(server_port_),
+                                     "127.0.0.1:" + std::to_string(server_ports_[0]),
                                      "--seed",
                                      std::to_string(o_.seed)};
     std::ostringstream link;
@@ -292,8 +312,8 @@ class Fleet {
       return Error::Unavailable("flaky-proxy did not start (see " + log +
                                 "): " + (line ? *line : line.error().message()));
     }
-    rush_url_ = "http://127.0.0.1:" + line->substr(prefix.size());
-    progress_ << "mpp-fleet: vans sync through " << report_.link << " on " << rush_url_
+    rush_urls_ = {"http://127.0.0.1:" + line->substr(prefix.size())};
+    progress_ << "mpp-fleet: vans sync through " << report_.link << " on " << rush_urls_[0]
               << std::endl;
     return Ok();
   }
@@ -359,8 +379,10 @@ class Fleet {
                                                          ChildEnv(), kCommandTimeout));
     if (token.exit_code != 0) return CommandError("mpp-server token create", token);
     const std::string secret = token.out.substr(0, token.out.find('\n'));
-    MPP_ASSIGN_OR_RETURN(auto transport, sync::CurlTransport::Create(server_url_, {}));
-    MPP_ASSIGN_OR_RETURN(auto enrolled, field::Enroll(*van.store, *transport, server_url_, secret,
+    // Van i belongs to server process i % servers: it enrols there and syncs there.
+    const std::string& server_url = server_urls_[index % server_urls_.size()];
+    MPP_ASSIGN_OR_RETURN(auto transport, sync::CurlTransport::Create(server_url, {}));
+    MPP_ASSIGN_OR_RETURN(auto enrolled, field::Enroll(*van.store, *transport, server_url, secret,
                                                       fingerprint_, van.rng));
     van.device_id = enrolled.device_id;
 
@@ -475,8 +497,12 @@ class Fleet {
     const size_t workers =
         o_.threads > 0 ? std::min(n, static_cast<size_t>(o_.threads)) : std::max<size_t>(n, 1);
 
-    report_.peak_covers_rush_only = ResetPeakMemory(server_->pid());
-    const int64_t server_cpu_before = ReadCpuMillis(server_->pid());
+    report_.peak_covers_rush_only = true;
+    for (const auto& server : servers_) {
+      report_.peak_covers_rush_only =
+          ResetPeakMemory(server.pid()) && report_.peak_covers_rush_only;
+    }
+    const int64_t server_cpu_before = ServersCpuMillis();
     const int64_t fleet_cpu_before = ReadCpuMillis(getpid());
     std::mutex mu;
     std::condition_variable cv;
@@ -494,7 +520,7 @@ class Fleet {
         const size_t i = order[k];
         VanOutcome& outcome = report_.vans[i];
         std::this_thread::sleep_until(start + std::chrono::milliseconds(outcome.start_delay_ms));
-        SyncOne(vans_[i], outcome);
+        SyncOne(vans_[i], rush_urls_[i % rush_urls_.size()], outcome);
       }
     };
     std::vector<std::thread> pool;
@@ -510,13 +536,24 @@ class Fleet {
     cv.notify_all();
     for (auto& t : pool) t.join();
     report_.rush_ms = MillisSince(start);
-    report_.server_memory = ReadMemoryUse(server_->pid());
-    report_.server_cpu_ms = ReadCpuMillis(server_->pid()) - server_cpu_before;
+    report_.servers_peak_kib_total = 0;
+    for (const auto& server : servers_) {
+      const MemoryUse use = ReadMemoryUse(server.pid());
+      if (use.peak_kib > report_.server_memory.peak_kib) report_.server_memory = use;
+      report_.servers_peak_kib_total += use.peak_kib;
+    }
+    report_.server_cpu_ms = ServersCpuMillis() - server_cpu_before;
     report_.fleet_cpu_ms = ReadCpuMillis(getpid()) - fleet_cpu_before;
   }
 
-  void SyncOne(Van& van, VanOutcome& outcome) {
-    auto curl = sync::CurlTransport::Create(rush_url_, {});
+  int64_t ServersCpuMillis() const {
+    int64_t total = 0;
+    for (const auto& server : servers_) total += ReadCpuMillis(server.pid());
+    return total;
+  }
+
+  void SyncOne(Van& van, const std::string& url, VanOutcome& outcome) {
+    auto curl = sync::CurlTransport::Create(url, {});
     if (!curl) {
       outcome.error = curl.error().message();
       return;
@@ -553,15 +590,18 @@ class Fleet {
 
   void StopChildren() {
     if (proxy_) proxy_->Stop(5s);
-    report_.server_exit_code = server_->Stop(kStopGrace);
-    if (report_.server_exit_code != 0) {
-      report_.server_problems.push_back("mpp-server exited with " +
-                                        std::to_string(report_.server_exit_code) +
-                                        " after SIGTERM (see " + server_log_path() + ")");
-    }
-    std::ifstream log(server_log_path());
-    for (std::string line; std::getline(log, line);) {
-      if (line.find(" outcome=refused") != std::string::npos) ++report_.server_refusals;
+    for (size_t i = 0; i < servers_.size(); ++i) {
+      const int code = servers_[i].Stop(kStopGrace);
+      if (report_.server_exit_code <= 0) report_.server_exit_code = code;
+      if (code != 0) {
+        report_.server_problems.push_back("mpp-server exited with " + std::to_string(code) +
+                                          " after SIGTERM (see " +
+                                          server_log_path(static_cast<int>(i)) + ")");
+      }
+      std::ifstream log(server_log_path(static_cast<int>(i)));
+      for (std::string line; std::getline(log, line);) {
+        if (line.find(" outcome=refused") != std::string::npos) ++report_.server_refusals;
+      }
     }
   }
 
@@ -570,7 +610,9 @@ class Fleet {
   // van, K of them received.
   void CheckServer() {
     auto& problems = report_.server_problems;
-    auto storage = server::OpenSqliteStorage((fs::path(server_dir_) / "server.db").string());
+    auto storage = o_.db.empty()
+                       ? server::OpenSqliteStorage((fs::path(server_dir_) / "server.db").string())
+                       : server::OpenPostgresStorage(o_.db);
     if (!storage) {
       problems.push_back("cannot open the server database: " + storage.error().message());
       return;
@@ -633,16 +675,23 @@ class Fleet {
               << " vans" << std::endl;
   }
 
-  std::string server_log_path() const { return (fs::path(work_) / "server.log").string(); }
+  // server.log, then server-2.log, server-3.log... for further processes.
+  std::string server_log_path(int index) const {
+    return (fs::path(work_) / (index == 0 ? std::string("server.log")
+                                          : "server-" + std::to_string(index + 1) + ".log"))
+        .string();
+  }
 
   const FleetOptions& o_;
   std::ostream& progress_;
   std::vector<Van> vans_;  // sized once: a Van never moves
   std::vector<std::string> lines_;
   std::string catalog_json_;
-  std::string work_, server_dir_, fingerprint_, server_url_, rush_url_;
-  int server_port_ = 0;
-  std::optional<ChildProcess> server_, proxy_;
+  std::string work_, server_dir_, fingerprint_;
+  std::vector<std::string> server_urls_, rush_urls_;  // rush: the servers', or the proxy's
+  std::vector<int> server_ports_;
+  std::vector<ChildProcess> servers_;
+  std::optional<ChildProcess> proxy_;
   FleetReport report_;
 };
 

@@ -1,6 +1,7 @@
 // One run of the fleet simulator (issue 5, target 3 "evening rush"): N vans, each its own
 // encrypted store driven by the real client code (ImportFile, Enroll, RunSync over the libcurl
-// transport), against one real `mpp-server serve` process on 127.0.0.1.
+// transport), against real `mpp-server serve` processes on 127.0.0.1: one on SQLite, or one or
+// more on one PostgreSQL database (van i enrols and syncs through process i % servers).
 //
 // Phases: setup (server, van stores, enrolment with the pinned server key; with status changes,
 // a "yesterday" round in which each van syncs K requests and staff then change their status
@@ -28,7 +29,13 @@ struct FleetOptions {
   std::string workload_script;  // tools/workload (run with python3)
   std::string catalog_file;     // given to the server and to every van
   std::string work_parent;      // the work directory is made inside it
-  bool keep = false;            // keep the work directory even when everything passed
+  // The server's database: empty for SQLite in the work directory, or the URL of an empty
+  // PostgreSQL database (postgresql://...), given to every mpp-server command as MPP_SERVER_DB.
+  std::string db;
+  // `mpp-server serve` processes on that database (more than one needs PostgreSQL), sharing
+  // the data directory's keys.
+  int servers = 1;
+  bool keep = false;  // keep the work directory even when everything passed
   int vans = 10;
   int backlog = 200;        // new requests each van pushes in the rush
   int status_changes = 0;   // staff status changes each van pulls in the rush
@@ -60,9 +67,10 @@ struct FleetReport {
   std::vector<VanOutcome> vans;
   std::vector<std::string> server_problems;  // failed server-side checks
   int64_t setup_ms = 0;
-  int64_t rush_ms = 0;                 // from the common start to the last van done
-  MemoryUse server_memory;             // read right after the rush
-  bool peak_covers_rush_only = false;  // VmHWM was reset before the rush
+  int64_t rush_ms = 0;                  // from the common start to the last van done
+  MemoryUse server_memory;              // read right after the rush; the largest process's
+  int64_t servers_peak_kib_total = -1;  // VmHWM of every server process, added up
+  bool peak_covers_rush_only = false;   // VmHWM was reset before the rush
   // CPU used during the rush by the server and by this simulator (whose vans share the machine
   // with the server, unlike real vans): ms of CPU, all threads.
   int64_t server_cpu_ms = -1;
@@ -70,7 +78,7 @@ struct FleetReport {
   int64_t kdf_ms = 0;            // median unlock of a van store at kdf_memory_kib
   int64_t kdf_default_ms = 0;    // one derivation at the default cost (64 MiB)
   uint64_t server_refusals = 0;  // "outcome=refused" lines in the server log
-  int server_exit_code = -1;     // after SIGTERM; 0 is a clean stop
+  int server_exit_code = -1;     // after SIGTERM; 0 is a clean stop (the first non-zero one)
   std::string link;              // "direct" or the proxy's settings
 
   size_t failed_vans() const;

@@ -63,6 +63,7 @@ json ReportJson(const FleetOptions& o, const FleetReport& r) {
   for (const auto& v : r.vans) {
     if (!v.error.empty()) failures.push_back({{"van", v.van_code}, {"error", v.error}});
   }
+  const double total_rss_mb = static_cast<double>(r.servers_peak_kib_total) / 1024.0;
   json j = {{"vans", o.vans},
             {"backlog", o.backlog},
             {"status_changes", o.status_changes},
@@ -78,7 +79,10 @@ json ReportJson(const FleetOptions& o, const FleetReport& r) {
             {"max_ms", f.max},
             {"total_ms", r.rush_ms},
             {"requests_per_s", Round1(f.requests_per_s)},
+            {"servers", o.servers},
+            {"database", o.db.empty() ? "sqlite" : "postgresql"},
             {"server_peak_rss_mb", Round1(f.server_peak_rss_mb)},
+            {"servers_peak_rss_total_mb", Round1(total_rss_mb)},
             {"server_peak_rss_rush_only", r.peak_covers_rush_only},
             {"bytes_sent", f.bytes_sent},
             {"bytes_received", f.bytes_received},
@@ -109,7 +113,9 @@ void PrintTable(const FleetOptions& o, const FleetReport& r) {
             << " requests/s, " << static_cast<double>(f.bytes_sent) / 1e6 << " MB sent, "
             << static_cast<double>(f.bytes_received) / 1e6 << " MB received, " << f.retries
             << " retries\n"
-            << "  server         peak RSS " << f.server_peak_rss_mb << " MB"
+            << "  server         " << o.servers << " process(es) on "
+            << (o.db.empty() ? "SQLite" : "PostgreSQL") << ", peak RSS " << f.server_peak_rss_mb
+            << " MB" << (o.servers > 1 ? " (the largest)" : "")
             << (r.peak_covers_rush_only ? " (during the rush)" : " (since start)") << ", "
             << r.server_refusals << " refusals in its log\n"
             << "  CPU in rush    server " << r.server_cpu_ms << " ms, simulated vans "
@@ -207,6 +213,13 @@ int main(int argc, char** argv) {
   run->add_option("--kdf-memory-kib", o.kdf_memory_kib,
                   "Argon2id memory cost of the van stores (the default 65536 is timed apart)")
       ->check(CLI::Range(8u, 4u * 1024 * 1024))
+      ->capture_default_str();
+  run->add_option("--db", o.db,
+                  "an empty PostgreSQL database for the server, postgresql://USER:PASSWORD@HOST:"
+                  "PORT/DB (default: SQLite in the work directory)");
+  run->add_option("--servers", o.servers,
+                  "mpp-server serve processes on the --db database; van i syncs through i % N")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   run->add_option("--work", o.work_parent, "where the work directory is made")
       ->capture_default_str();
