@@ -85,12 +85,14 @@ if [ "$postgres" = 1 ]; then
   "${as_pg[@]}" env -C "$pg_dir" "$bindir/postgres" -D "$pg_dir/data" -p "$pg_port" -k "$pg_dir/sock" \
     -c listen_addresses=127.0.0.1 -c dynamic_shared_memory_type=mmap >"$pg_dir/log" 2>&1 &
   pg_pid=$!
+  # Ready when the status line (the 8th) of postmaster.pid says so, as `pg_ctl start -w` waits.
+  pg_ready() { case "$(sed -n 8p "$pg_dir/data/postmaster.pid" 2>/dev/null)" in ready*) return 0 ;; esac; return 1; }
   for _ in $(seq 300); do
-    [ "$(sed -n 8p "$pg_dir/data/postmaster.pid" 2>/dev/null)" = ready ] && break
+    pg_ready && break
     kill -0 "$pg_pid" 2>/dev/null || { cat "$pg_dir/log"; exit 1; }
     sleep 0.1
   done
-  [ "$(sed -n 8p "$pg_dir/data/postmaster.pid" 2>/dev/null)" = ready ] || { cat "$pg_dir/log"; exit 1; }
+  pg_ready || { cat "$pg_dir/log"; exit 1; }
   "$bindir/createdb" -h "$pg_dir/sock" -p "$pg_port" -U mpp mpp
   echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') (pid $pg_pid) on 127.0.0.1:$pg_port, database mpp"
   # Every mpp-server command below, both servers and the administrator's, uses this database.
