@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 namespace mpp::postgres {
@@ -417,6 +418,7 @@ Error Connection::ResultError(const pg_result* result, std::string_view sql) con
 }
 
 Result<void> Connection::Exec(std::string_view sql) {
+  MPP_RETURN_IF_ERROR(Flush());
   const std::string text(sql);
   Rows result(PQexec(conn_.get(), text.c_str()));
   const ExecStatusType status = PQresultStatus(result.result_.get());
@@ -426,7 +428,7 @@ Result<void> Connection::Exec(std::string_view sql) {
   return ResultError(result.result_.get(), sql);
 }
 
-Result<Rows> Connection::Query(const std::string& sql, const Params& params) {
+Result<Connection::Statement> Connection::Prepare(const std::string& sql, const Params& params) {
   // libpq sends a text-format value up to its first NUL, so "dev\0x" would be looked up as
   // "dev": refuse it (PostgreSQL text cannot hold a NUL anyway).
   for (int i = 0; i < params.size(); ++i) {
@@ -443,6 +445,9 @@ Result<Rows> Connection::Query(const std::string& sql, const Params& params) {
   for (Oid type : params.types_) key += std::to_string(type) + ",";
   auto it = statements_.find(key);
   if (it == statements_.end()) {
+    // Sent on its own, before any pipeline: a statement that fails to prepare (a bug) is then
+    // never cached, and never sent.
+    MPP_RETURN_IF_ERROR(Flush());
     std::string name = "mpp_s" + std::to_string(statements_.size() + 1);
     Rows prepared(PQprepare(conn_.get(), name.c_str(), sql.c_str(), params.size(),
                             params.types_.empty() ? nullptr : params.types_.data()));
@@ -451,18 +456,99 @@ Result<Rows> Connection::Query(const std::string& sql, const Params& params) {
     }
     it = statements_.emplace(std::move(key), std::move(name)).first;
   }
-  const int n = params.size();
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n);
-  for (int i = 0; i < n; ++i) {
-    values[i] = params.null_[i] ? nullptr : params.values_[i].data();
-    lengths[i] = static_cast<int>(params.values_[i].size());
+  return Statement{it->second, sql, params};
+}
+
+// The pointers libpq takes for one statement's parameters, valid while the Params live.
+struct ParamPointers {
+  explicit ParamPointers(const Params& params)
+      : n(params.size()), values(n), lengths(n), formats(params.formats_.data()) {
+    for (int i = 0; i < n; ++i) {
+      values[i] = params.null_[i] ? nullptr : params.values_[i].data();
+      lengths[i] = static_cast<int>(params.values_[i].size());
+    }
   }
-  Rows rows(PQexecPrepared(conn_.get(), it->second.c_str(), n, values.data(), lengths.data(),
-                           params.formats_.data(), kBinaryFormat));
+  int n;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  const int* formats;
+};
+
+Result<Rows> Connection::Query(const std::string& sql, const Params& params) {
+  MPP_ASSIGN_OR_RETURN(Statement statement, Prepare(sql, params));
+  if (!deferred_.empty()) {
+    std::vector<Statement> all = std::move(deferred_);
+    deferred_.clear();
+    all.push_back(std::move(statement));
+    return RunPipeline(std::move(all));
+  }
+  const ParamPointers p(params);
+  Rows rows(PQexecPrepared(conn_.get(), statement.name.c_str(), p.n, p.values.data(),
+                           p.lengths.data(), p.formats, kBinaryFormat));
   const ExecStatusType status = PQresultStatus(rows.result_.get());
   if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) return rows;
   return ResultError(rows.result_.get(), sql);
+}
+
+Result<void> Connection::Defer(const std::string& sql, const Params& params) {
+  MPP_ASSIGN_OR_RETURN(Statement statement, Prepare(sql, params));
+  deferred_.push_back(std::move(statement));
+  if (static_cast<int>(deferred_.size()) >= kMaxDeferred) return Flush();
+  return Ok();
+}
+
+Result<void> Connection::Flush() {
+  if (deferred_.empty()) return Ok();
+  std::vector<Statement> all = std::move(deferred_);
+  deferred_.clear();
+  MPP_ASSIGN_OR_RETURN(Rows last, RunPipeline(std::move(all)));
+  (void)last;
+  return Ok();
+}
+
+// Pipeline mode: every statement goes out, then one sync; the server answers each in order
+// and, after the first that fails, skips the rest (PGRES_PIPELINE_ABORTED) up to the sync. Every
+// answer is read, so the connection leaves pipeline mode idle and usable (or is found broken).
+Result<Rows> Connection::RunPipeline(std::vector<Statement> statements) {
+  pg_conn* conn = conn_.get();
+  if (PQenterPipelineMode(conn) != 1) return ResultError(nullptr, statements.front().sql);
+  size_t sent = 0;
+  while (sent < statements.size()) {
+    const Statement& s = statements[sent];
+    const ParamPointers p(s.params);
+    if (PQsendQueryPrepared(conn, s.name.c_str(), p.n, p.values.data(), p.lengths.data(), p.formats,
+                            kBinaryFormat) != 1) {
+      break;
+    }
+    ++sent;
+  }
+  const bool synced = PQpipelineSync(conn) == 1;
+  std::optional<Error> error;
+  if (sent < statements.size()) error = ResultError(nullptr, statements[sent].sql);
+  std::optional<Rows> last;
+  // Each statement's answer ends with a NULL result.
+  for (size_t i = 0; i < sent && PQstatus(conn) == CONNECTION_OK; ++i) {
+    while (pg_result* raw = PQgetResult(conn)) {
+      Rows rows(raw);
+      const ExecStatusType status = PQresultStatus(raw);
+      if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        if (i + 1 == statements.size()) last.emplace(std::move(rows));
+      } else if (status != PGRES_PIPELINE_ABORTED && !error) {
+        error = ResultError(raw, statements[i].sql);
+      }
+      if (PQstatus(conn) != CONNECTION_OK) break;
+    }
+  }
+  if (synced && PQstatus(conn) == CONNECTION_OK) {
+    Rows sync(PQgetResult(conn));
+    if (PQresultStatus(sync.result_.get()) != PGRES_PIPELINE_SYNC && !error) {
+      error = ResultError(sync.result_.get(), "pipeline sync");
+    }
+  }
+  if (PQexitPipelineMode(conn) != 1 && !error) error = ResultError(nullptr, "pipeline end");
+  if (error) return *std::move(error);
+  if (!last) return ResultError(nullptr, statements.back().sql);
+  return *std::move(last);
 }
 
 Result<void> Connection::Ping() {
@@ -523,20 +609,35 @@ Result<Transaction> Transaction::Begin(Connection& conn, Isolation isolation, Ac
 }
 
 Transaction::~Transaction() {
-  if (conn_ != nullptr && conn_->in_transaction()) (void)conn_->Exec("ROLLBACK");
+  if (conn_ == nullptr) return;
+  conn_->DiscardDeferred();
+  if (conn_->in_transaction()) (void)conn_->Exec("ROLLBACK");
 }
 
 Result<void> Transaction::Commit() {
   assert(conn_ != nullptr && "Commit on a committed or moved-from Transaction");
-  if (conn_->in_transaction() && !conn_->healthy()) {
-    (void)conn_->Exec("ROLLBACK");
-    conn_ = nullptr;
+  Connection* conn = conn_;
+  conn_ = nullptr;
+  if (conn->in_transaction() && !conn->healthy()) {
+    conn->DiscardDeferred();
+    (void)conn->Exec("ROLLBACK");
     return Error::Internal(
         "commit: a statement of the transaction had failed, so it was rolled back");
   }
-  MPP_RETURN_IF_ERROR(conn_->Exec("COMMIT"));
-  conn_ = nullptr;
-  return Ok();
+  // The deferred writes go out with the COMMIT, in one round trip. When one of them fails, the
+  // server skips the COMMIT and the transaction is left failed: roll it back.
+  Result<void> committed = Ok();
+  if (conn->deferred() == 0) {
+    committed = conn->Exec("COMMIT");
+  } else {
+    committed = conn->Defer("COMMIT");
+    if (committed.ok()) committed = conn->Flush();
+  }
+  if (!committed.ok()) {
+    conn->DiscardDeferred();
+    if (conn->in_transaction()) (void)conn->Exec("ROLLBACK");
+  }
+  return committed;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,6 +711,8 @@ Result<PooledConnection> ConnectionPool::Acquire(std::chrono::milliseconds wait)
 void ConnectionPool::GiveBack(std::unique_ptr<Connection> conn) {
   // A lease left inside a transaction (an early return past a Transaction guard that was
   // moved away, or a plain BEGIN) must not hand its open transaction to the next user.
+  // Statements deferred and never sent belong to that lease's work, not the next one's.
+  conn->DiscardDeferred();
   if (conn->in_transaction()) (void)conn->Exec("ROLLBACK");
   const bool keep = conn->healthy() && !conn->in_transaction();
   {

@@ -4,19 +4,24 @@
 //   - a push locks its device's row (FindDevice: SELECT ... FOR UPDATE), so two processes that
 //     receive the same retry take turns and the second sees the first's last_applied_seq; the
 //     seq moves by compare-and-set and applied(device_id, seq) is a primary key besides;
-//   - a request is merged under its row lock (LoadRequest: FOR UPDATE);
+//   - a request is merged under its row lock (LoadRequest, PrefetchRequests: FOR UPDATE);
 //   - revs are taken per scope under the scope's row lock (NextRev), which makes them visible in
 //     order within the scope: see NextRev;
 //   - the HLC is kept per node and thread (SaveHlc), never in one row every push would lock;
 //   - a serialization failure or deadlock comes back as kAborted, and the core runs the whole
-//     transaction again (ServerCore::RunTransaction).
+//     transaction again (ServerCore::RunTransaction);
+//   - writes go out with the next read or the COMMIT (Connection::Defer), in one round trip.
 // Reads for a pull run in one REPEATABLE READ, READ ONLY transaction (one snapshot).
 //
 // A long transaction on the scope row of a van delays that van's pushes, and a transaction left
 // open by a client holds row locks: the schema sets idle_in_transaction_session_timeout for the
 // server's own sessions, and README asks operators to set it for the whole cluster.
+#include <algorithm>
+#include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "mpp/postgres/postgres.h"
@@ -193,6 +198,41 @@ Result<std::vector<StoredRequest>> ReadStoredRequests(const Rows& r) {
   return out;
 }
 
+constexpr const char* kRequestRowColumns = "body, agency, van_code, rev, owner_rev, revs";
+
+// Row i of kRequestRowColumns, starting at column `first`.
+Result<RequestRow> ReadRequestRow(const Rows& r, int i, int first = 0) {
+  auto request = sync::DecodeRequest(r.Bytes(i, first));
+  if (!request) return request.error().WithContext("a stored request");
+  RequestRow row{std::move(*request),
+                 r.Text(i, first + 1),
+                 r.Text(i, first + 2),
+                 static_cast<uint64_t>(r.Int(i, first + 3)),
+                 static_cast<uint64_t>(r.Int(i, first + 4)),
+                 std::nullopt};
+  if (!r.IsNull(i, first + 5)) {
+    auto revs = sync::DecodeValue<sync::ChangeRevs>(r.Bytes(i, first + 5));
+    if (!revs) return revs.error().WithContext("stored request " + row.request.id);
+    row.revs = std::move(*revs);
+  }
+  return row;
+}
+
+// A text[] literal, {"a","b"}: every element quoted, with \ and " escaped.
+std::string TextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const std::string& item : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : item) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 constexpr const char* kNikMatchColumns = "r.id, r.receipt, r.device_id, r.van_code, r.status";
 
 NikMatch ReadNikMatch(const Rows& r, int i, int first) {
@@ -288,24 +328,36 @@ class PostgresTxn final : public StorageTxn {
                Params().Add(now_ms).Add(device_id).Add(token_hash));
   }
   Result<std::optional<RequestRow>> LoadRequest(const std::string& id) override {
-    MPP_ASSIGN_OR_RETURN(Rows r, Q("SELECT body, agency, van_code, rev, owner_rev, revs FROM "
-                                   "requests WHERE id = $1 FOR UPDATE",
+    if (auto known = loaded_.find(id); known != loaded_.end()) return known->second;
+    MPP_ASSIGN_OR_RETURN(Rows r, Q(std::string("SELECT ") + kRequestRowColumns +
+                                       " FROM requests WHERE id = $1 FOR UPDATE",
                                    Params().Add(id)));
     if (r.size() == 0) return std::optional<RequestRow>();
-    auto request = sync::DecodeRequest(r.Bytes(0, 0));
-    if (!request) return request.error().WithContext("stored request " + id);
-    RequestRow row{std::move(*request),
-                   r.Text(0, 1),
-                   r.Text(0, 2),
-                   static_cast<uint64_t>(r.Int(0, 3)),
-                   static_cast<uint64_t>(r.Int(0, 4)),
-                   std::nullopt};
-    if (!r.IsNull(0, 5)) {
-      auto revs = sync::DecodeValue<sync::ChangeRevs>(r.Bytes(0, 5));
-      if (!revs) return revs.error().WithContext("stored request " + id);
-      row.revs = std::move(*revs);
-    }
+    MPP_ASSIGN_OR_RETURN(RequestRow row, ReadRequestRow(r, 0));
     return std::optional<RequestRow>(std::move(row));
+  }
+  // One SELECT ... FOR UPDATE for the lot. What it read stays valid to the end of the
+  // transaction: the rows found are locked, and a request missing now can only be created by
+  // its own device (ids are the device's), whose row this push holds locked (FindDevice); this
+  // transaction's own SaveRequest keeps the copy current.
+  Result<void> PrefetchRequests(const std::vector<std::string>& ids) override {
+    std::vector<std::string> wanted;
+    for (const std::string& id : ids) {
+      if (!loaded_.contains(id)) wanted.push_back(id);
+    }
+    if (wanted.empty()) return Ok();
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    MPP_ASSIGN_OR_RETURN(Rows r, Q(std::string("SELECT id, ") + kRequestRowColumns +
+                                       " FROM requests WHERE id = ANY($1::text[]) ORDER BY id "
+                                       "FOR UPDATE",
+                                   Params().Add(TextArray(wanted))));
+    for (const std::string& id : wanted) loaded_[id] = std::nullopt;
+    for (int i = 0; i < r.size(); ++i) {
+      MPP_ASSIGN_OR_RETURN(RequestRow row, ReadRequestRow(r, i, 1));
+      loaded_[r.Text(i, 0)] = std::move(row);
+    }
+    return Ok();
   }
   // A rev for a change in `scope`, taken under the scope's row lock, which this transaction then
   // holds until it ends. Why: a sequence value is taken before commit, so without the lock a
@@ -317,14 +369,23 @@ class PostgresTxn final : public StorageTxn {
   // staff editing its requests; different vans never wait for each other); a transaction that
   // also flags a duplicate at another van locks that scope too, so two such transactions can
   // deadlock, which PostgreSQL breaks by aborting one (kAborted, run again).
+  //
+  // Revs reserved by ExpectRevs are taken the same way, all at once: the head moves to the last
+  // of them, so what this transaction does not use is skipped by readers, never reused.
   Result<uint64_t> NextRev(const std::string& scope) override {
-    MPP_ASSIGN_OR_RETURN(Rows r, Q("INSERT INTO scope_heads(van_code, rev) VALUES ($1, "
-                                   "nextval('revs')) ON CONFLICT (van_code) DO UPDATE SET rev = "
-                                   "nextval('revs') RETURNING rev",
-                                   Params().Add(scope)));
-    return static_cast<uint64_t>(r.Int(0, 0));
+    if (reserved_revs_[scope].empty()) MPP_RETURN_IF_ERROR(ReserveRevs(scope, 1));
+    std::deque<uint64_t>& reserved = reserved_revs_[scope];
+    const uint64_t rev = reserved.front();
+    reserved.pop_front();
+    return rev;
+  }
+  Result<void> ExpectRevs(const std::string& scope, size_t count) override {
+    const size_t have = reserved_revs_[scope].size();
+    if (count <= have) return Ok();
+    return ReserveRevs(scope, std::min(count - have, kMaxReservedRevs));
   }
   Result<void> SaveRequest(const RequestRow& row, int64_t now_ms) override {
+    if (auto known = loaded_.find(row.request.id); known != loaded_.end()) known->second = row;
     const sync::Request& q = row.request;
     Params p;
     p.Add(q.id).Add(q.receipt).Add(q.device_id).Add(row.agency).Add(q.service_id);
@@ -536,17 +597,44 @@ class PostgresTxn final : public StorageTxn {
   Result<Rows> Q(const std::string& sql, const Params& params = Params()) {
     return conn_->Query(sql, params);
   }
+  // A write whose rows nobody reads goes out with the transaction's next read or its COMMIT
+  // (Connection::Defer): a push of many requests costs a round trip per read, not per
+  // statement. Its errors show at that later call, which fails the transaction as usual.
   Result<void> Run(const std::string& sql, const Params& params = Params()) {
-    MPP_ASSIGN_OR_RETURN(Rows r, conn_->Query(sql, params));
-    (void)r;
-    return Ok();
+    return conn_->Defer(sql, params);
   }
+
+  // Locks the scope's head row (for a scope not seen before, inserts it locked), then takes
+  // `count` values of the revs sequence and moves the head to the last: one round trip, as the
+  // lock and the head's update are deferred writes sent with the read.
+  Result<void> ReserveRevs(const std::string& scope, size_t count) {
+    if (locked_scopes_.insert(scope).second) {
+      MPP_RETURN_IF_ERROR(
+          Run("INSERT INTO scope_heads(van_code, rev) VALUES ($1, 0) ON "
+              "CONFLICT (van_code) DO UPDATE SET rev = scope_heads.rev",
+              Params().Add(scope)));
+    }
+    MPP_ASSIGN_OR_RETURN(
+        Rows r, Q("SELECT nextval('revs') FROM generate_series(1, $1)", Params().Add(count)));
+    std::deque<uint64_t>& reserved = reserved_revs_[scope];
+    for (int i = 0; i < r.size(); ++i) reserved.push_back(static_cast<uint64_t>(r.Int(i, 0)));
+    std::sort(reserved.begin(), reserved.end());
+    return Run("UPDATE scope_heads SET rev = $2 WHERE van_code = $1",
+               Params().Add(scope).Add(reserved.back()));
+  }
+
+  // A push of a few hundred mutations reserves its revs in one go; more are taken as needed.
+  static constexpr size_t kMaxReservedRevs = 1000;
 
   // Declared in this order so the transaction ends (rolled back unless committed) before the
   // connection goes back to the pool.
   PooledConnection conn_;
   Transaction txn_;
   std::string hlc_node_;
+  // Requests read (and locked) by this transaction, by id; nullopt for one that does not exist.
+  std::map<std::string, std::optional<RequestRow>> loaded_;
+  std::set<std::string> locked_scopes_;                        // head rows this txn holds
+  std::map<std::string, std::deque<uint64_t>> reserved_revs_;  // ascending, not yet taken
 };
 
 // One snapshot: REPEATABLE READ, READ ONLY.

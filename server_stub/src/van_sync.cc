@@ -170,6 +170,14 @@ Result<void> VanSync::ApplyBatch(const Batch& batch, sync::PushAck& ack, SyncLog
     if (m.seq > last_applied) new_clocks.push_back(m.hlc);
   }
   MPP_ASSIGN_OR_RETURN(log->clock_suspect, core_.ObserveVanClocks(*txn, h.hlc, new_clocks));
+  // Each new mutation changes one request of this van: one load and one rev each, asked for at
+  // once (a round trip per mutation less on a database across the network).
+  std::vector<std::string> touched;
+  for (const auto& m : mutations) {
+    if (m.seq > last_applied) touched.push_back(m.request_id);
+  }
+  MPP_RETURN_IF_ERROR(txn->PrefetchRequests(touched));
+  MPP_RETURN_IF_ERROR(txn->ExpectRevs(device->van_code, touched.size()));
   bool recovering = device->recovering;
   for (size_t i = 0; i < mutations.size(); ++i) {
     const sync::Mutation& m = mutations[i];

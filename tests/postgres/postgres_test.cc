@@ -435,6 +435,117 @@ TEST_F(PostgresTest, TransactionGuardsAgainstNestingAndWritesInReadOnly) {
       << write.error().message();
 }
 
+// --- deferred writes (pipeline mode) -------------------------------------------------------
+
+TEST_F(PostgresTest, DeferredWritesGoOutWithTheNextQueryInOrder) {
+  Connection conn = Connect();
+  ASSERT_OK(conn.Exec("CREATE TABLE t (id int PRIMARY KEY, v text)"));
+  auto txn = Transaction::Begin(conn);
+  ASSERT_OK(txn);
+  ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1, $2)", Params().Add(1).Add("one")));
+  ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1, $2)", Params().Add(2).Add("two")));
+  EXPECT_EQ(conn.deferred(), 2);
+  // A statement new to the connection is prepared on its own, after what waits is sent.
+  ASSERT_OK(conn.Defer("UPDATE t SET v = $1 WHERE id = $2", Params().Add("uno").Add(1)));
+  EXPECT_EQ(conn.deferred(), 1);
+  ASSERT_OK(conn.Defer("UPDATE t SET v = $1 WHERE id = $2", Params().Add("dos").Add(2)));
+  EXPECT_EQ(conn.deferred(), 2);
+  auto rows = conn.Query("SELECT id, v FROM t ORDER BY id");
+  ASSERT_OK(rows);
+  EXPECT_EQ(conn.deferred(), 0);
+  ASSERT_EQ(rows->size(), 2);
+  EXPECT_EQ(rows->Text(0, 1), "uno") << "the UPDATE ran after the INSERT it follows";
+  EXPECT_EQ(rows->Text(1, 1), "dos");
+  EXPECT_TRUE(conn.healthy());
+  ASSERT_OK(txn->Commit());
+  EXPECT_FALSE(conn.in_transaction());
+}
+
+TEST_F(PostgresTest, ADeferredWriteThatFailsFailsTheCallThatSendsItAndTheTransaction) {
+  Connection conn = Connect();
+  ASSERT_OK(conn.Exec("CREATE TABLE t (id int PRIMARY KEY)"));
+  ASSERT_OK(conn.Query("INSERT INTO t VALUES (1)"));
+  {
+    auto txn = Transaction::Begin(conn);
+    ASSERT_OK(txn);
+    ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1)", Params().Add(2)));
+    ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1)", Params().Add(1)));  // taken
+    ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1)", Params().Add(3)));
+    auto read = conn.Query("SELECT count(*) FROM t");
+    ASSERT_FALSE(read.ok());
+    EXPECT_EQ(read.error().code(), ErrorCode::kConflict) << read.error().message();
+    EXPECT_NE(read.error().message().find("INSERT INTO t"), std::string::npos)
+        << "names the statement that failed: " << read.error().message();
+    ExpectOneLine(read.error());
+    EXPECT_FALSE(conn.healthy()) << "inside a failed transaction";
+    EXPECT_FALSE(txn->Commit().ok());
+  }
+  EXPECT_TRUE(conn.healthy()) << "usable again once rolled back";
+  auto ids = conn.Query("SELECT id FROM t ORDER BY id");
+  ASSERT_OK(ids);
+  ASSERT_EQ(ids->size(), 1) << "none of the transaction's writes stayed";
+  EXPECT_EQ(ids->Int(0, 0), 1);
+}
+
+TEST_F(PostgresTest, CommitSendsTheDeferredWritesAndReportsTheirFailure) {
+  Connection conn = Connect();
+  Connection other = Connect();
+  ASSERT_OK(conn.Exec("CREATE TABLE t (id int PRIMARY KEY)"));
+  {
+    auto txn = Transaction::Begin(conn);
+    ASSERT_OK(txn);
+    ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1)", Params().Add(1)));
+    ASSERT_OK(txn->Commit());
+  }
+  EXPECT_EQ(conn.deferred(), 0);
+  auto seen = other.Query("SELECT count(*)::int8 FROM t");
+  ASSERT_OK(seen);
+  EXPECT_EQ(seen->Int(0, 0), 1);
+  {
+    auto txn = Transaction::Begin(conn);
+    ASSERT_OK(txn);
+    ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1)", Params().Add(2)));
+    ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1)", Params().Add(1)));
+    auto committed = txn->Commit();
+    ASSERT_FALSE(committed.ok());
+    EXPECT_EQ(committed.error().code(), ErrorCode::kConflict) << committed.error().message();
+  }
+  EXPECT_FALSE(conn.in_transaction());
+  EXPECT_TRUE(conn.healthy());
+  seen = other.Query("SELECT count(*)::int8 FROM t");
+  ASSERT_OK(seen);
+  EXPECT_EQ(seen->Int(0, 0), 1) << "the failed commit kept nothing";
+}
+
+TEST_F(PostgresTest, DeferredWritesOfATransactionNotCommittedAreNeverSent) {
+  Connection conn = Connect();
+  ASSERT_OK(conn.Exec("CREATE TABLE t (id int PRIMARY KEY)"));
+  {
+    auto txn = Transaction::Begin(conn);
+    ASSERT_OK(txn);
+    ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1)", Params().Add(1)));
+  }
+  EXPECT_EQ(conn.deferred(), 0);
+  auto rows = conn.Query("SELECT count(*)::int8 FROM t");
+  ASSERT_OK(rows);
+  EXPECT_EQ(rows->Int(0, 0), 0);
+}
+
+TEST_F(PostgresTest, DeferredWritesAreSentByThemselvesOnceManyWait) {
+  Connection conn = Connect();
+  Connection other = Connect();
+  ASSERT_OK(conn.Exec("CREATE TABLE t (id int PRIMARY KEY)"));
+  for (int i = 0; i < Connection::kMaxDeferred; ++i) {
+    ASSERT_OK(conn.Defer("INSERT INTO t VALUES ($1)", Params().Add(i)));
+  }
+  EXPECT_EQ(conn.deferred(), 0) << "the last one sent them all";
+  // Outside a transaction they commit together at the pipeline's end: another session sees them.
+  auto rows = other.Query("SELECT count(*)::int8 FROM t");
+  ASSERT_OK(rows);
+  EXPECT_EQ(rows->Int(0, 0), Connection::kMaxDeferred);
+  ASSERT_OK(conn.Flush());  // nothing left: a no-op
+}
+
 // --- the pool --------------------------------------------------------------------------------
 
 TEST_F(PostgresTest, PoolLendsReusesAndTimesOutWhenAllAreBusy) {

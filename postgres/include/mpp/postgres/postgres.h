@@ -64,6 +64,7 @@ class Params {
 
  private:
   friend class Connection;
+  friend struct ParamPointers;
   Params& AddInt(int64_t value);
   std::vector<std::string> values_;  // the bytes each parameter is sent as
   std::vector<bool> null_;
@@ -119,8 +120,24 @@ class Connection {
   Result<void> Exec(std::string_view sql);
   // Runs one statement with parameters. Each distinct SQL text (with its parameter types) is
   // prepared once per connection, as mpp_s1, mpp_s2, ..., and reused: do not DEALLOCATE or
-  // DISCARD them behind the connection's back.
+  // DISCARD them behind the connection's back. Statements deferred before it go first, in the
+  // same round trip; the error of any of them is this call's error.
   Result<Rows> Query(const std::string& sql, const Params& params = Params());
+  // Queues a statement whose rows nobody reads (an INSERT, an UPDATE) to be sent with the next
+  // Query, Exec or Flush, in one round trip with it (libpq's pipeline mode): a transaction of many
+  // small writes then costs one round trip per read instead of one per statement. Statements
+  // run in the order given, so a later read sees every earlier write. The cost is where errors
+  // show: a deferred statement's failure (a constraint, the connection lost) is reported by the
+  // call that sends it, and the transaction is then failed as usual. Only the parameters' NULs
+  // and the statement's preparation are checked here. At most kMaxDeferred wait at a time (the
+  // next one sends them), so the server's answers never fill the socket while this side writes.
+  Result<void> Defer(const std::string& sql, const Params& params = Params());
+  // Sends whatever Defer queued; Ok when nothing is queued.
+  Result<void> Flush();
+  // Forgets the queued statements unsent (before a ROLLBACK: they would only fail or be undone).
+  void DiscardDeferred() { deferred_.clear(); }
+  int deferred() const { return static_cast<int>(deferred_.size()); }
+  static constexpr int kMaxDeferred = 64;
   // SELECT 1: kUnavailable when the server is gone.
   Result<void> Ping();
 
@@ -141,12 +158,22 @@ class Connection {
   struct Finisher {
     void operator()(pg_conn* conn) const;
   };
+  struct Statement {
+    std::string name;  // of the prepared statement
+    std::string sql;   // for messages
+    Params params;
+  };
   Connection(pg_conn* conn, std::string server);
   Error ResultError(const pg_result* result, std::string_view sql) const;
+  // Checks the parameters and prepares the statement once per connection.
+  Result<Statement> Prepare(const std::string& sql, const Params& params);
+  // Sends the statements in one pipeline and reads every answer; the last one's rows.
+  Result<Rows> RunPipeline(std::vector<Statement> statements);
 
   std::unique_ptr<pg_conn, Finisher> conn_;
   std::string server_;
   std::map<std::string, std::string, std::less<>> statements_;  // SQL and types -> name
+  std::vector<Statement> deferred_;                             // queued by Defer, not yet sent
 };
 
 enum class Isolation { kReadCommitted, kRepeatableRead, kSerializable };

@@ -141,6 +141,11 @@ struct RequestQuery {
 };
 
 // One unit of work. Destroying it without Commit() rolls everything back.
+//
+// A write that returns nothing (Result<void>) may be sent later, with the transaction's next
+// read or its commit (PostgreSQL sends them so, in one round trip): its failure, a constraint
+// say, is then reported by that later call, Commit at the latest. Either way the transaction
+// fails as a whole, and the core treats every error as the end of it.
 class StorageTxn {
  public:
   virtual ~StorageTxn() = default;
@@ -165,9 +170,17 @@ class StorageTxn {
   // Locks the request's row until the transaction ends (a staff change in one process and a
   // van's push in another never both merge into the same old state).
   virtual Result<std::optional<RequestRow>> LoadRequest(const std::string& id) = 0;
+  // What a push is about to load: a backend may lock and read them all at once (in id order, so
+  // two pushes never deadlock on them), for the LoadRequest calls that follow. A hint only:
+  // LoadRequest gives the same answers with or without it.
+  virtual Result<void> PrefetchRequests(const std::vector<std::string>& /*ids*/) { return Ok(); }
   // A new rev for a change in `scope` (a van code). Revs only grow; within one scope they
   // become visible to readers in the order taken (see the backend for how).
   virtual Result<uint64_t> NextRev(const std::string& scope) = 0;
+  // A hint: this transaction is about to take about `count` revs of `scope`. A backend may
+  // reserve them at once; revs it reserved and this transaction did not take are never used
+  // (revs only need to grow, not to be dense).
+  virtual Result<void> ExpectRevs(const std::string& /*scope*/, size_t /*count*/) { return Ok(); }
   // Inserts or replaces the row (the core computed its rev, owner_rev and revs).
   virtual Result<void> SaveRequest(const RequestRow& row, int64_t now_ms) = 0;
   // `rev` from NextRev of the device's van code.
