@@ -492,6 +492,64 @@ TEST_P(StorageConformance, RequestRowRoundTripsWithAndWithoutRevs) {
   EXPECT_EQ(found->owner_rev, 0u);
 }
 
+TEST_P(StorageConformance, PrefetchingRequestsChangesNoAnswerOfLoadRequest) {
+  // Ids with the characters a text[] literal must escape.
+  const std::vector<std::string> ids = {"req \"quoted\"", "req\\back", "req,{comma}"};
+  {
+    auto txn = Begin();
+    ASSERT_NE(txn, nullptr);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string receipt = "KR01-20261202-000" + std::to_string(i + 1);
+      ASSERT_OK(
+          txn->SaveRequest(Row(MakeRequest(ids[i], "dev-a", receipt), "KR01", i + 1, i + 1), 1000));
+    }
+    ASSERT_OK(txn->Commit());
+  }
+  auto txn = Begin();
+  ASSERT_NE(txn, nullptr);
+  std::vector<std::string> wanted = ids;
+  wanted.push_back("req-missing");
+  wanted.push_back(ids[0]);  // twice
+  ASSERT_OK(txn->PrefetchRequests(wanted));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(auto row, txn->LoadRequest(ids[i]));
+    ASSERT_TRUE(row.has_value()) << ids[i];
+    EXPECT_EQ(row->request.id, ids[i]);
+    EXPECT_EQ(row->rev, i + 1);
+  }
+  ASSERT_OK_AND_ASSIGN(auto missing, txn->LoadRequest("req-missing"));
+  EXPECT_FALSE(missing.has_value());
+  // The transaction's own writes are what it loads next.
+  ASSERT_OK(txn->SaveRequest(
+      Row(MakeRequest("req-missing", "dev-a", "KR01-20261202-0009"), "KR01", 9, 9), 2000));
+  ASSERT_OK_AND_ASSIGN(auto created, txn->LoadRequest("req-missing"));
+  ASSERT_TRUE(created.has_value());
+  EXPECT_EQ(created->rev, 9u);
+}
+
+TEST_P(StorageConformance, RevsExpectedButNotTakenAreNeverHandedOut) {
+  uint64_t last = 0;
+  {
+    auto txn = Begin();
+    ASSERT_NE(txn, nullptr);
+    ASSERT_OK(txn->ExpectRevs("KR01", 5));
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_OK_AND_ASSIGN(uint64_t rev, txn->NextRev("KR01"));
+      EXPECT_GT(rev, last);
+      last = rev;
+    }
+    ASSERT_OK(txn->Commit());
+  }
+  ASSERT_OK_AND_ASSIGN(auto snapshot, storage_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(uint64_t head, snapshot->ScopeHead("KR01"));
+  EXPECT_GE(head, last) << "a cursor may move past every rev taken";
+  snapshot.reset();
+  auto txn = Begin();
+  ASSERT_NE(txn, nullptr);
+  ASSERT_OK_AND_ASSIGN(uint64_t next, txn->NextRev("KR01"));
+  EXPECT_GT(next, head) << "later revs come after the head, past what was reserved";
+}
+
 TEST_P(StorageConformance, SaveRequestReplacesTheRowOfTheSameId) {
   sync::Request r = MakeRequest("req-1", "dev-a", "KR01-20261202-0001");
   {
@@ -788,7 +846,8 @@ TEST_P(FeedConformance, ConflictsListWithReceiptAndVanCodeAndResolveOnce) {
 TEST_P(FeedConformance, TwoConflictsWithOneRevAreRefused) {
   auto txn = Begin();
   ASSERT_NE(txn, nullptr);
-  EXPECT_FALSE(txn->AddConflict("dev-b", r_[7], Conflict("b1", "name"), 1000).ok())
+  EXPECT_FALSE(txn->AddConflict("dev-b", r_[7], Conflict("b1", "name"), 1000).ok() &&
+               txn->Commit().ok())
       << "a rev is one change";
 }
 
