@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 namespace mpp::postgres {
 namespace {
@@ -477,10 +478,8 @@ struct ParamPointers {
 Result<Rows> Connection::Query(const std::string& sql, const Params& params) {
   MPP_ASSIGN_OR_RETURN(Statement statement, Prepare(sql, params));
   if (!deferred_.empty()) {
-    std::vector<Statement> all = std::move(deferred_);
-    deferred_.clear();
-    all.push_back(std::move(statement));
-    return RunPipeline(std::move(all));
+    deferred_.push_back(std::move(statement));
+    return RunPipeline(std::exchange(deferred_, {}));
   }
   const ParamPointers p(params);
   Rows rows(PQexecPrepared(conn_.get(), statement.name.c_str(), p.n, p.values.data(),
@@ -499,9 +498,7 @@ Result<void> Connection::Defer(const std::string& sql, const Params& params) {
 
 Result<void> Connection::Flush() {
   if (deferred_.empty()) return Ok();
-  std::vector<Statement> all = std::move(deferred_);
-  deferred_.clear();
-  MPP_ASSIGN_OR_RETURN(Rows last, RunPipeline(std::move(all)));
+  MPP_ASSIGN_OR_RETURN(Rows last, RunPipeline(std::exchange(deferred_, {})));
   (void)last;
   return Ok();
 }

@@ -21,7 +21,6 @@
 #include <functional>
 #include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "mpp/postgres/postgres.h"
@@ -373,14 +372,19 @@ class PostgresTxn final : public StorageTxn {
   // Revs reserved by ExpectRevs are taken the same way, all at once: the head moves to the last
   // of them, so what this transaction does not use is skipped by readers, never reused.
   Result<uint64_t> NextRev(const std::string& scope) override {
-    if (reserved_revs_[scope].empty()) MPP_RETURN_IF_ERROR(ReserveRevs(scope, 1));
-    std::deque<uint64_t>& reserved = reserved_revs_[scope];
+    auto it = reserved_revs_.find(scope);
+    if (it == reserved_revs_.end() || it->second.empty()) {
+      MPP_RETURN_IF_ERROR(ReserveRevs(scope, 1));
+      it = reserved_revs_.find(scope);
+    }
+    std::deque<uint64_t>& reserved = it->second;
     const uint64_t rev = reserved.front();
     reserved.pop_front();
     return rev;
   }
   Result<void> ExpectRevs(const std::string& scope, size_t count) override {
-    const size_t have = reserved_revs_[scope].size();
+    const auto it = reserved_revs_.find(scope);
+    const size_t have = it == reserved_revs_.end() ? 0 : it->second.size();
     if (count <= have) return Ok();
     return ReserveRevs(scope, std::min(count - have, kMaxReservedRevs));
   }
@@ -608,7 +612,8 @@ class PostgresTxn final : public StorageTxn {
   // `count` values of the revs sequence and moves the head to the last: one round trip, as the
   // lock and the head's update are deferred writes sent with the read.
   Result<void> ReserveRevs(const std::string& scope, size_t count) {
-    if (locked_scopes_.insert(scope).second) {
+    auto [it, first] = reserved_revs_.try_emplace(scope);
+    if (first) {
       MPP_RETURN_IF_ERROR(
           Run("INSERT INTO scope_heads(van_code, rev) VALUES ($1, 0) ON "
               "CONFLICT (van_code) DO UPDATE SET rev = scope_heads.rev",
@@ -616,9 +621,9 @@ class PostgresTxn final : public StorageTxn {
     }
     MPP_ASSIGN_OR_RETURN(
         Rows r, Q("SELECT nextval('revs') FROM generate_series(1, $1)", Params().Add(count)));
-    std::deque<uint64_t>& reserved = reserved_revs_[scope];
+    // nextval only grows within a session: the values come, and stay, ascending.
+    std::deque<uint64_t>& reserved = it->second;
     for (int i = 0; i < r.size(); ++i) reserved.push_back(static_cast<uint64_t>(r.Int(i, 0)));
-    std::sort(reserved.begin(), reserved.end());
     return Run("UPDATE scope_heads SET rev = $2 WHERE van_code = $1",
                Params().Add(scope).Add(reserved.back()));
   }
@@ -633,8 +638,9 @@ class PostgresTxn final : public StorageTxn {
   std::string hlc_node_;
   // Requests read (and locked) by this transaction, by id; nullopt for one that does not exist.
   std::map<std::string, std::optional<RequestRow>> loaded_;
-  std::set<std::string> locked_scopes_;                        // head rows this txn holds
-  std::map<std::string, std::deque<uint64_t>> reserved_revs_;  // ascending, not yet taken
+  // Revs reserved and not yet taken, ascending, by scope; a scope is here once this transaction
+  // holds its head row.
+  std::map<std::string, std::deque<uint64_t>> reserved_revs_;
 };
 
 // One snapshot: REPEATABLE READ, READ ONLY.

@@ -165,17 +165,16 @@ Result<void> VanSync::ApplyBatch(const Batch& batch, sync::PushAck& ack, SyncLog
     // mutations.
     return txn->Commit();
   }
-  std::vector<sync::HlcTimestamp> new_clocks;
-  for (const auto& m : mutations) {
-    if (m.seq > last_applied) new_clocks.push_back(m.hlc);
-  }
-  MPP_ASSIGN_OR_RETURN(log->clock_suspect, core_.ObserveVanClocks(*txn, h.hlc, new_clocks));
   // Each new mutation changes one request of this van: one load and one rev each, asked for at
   // once (a round trip per mutation less on a database across the network).
+  std::vector<sync::HlcTimestamp> new_clocks;
   std::vector<std::string> touched;
   for (const auto& m : mutations) {
-    if (m.seq > last_applied) touched.push_back(m.request_id);
+    if (m.seq <= last_applied) continue;
+    new_clocks.push_back(m.hlc);
+    touched.push_back(m.request_id);
   }
+  MPP_ASSIGN_OR_RETURN(log->clock_suspect, core_.ObserveVanClocks(*txn, h.hlc, new_clocks));
   MPP_RETURN_IF_ERROR(txn->PrefetchRequests(touched));
   MPP_RETURN_IF_ERROR(txn->ExpectRevs(device->van_code, touched.size()));
   bool recovering = device->recovering;
