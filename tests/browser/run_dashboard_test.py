@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""The staff dashboard in a real browser, end to end, with real processes.
+
+    python3 tests/browser/run_dashboard_test.py --build build/release
+
+A server (`mpp-server init`, three staff accounts, `serve` on a free loopback port), a van
+(`mpp-field`: enrolment, three requests, sync) and Debian's Chromium driven by playwright-core
+(tests/browser/dashboard_phase1.mjs and dashboard_phase2.mjs): an officer logs in, sees only their
+agency's requests, an XSS payload in a citizen's name stays text, a status change with a note
+reaches the van; a conflict made on purpose is settled in the dashboard and reaches the van; an
+officer of another agency sees nothing of it; the language switch works.
+
+Everything lives in a temporary directory, removed at the end; every process this script starts
+is stopped by its PID (its process group for node and the browser it launches), also on failure.
+Only 127.0.0.1 is used. The whole run is bounded (240 s). Screenshots of every page visited go to
+BUILD_DIR/browser-screenshots. Python's standard library only.
+"""
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+OVERALL_S = 240
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CHROMIUM = "/usr/bin/chromium"
+
+DEADLINE = time.monotonic() + OVERALL_S
+
+
+class Failure(Exception):
+    pass
+
+
+def remaining(cap=None):
+    left = DEADLINE - time.monotonic()
+    if left <= 1:
+        raise Failure(f"the test ran past its {OVERALL_S} s bound")
+    return left if cap is None else min(cap, left)
+
+
+def step(text):
+    print(f"\n== {text}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_pid(proc, sig=signal.SIGTERM, group=False, wait_s=10):
+    """Ends one process this script started (or its process group), with a bound."""
+    if proc is None or proc.poll() is not None:
+        if proc is not None and group:
+            try:  # what the group's leader left behind (a browser), should it outlive it
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return
+    try:
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        try:
+            if group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+    if group:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class Run:
+    def __init__(self, build, server_bin=None, field_bin=None):
+        self.build = os.path.abspath(build)
+        self.server_bin = os.path.abspath(server_bin or os.path.join(self.build, "server_stub", "mpp-server"))
+        self.field_bin = os.path.abspath(field_bin or os.path.join(self.build, "field_client", "mpp-field"))
+        self.work = tempfile.mkdtemp(prefix="mpp-browser-")
+        self.server_data = os.path.join(self.work, "server")
+        self.van_data = os.path.join(self.work, "van-KR01")
+        self.server_log = os.path.join(self.work, "server.log")
+        self.server = None
+        self.children = []  # node processes (each the leader of its own process group)
+        self.shots = os.path.join(self.build, "browser-screenshots")
+        self.passwords = {u: f"{u}-Kapuas-{secrets.token_hex(6)}" for u in ("admin1", "capil1", "other1")}
+
+    # ---- processes
+
+    def run(self, argv, env=None, timeout=60, check=True, show=True):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        if show:
+            print("$ " + " ".join(argv if argv[0][0] != "/" else [os.path.basename(argv[0])] + argv[1:]),
+                  flush=True)
+        try:
+            p = subprocess.run(argv, env=full_env, capture_output=True, text=True,
+                               timeout=remaining(timeout), stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as e:
+            raise Failure(f"{' '.join(argv)} took longer than {e.timeout:.0f} s")
+        if check and p.returncode != 0:
+            raise Failure(f"{' '.join(argv)} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return p
+
+    def server_cmd(self, *args, env=None, **kw):
+        e = {"MPP_SERVER_DATA": self.server_data}
+        e.update(env or {})
+        return self.run([self.server_bin, *args], env=e, **kw)
+
+    def van(self, *args, **kw):
+        e = {"MPP_FIELD_DATA": self.van_data, "MPP_PASSPHRASE": "sampan-biru-KR01-pagi"}
+        return self.run([self.field_bin, *args], env=e, **kw)
+
+    def van_json(self, *args):
+        out = self.van("--json", *args).stdout
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError:
+            raise Failure(f"mpp-field --json {' '.join(args)} printed no JSON: {out!r}")
+
+    def node(self, script, env):
+        """Runs one phase script in its own process group; its output goes to ours."""
+        full_env = dict(os.environ)
+        full_env.update(env)
+        argv = [shutil.which("node") or "node", os.path.join(HERE, script)]
+        print(f"$ node tests/browser/{script}", flush=True)
+        limit = remaining(150)
+        full_env["PHASE_TIMEOUT_MS"] = str(int((limit - 5) * 1000))
+        proc = subprocess.Popen(argv, env=full_env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        self.children.append(proc)
+        try:
+            rc = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"node {script} took longer than {limit:.0f} s")
+        finally:
+            stop_pid(proc, group=True)
+        if rc != 0:
+            raise Failure(f"node {script} exited {rc}")
+
+    def start_server(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log = open(self.server_log, "w")
+        env = dict(os.environ, MPP_SERVER_DATA=self.server_data)
+        print(f"$ mpp-server serve --listen 127.0.0.1:{self.port}", flush=True)
+        self.server = subprocess.Popen([self.server_bin, "serve", "--listen", f"127.0.0.1:{self.port}"],
+                                       env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        end = time.monotonic() + remaining(30)
+        last = ""
+        while time.monotonic() < end:
+            if self.server.poll() is not None:
+                raise Failure(f"mpp-server serve exited {self.server.returncode} before it was healthy")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
+                    body = r.read().decode()
+                    if r.status == 200 and body.strip() == "ok":
+                        print(f"server (pid {self.server.pid}) healthy on {self.url}", flush=True)
+                        return
+                    last = f"{r.status} {body!r}"
+            except (urllib.error.URLError, ConnectionError, OSError) as e:
+                last = str(e)
+            time.sleep(0.1)
+        raise Failure(f"GET /healthz did not answer ok within 30 s (last: {last})")
+
+    def server_tail(self, lines=40):
+        try:
+            with open(self.server_log, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError as e:
+            return f"(no server log: {e})"
+
+    def cleanup(self):
+        for proc in self.children:
+            stop_pid(proc, group=True)
+        stop_pid(self.server)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # ---- the flow
+
+    def main(self):
+        step("Versions: Debian's chromium and the pinned playwright-core")
+        for path in (self.server_bin, self.field_bin):
+            if not os.access(path, os.X_OK):
+                raise Failure(f"{path} is missing: build the release preset first")
+        node = shutil.which("node")
+        if node is None:
+            raise Failure("node is missing: run tools/setup.sh")
+        p = self.run([node, os.path.join(HERE, "check_versions.mjs"), "--chromium", CHROMIUM],
+                     check=False, show=False, timeout=40)
+        print((p.stdout + p.stderr).strip(), flush=True)
+        if p.returncode != 0:
+            raise Failure("the browser and playwright-core do not fit (the line above says what to do)")
+        shutil.rmtree(self.shots, ignore_errors=True)
+        os.makedirs(self.shots)
+
+        step("a. The server's database and keys; staff accounts admin1, capil1, other1")
+        init = self.server_cmd("init").stdout
+        fingerprint = init.strip().splitlines()[-1].strip()
+        print(f"server key {fingerprint}")
+        self.other_agency = "polres"
+        for user, agency, role in (("admin1", "*", "admin"), ("capil1", "dukcapil", "officer"),
+                                   ("other1", self.other_agency, "officer")):
+            self.server_cmd("staff", "add", "--user", user, "--agency", agency, "--role", role,
+                            env={"MPP_STAFF_PASSWORD": self.passwords[user]})
+
+        step("b. The server starts; GET /healthz says ok")
+        self.start_server()
+
+        step("c. A van (KR01) enrols, registers three requests (one an XSS name) and syncs")
+        self.van("init", "--van-code", "KR01", "--officer", "Rahmat Hidayat", "--kdf-memory-kib", "8192")
+        token = self.server_cmd("token", "create", "--van-code", "KR01").stdout.strip().splitlines()[-1]
+        self.van("enroll", "--server", self.url, "--token", token, "--server-key", fingerprint)
+        common = ["--set", "address=Jl. Sungai Raya Dalam No. 12, Desa Sungai Raya",
+                  "--set", "village_code=61.12.05.2001", "--set", "phone=081234567890"]
+        self.xss_name = "<img src=x onerror=alert(1)>Budi"
+        xss = self.van_json("request", "new", "--service", "dukcapil.ktp-el",
+                            "--set", "nik=6112051203850001", "--set", f"name={self.xss_name}",
+                            "--set", "birth_date=1985-03-12", *common, "--set", "alasan=baru",
+                            "--set", "agama=islam", "--set", "status_kawin=kawin tercatat",
+                            "--set", "pekerjaan=nelayan/perikanan")
+        plain = self.van_json("request", "new", "--service", "dukcapil.ktp-el",
+                              "--set", "nik=6112054507920003", "--set", "name=Siti Aminah",
+                              "--set", "birth_date=1992-07-05", *common, "--set", "alasan=hilang",
+                              "--set", "agama=islam", "--set", "status_kawin=belum kawin",
+                              "--set", "pekerjaan=petani/pekebun")
+        other = self.van_json("request", "new", "--service", "polres.skck",
+                              "--set", "nik=6112056801900002", "--set", "name=Dewi Lestari",
+                              "--set", "birth_date=1990-01-28", *common,
+                              "--set", "keperluan=melamar pekerjaan", "--set", "pekerjaan=guru",
+                              "--set", "agama=katolik")
+        for what, r in (("XSS name", xss), ("plain", plain), (self.other_agency, other)):
+            print(f"  {what}: {r['receipt']} ({r['id']})")
+        self.van("sync")
+
+        note = "Mohon lampirkan fotokopi kartu keluarga"
+        common_env = {
+            "BASE_URL": self.url, "SCREENSHOT_DIR": self.shots, "CHROMIUM": CHROMIUM,
+            "CAPIL_USER": "capil1", "CAPIL_PASSWORD": self.passwords["capil1"],
+            "OTHER_USER": "other1", "OTHER_PASSWORD": self.passwords["other1"],
+            "REQ_XSS_ID": xss["id"], "REQ_XSS_RECEIPT": xss["receipt"], "REQ_XSS_NAME": self.xss_name,
+            "REQ_PLAIN_ID": plain["id"], "REQ_PLAIN_RECEIPT": plain["receipt"],
+            "REQ_OTHER_ID": other["id"], "REQ_OTHER_RECEIPT": other["receipt"],
+            "STATUS_NOTE": note,
+        }
+        step("d. Phase 1 in Chromium: login, inbox, filter, XSS as text, status needs_info with a note")
+        self.node("dashboard_phase1.mjs", common_env)
+
+        step(f"e. The van syncs: {xss['receipt']} is needs_info with the note")
+        self.van("sync")
+        shown = self.van_json("request", "show", xss["receipt"])
+        print(f"  van: status {shown['status']}, note {shown['status_note']!r}")
+        if shown["status"] != "needs_info" or shown["status_note"] != note:
+            raise Failure(f"the van shows {xss['receipt']} as {shown['status']} with the note "
+                          f"{shown['status_note']!r}, not needs_info with {note!r}")
+        if shown["fields"].get("name") != self.xss_name:
+            raise Failure(f"the van's name of {xss['receipt']} changed: {shown['fields'].get('name')!r}")
+
+        field = "address"
+        step(f"f. A conflict: the van (offline) and capil1 (on the server) change {plain['receipt']}'s {field}")
+        van_value = "Jl. Adisucipto Km 9, Desa Arang Limbung"
+        staff_value = "Jl. Sungai Raya Dalam No. 12B, Desa Sungai Raya"
+        self.van("request", "update", plain["receipt"], "--set", f"{field}={van_value}")
+        self.server_cmd("request", "set", plain["receipt"], "--set", f"{field}={staff_value}", "--by", "capil1")
+        self.van("sync")
+        conflicts = json.loads(self.server_cmd("--json", "conflicts", "list").stdout)
+        mine = [c for c in conflicts if c.get("receipt") == plain["receipt"] and c.get("field") == field]
+        print(f"  server: {json.dumps(mine, ensure_ascii=False)}")
+        if not mine:
+            raise Failure(f"no open conflict on {plain['receipt']} {field} at the server: {conflicts}")
+        rev = mine[0]["id"]
+        van_conflicts = self.van_json("conflicts")
+        if not any(c.get("request_id") == plain["id"] and c.get("field") == field for c in van_conflicts):
+            raise Failure(f"the van reports no conflict on {plain['receipt']} {field}: {van_conflicts}")
+
+        resolved = "Jl. Sungai Raya Dalam No. 14, Desa Sungai Raya"
+        step(f"g. Phase 2 in Chromium: capil1 settles conflict #{rev} with a value of their own; "
+             "other1 sees nothing of Dukcapil; the language switch")
+        self.node("dashboard_phase2.mjs", dict(common_env, CONFLICT_REV=str(rev), CONFLICT_REQUEST_ID=plain["id"],
+                                               CONFLICT_RECEIPT=plain["receipt"], CONFLICT_FIELD=field,
+                                               RESOLVED_VALUE=resolved))
+
+        step(f"h. The van syncs: {plain['receipt']}'s {field} is the settled value")
+        self.van("sync")
+        shown = self.van_json("request", "show", plain["receipt"])
+        print(f"  van: {field} = {shown['fields'].get(field)!r}")
+        if shown["fields"].get(field) != resolved:
+            raise Failure(f"the van shows {field} = {shown['fields'].get(field)!r}, not the settled {resolved!r}")
+        settled = json.loads(self.server_cmd("--json", "conflicts", "list", "--all").stdout)
+        entry = [c for c in settled if c.get("id") == rev]
+        print(f"  server: {json.dumps(entry, ensure_ascii=False)}")
+        if not entry or entry[0].get("open"):
+            raise Failure(f"conflict #{rev} is still open at the server: {entry}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build", required=True, help="the build directory (e.g. build/release)")
+    parser.add_argument("--server-bin", help="mpp-server (default: BUILD/server_stub/mpp-server)")
+    parser.add_argument("--field-bin", help="mpp-field (default: BUILD/field_client/mpp-field)")
+    args = parser.parse_args()
+    run = Run(args.build, args.server_bin, args.field_bin)
+    # SIGTERM (ctest's timeout, say) ends the run through the finally below, as Ctrl-C does.
+    def on_term(*_):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_term)
+    ok = False
+    try:
+        run.main()
+        ok = True
+    except Failure as e:
+        print(f"\nFAILED: {e}", flush=True)
+    except KeyboardInterrupt:
+        print("\nFAILED: interrupted", flush=True)
+    finally:
+        if not ok:
+            print(f"\n-- server log (last lines) --\n{run.server_tail()}", flush=True)
+        run.cleanup()
+    if ok:
+        print(f"\nbrowser_dashboard: passed (screenshots in {run.shots})", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
