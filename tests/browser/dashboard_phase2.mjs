@@ -109,11 +109,15 @@ await runPhase(P, async (page, watch) => {
     const answer = await answered;
     check(answer.status() === 404,
           `GET ${new URL(answer.url()).pathname} answered ${answer.status()} to ${other.user}, not 404`);
+    // "Not found" in the page's words (i18n.js: err.not_found), as for a request that does not exist.
     await waitUntil(page, 'a not-found message (#detail-message or #page-message)',
       () => ['#detail-message', '#page-message'].some((s) => {
         const e = document.querySelector(s);
-        return e && e.offsetParent !== null && e.textContent.trim().length > 0;
-      }), null, { describe: () => document.body.innerText.slice(0, 500) });
+        const dict = window.MPP_I18N?.[document.documentElement.lang] ?? {};
+        const words = dict['err.not_found'] || 'Tidak ditemukan';
+        return e && e.offsetParent !== null && e.textContent.includes(words);
+      }), null, { describe: () => ['#detail-message', '#page-message'].map((s) =>
+        `${s}: "${document.querySelector(s)?.textContent ?? '(none)'}"`).join('; ') });
   });
   const shown = await page.evaluate(() => document.body.innerText);
   check(!shown.includes(xss.receipt) && !shown.includes(xss.name),

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -112,8 +113,7 @@ class Run:
         full_env = dict(os.environ)
         full_env.update(env or {})
         if show:
-            print("$ " + " ".join(argv if argv[0][0] != "/" else [os.path.basename(argv[0])] + argv[1:]),
-                  flush=True)
+            print("$ " + shlex.join([os.path.basename(argv[0])] + list(argv[1:])), flush=True)
         try:
             p = subprocess.run(argv, env=full_env, capture_output=True, text=True,
                                timeout=remaining(timeout), stdin=subprocess.DEVNULL)

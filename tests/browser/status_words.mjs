@@ -1,21 +1,15 @@
 // Whether the detail page's #detail-status shows `status`. Runs inside the page (it is passed to
-// waitForFunction, so it must stand alone): its data-status attribute when the dashboard sets
-// one, else its text, as the status name or the words the dashboard shows for it (Indonesian or
-// English).
+// waitForFunction, so it must stand alone). The badge's words must be the dashboard's own for
+// that status in the page's language (window.MPP_I18N, i18n.js), and where the badge carries a
+// status-<name> class, that class must name it too.
 export function statusShown(status) {
   const el = document.querySelector('#detail-status');
   if (!el) return false;
-  if (el.dataset.status) return el.dataset.status === status;
-  const words = {
-    submitted: ['submitted', 'diajukan', 'terkirim'],
-    received: ['received', 'diterima'],
-    in_review: ['in_review', 'in review', 'diperiksa', 'pemeriksaan', 'ditinjau'],
-    needs_info: ['needs_info', 'needs info', 'information', 'perlu', 'kurang', 'informasi'],
-    completed: ['completed', 'selesai'],
-    delivered: ['delivered', 'diserahkan'],
-    rejected: ['rejected', 'ditolak'],
-    cancelled: ['cancelled', 'dibatalkan'],
-  };
-  const text = el.textContent.trim().toLowerCase();
-  return (words[status] || [status]).some((w) => text.includes(w));
+  const classes = [...el.classList].filter((c) => c.startsWith('status-'));
+  if (classes.length && !classes.includes(`status-${status}`)) return false;
+  const text = el.textContent.trim();
+  const dict = window.MPP_I18N && window.MPP_I18N[document.documentElement.lang];
+  const label = dict && dict[`status.${status}`];
+  if (label) return text === label;
+  return text === status || classes.includes(`status-${status}`);
 }
