@@ -119,6 +119,22 @@ await runPhase(P, async (page, watch) => {
       }), null, { describe: () => ['#detail-message', '#page-message'].map((s) =>
         `${s}: "${document.querySelector(s)?.textContent ?? '(none)'}"`).join('; ') });
   });
+  // The API's answer for another agency's request, by id and by receipt, is the answer for one
+  // that does not exist (API.md): the same status and code, the same words but for what was asked.
+  const answers = await watch.expecting(404, /^\/api\/requests\/[^/]+$/, () => page.evaluate(async (keys) => {
+    const out = [];
+    for (const key of keys) {
+      const r = await fetch(`/api/requests/${encodeURIComponent(key)}`, { credentials: 'same-origin' });
+      out.push({ key, status: r.status, body: await r.text() });
+    }
+    return out;
+  }, [xss.id, xss.receipt, '01a00000-0000-7000-8000-000000000000', 'KR99-20000101-0001']));
+  const shapes = answers.map((a) => `${a.status} ${a.body.split(a.key).join('<KEY>')}`);
+  step(P, `  GET /api/requests/<key> for ${other.user}: ${shapes[0]}`);
+  check(answers.every((a) => a.status === 404),
+        `another agency's request is not answered 404: ${JSON.stringify(answers)}`);
+  check(shapes.every((x) => x === shapes[0]),
+        `another agency's request is answered unlike a missing one: ${JSON.stringify(answers)}`);
   const shown = await page.evaluate(() => document.body.innerText);
   check(!shown.includes(xss.receipt) && !shown.includes(xss.name),
         `the not-found page shows the Dukcapil request's receipt or name: ${shown.slice(0, 500)}`);

@@ -7,6 +7,9 @@ import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+// How long one step may wait for the page (a wait's own bound; playwright's default too).
+export const STEP_TIMEOUT_MS = Number(process.env.STEP_TIMEOUT_MS || 15000);
+
 export function env(name) {
   const value = process.env[name];
   if (value === undefined || value === '') throw new Error(`environment variable ${name} is not set`);
@@ -122,7 +125,7 @@ export async function runPhase(phase, body) {
     step(phase, `Chromium ${browser.version()}`);
     const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
     const page = await context.newPage();
-    page.setDefaultTimeout(Number(process.env.STEP_TIMEOUT_MS || 15000));
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
     watch = new Watch(page, phase, env('SCREENSHOT_DIR'));
     await body(page, watch);
     watch.assertClean(`${phase} (at the end)`);
@@ -151,7 +154,7 @@ export async function runPhase(phase, body) {
 
 // Waits until fn (run in the page with arg) returns a truthy value; fails saying `what`, with the
 // last value describe (also run in the page) gave.
-export async function waitUntil(page, what, fn, arg, { timeout = 15000, describe } = {}) {
+export async function waitUntil(page, what, fn, arg, { timeout = STEP_TIMEOUT_MS, describe } = {}) {
   try {
     return await page.waitForFunction(fn, arg, { timeout, polling: 100 });
   } catch (e) {
@@ -162,7 +165,7 @@ export async function waitUntil(page, what, fn, arg, { timeout = 15000, describe
 }
 
 // Polls fn (in node) every 200 ms until it answers a truthy value, at most `timeout` ms.
-export async function pollUntil(what, fn, { timeout = 15000 } = {}) {
+export async function pollUntil(what, fn, { timeout = STEP_TIMEOUT_MS } = {}) {
   const end = Date.now() + timeout;
   let last;
   for (;;) {
