@@ -10,14 +10,18 @@
 #                               loopback port) with TWO server processes on its database, the vans
 #                               syncing through one and then the other (`mpp-field sync --server`);
 #                               the cluster and both servers are stopped by PID on exit.
+#   tools/demo.sh --no-wait     exit at the end instead of leaving the server (and its staff
+#                               dashboard) running until Enter is pressed (for tests and scripts).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 postgres=0
+wait_at_end=1
 for arg in "$@"; do
   case "$arg" in
     --postgres) postgres=1 ;;
-    *) echo "demo.sh: unknown option $arg (use --postgres)" >&2; exit 2 ;;
+    --no-wait) wait_at_end=0 ;;
+    *) echo "demo.sh: unknown option $arg (use --postgres, --no-wait)" >&2; exit 2 ;;
   esac
 done
 tools/setup.sh
@@ -125,6 +129,12 @@ step "Central server: create the database and the server key"
 "$server" init | tee "$work/init.txt"
 fingerprint=$(tail -n 1 "$work/init.txt")
 
+step "Staff accounts for the dashboard, one per role (staff commands name one with --by)"
+MPP_STAFF_PASSWORD=admin-demo-2026 "$server" staff add --user admin --agency '*' --role admin
+MPP_STAFF_PASSWORD=rina-demo-2026 "$server" staff add --user rina --agency dukcapil --role officer
+MPP_STAFF_PASSWORD=lia-demo-2026 "$server" staff add --user lia --agency dukcapil --role viewer
+"$server" staff list
+
 step "Two vans (KR01, KR02) initialise their encrypted stores"
 van KR01 init --van-code KR01 --officer "Rahmat Hidayat"
 van KR02 init --van-code KR02 --officer "Dewi Lestari"
@@ -170,7 +180,7 @@ step "Central staff: $receipt received and in review, its address corrected; $re
 "$server" request set-status "$receipt" received --by rina --note "berkas diterima"
 "$server" request set-status "$receipt" in_review --by rina
 "$server" request set "$receipt" --set address="Jl. Sungai Raya Dalam No. 12A, RT 003/RW 002, Desa Sungai Raya" --by rina
-for s in received in_review completed; do "$server" request set-status "$receipt2" "$s" --by yusuf; done
+for s in received in_review completed; do "$server" request set-status "$receipt2" "$s" --by admin; done
 
 step "A deliberate conflict: KR02, still offline, cancels $receipt2, which staff already completed"
 van KR02 request cancel "$receipt2" --reason "pemohon membatalkan"
@@ -201,3 +211,15 @@ if grep -rqa 6112054507920003 "$work/van-KR01"; then
   echo "NIK FOUND IN CLEAR TEXT"; exit 1
 fi
 echo "grep for 6112054507920003 in $work/van-KR01: no match"
+
+step "The staff dashboard"
+cat <<EOF
+Open $url/ in a browser (Bahasa Indonesia; "English" at the top right) and log in:
+  admin / admin-demo-2026   admin: every agency, vans
+  rina  / rina-demo-2026    officer of Dukcapil: changes status, corrects fields, settles conflicts
+  lia   / lia-demo-2026     viewer of Dukcapil: reads only
+EOF
+if [ "$wait_at_end" = 1 ]; then
+  # read returns at once when stdin is not a terminal (a script), like --no-wait.
+  read -r -p "The server keeps running; press Enter to stop it. " _ || true
+fi

@@ -145,9 +145,10 @@ struct Answer {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
-  int retry_after_s = 0;        // > 0: a Retry-After header
-  const char* allow = nullptr;  // a 405's Allow header
-  bool close = false;           // close the connection after it
+  int retry_after_s = 0;                                     // > 0: a Retry-After header
+  const char* allow = nullptr;                               // a 405's Allow header
+  bool close = false;                                        // close the connection after it
+  std::vector<std::pair<std::string, std::string>> headers;  // a WebApp's own
 };
 
 Answer TextAnswer(int status, const std::string& reason, int retry_after_s = 0) {
@@ -204,8 +205,9 @@ class HttpServer::Impl {
     Answer (*handle)(Impl& self, std::string& body);
   };
 
-  Impl(Services& services, std::ostream& log, HttpLimits limits)
+  Impl(Services& services, std::ostream& log, HttpLimits limits, WebApp* web)
       : services_(services),
+        web_(web),
         log_(log),
         limits_(limits),
         ioc_(static_cast<int>(std::max<size_t>(1, limits.io_threads))),
@@ -226,6 +228,12 @@ class HttpServer::Impl {
 
   static const std::array<Route, 6>& Routes();
   static const Route* FindRoute(std::string_view path);
+  // The route of every path the WebApp serves: its handler is the WebApp (Dispatch).
+  static const Route kWebRoute;
+  // A WebApp's answer to a complete request (runs on a worker).
+  static WebRequest MakeWebRequest(http::request<http::string_body>& request,
+                                   const std::string& address);
+  Answer HandleWeb(const WebRequest& request);
 
   // --- counters and the log (any thread) ---
   void Count(const std::string& name) {
@@ -272,6 +280,7 @@ class HttpServer::Impl {
   void Unregister(Session* session, const std::string& address, bool admitted);
 
   Services& services_;
+  WebApp* const web_;  // may be null: no dashboard
   std::ostream& log_;
   const HttpLimits limits_;
 
@@ -498,11 +507,21 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     const std::string_view target = Std(req.target());
     const std::string_view path = target.substr(0, target.find('?'));
     route_ = FindRoute(path);
+    if (route_ == nullptr && server_.web_ != nullptr && server_.web_->Serves(path)) {
+      route_ = &kWebRoute;
+      const size_t limit = server_.web_->max_body_bytes();
+      parser_->body_limit(limit);  // chunked bodies; a declared length is checked here
+      if (const auto declared = parser_->content_length(); declared && *declared > limit) {
+        Refuse(413, "request body exceeds the limit of " + std::to_string(limit) + " bytes",
+               "http_refused_body_too_large");
+        return false;
+      }
+    }
     if (route_ == nullptr) {
       Refuse(404, "no such path", "http_not_found");
       return false;
     }
-    if (req.method() != route_->method) {
+    if (route_ != &kWebRoute && req.method() != route_->method) {
       Refuse(405, std::string("use ") + route_->allow + " for " + route_->path,
              "http_method_not_allowed", 0, route_->allow);
       return false;
@@ -589,12 +608,15 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       return;
     }
     ++server_.queued_handlers_;
-    net::post(server_.workers_, [self = shared_from_this(), route,
+    // A web request is copied out of the parser here, on the strand.
+    std::optional<WebRequest> web;
+    if (route == &kWebRoute) web = MakeWebRequest(parser_->get(), address_);
+    net::post(server_.workers_, [self = shared_from_this(), route, web = std::move(web),
                                  body = std::move(parser_->get().body())]() mutable {
       --self->server_.queued_handlers_;
       Answer answer;
       try {
-        answer = route->handle(self->server_, body);
+        answer = web ? self->server_.HandleWeb(*web) : route->handle(self->server_, body);
       } catch (const std::exception& e) {
         // Exceptions stop here: a handler that throws is a bug; the client gets a 500.
         self->server_.Log(Timestamp() + " " + route->name + " outcome=refused status=500 " +
@@ -623,6 +645,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       response_->set(http::field::retry_after, std::to_string(answer.retry_after_s));
     }
     if (answer.allow != nullptr) response_->set(http::field::allow, answer.allow);
+    for (const auto& [name, value] : answer.headers) response_->set(name, value);
     response_->body() = std::move(answer.body);
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
@@ -779,6 +802,46 @@ const std::array<HttpServer::Impl::Route, 6>& HttpServer::Impl::Routes() {
        }},
   }};
   return kRoutes;
+}
+
+const HttpServer::Impl::Route HttpServer::Impl::kWebRoute = {
+    "/",    http::verb::unknown, "GET, POST", "web", /*on_pool=*/true, /*rate_limited=*/false,
+    nullptr};
+
+WebRequest HttpServer::Impl::MakeWebRequest(http::request<http::string_body>& request,
+                                            const std::string& address) {
+  WebRequest web;
+  web.method = std::string(Std(request.method_string()));
+  web.target = std::string(Std(request.target()));
+  web.body = std::move(request.body());
+  web.client_address = address;
+  for (const auto& field : request) {
+    std::string name(Std(field.name_string()));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    web.headers.emplace(std::move(name), std::string(Std(field.value())));
+  }
+  return web;
+}
+
+Answer HttpServer::Impl::HandleWeb(const WebRequest& web) {
+  const auto start = SteadyClock::now();
+  WebAnswer answer = web_->Handle(web);
+  const auto ms = std::chrono::duration_cast<Millis>(SteadyClock::now() - start).count();
+  // One line per call; the path without its query (a NIK or a name may be in it).
+  const std::string_view path = std::string_view(web.target).substr(0, web.target.find('?'));
+  Log(Timestamp() + " web method=" + EscapeForLog(web.method, /*token=*/true) + " path=\"" +
+      EscapeForLog(path) + "\" status=" + std::to_string(answer.status) +
+      " bytes_in=" + std::to_string(web.body.size()) +
+      " bytes_out=" + std::to_string(answer.body.size()) + " duration_ms=" + std::to_string(ms));
+  Count(answer.status < 400 ? "web_ok" : "web_refused_" + std::to_string(answer.status));
+  Answer a;
+  a.status = answer.status;
+  a.content_type = std::move(answer.content_type);
+  a.body = std::move(answer.body);
+  a.retry_after_s = answer.retry_after_s;
+  a.headers = std::move(answer.headers);
+  return a;
 }
 
 const HttpServer::Impl::Route* HttpServer::Impl::FindRoute(std::string_view path) {
@@ -1064,8 +1127,8 @@ void HttpServer::Impl::PollStop() {
   stop_timer_.async_wait([this](beast::error_code) { PollStop(); });
 }
 
-HttpServer::HttpServer(Services& services, std::ostream& log, HttpLimits limits)
-    : impl_(std::make_unique<Impl>(services, log, limits)) {}
+HttpServer::HttpServer(Services& services, std::ostream& log, HttpLimits limits, WebApp* web)
+    : impl_(std::make_unique<Impl>(services, log, limits, web)) {}
 HttpServer::~HttpServer() = default;
 
 Result<int> HttpServer::Bind(const std::string& host, int port) { return impl_->Bind(host, port); }

@@ -2,6 +2,8 @@
 // work while `serve` runs on the same data directory (SQLite WAL, busy timeout).
 #include <signal.h>
 #include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -16,6 +18,9 @@
 #include "mpp/server/migrate.h"
 #include "mpp/server/server_home.h"
 #include "mpp/server/services.h"
+#include "mpp/server/staff_accounts.h"
+#include "mpp/server/staff_scope.h"
+#include "mpp/staff_web/staff_web.h"
 #include "mpp/sync/crypto.h"
 #include "mpp/sync/json_format.h"
 #include "mpp/sync/local_time.h"
@@ -32,7 +37,7 @@ struct Options {
   bool json_output = false;
   std::string catalog_file, listen = "127.0.0.1:8080", van_code, ttl = "24h";
   std::string device_id, by, status, agency, note, id, bulk_file, backup_file;
-  std::string time_zone, nik, keep, value;
+  std::string time_zone, nik, keep, value, user, role;
   bool duplicates = false, all = false;
   uint64_t conflict_rev = 0;
   std::vector<std::string> assignments;
@@ -136,11 +141,14 @@ int RunServe(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   }
   mpp::server::HttpLimits limits;
   limits.max_connections_per_address = o.max_connections_per_address;
-  mpp::server::HttpServer http(*server->services, std::cerr, limits);
+  mpp::server::StaffAccounts accounts(server->services->core);
+  mpp::staff_web::StaffWeb dashboard(*server->services, accounts);
+  mpp::server::HttpServer http(*server->services, std::cerr, limits, &dashboard);
   auto port = http.Bind(listen->first, listen->second);
   if (!port) return Fail(port.error());
   std::cout << "mpp-server listening on " << listen->first << ":" << *port << " (key "
-            << server->services->core.server_fingerprint() << ")" << std::endl;
+            << server->services->core.server_fingerprint() << "); staff dashboard at http://"
+            << listen->first << ":" << *port << "/" << std::endl;
   std::thread waiter([&http, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
@@ -190,12 +198,12 @@ Result<std::vector<StatusChange>> ReadStatusChanges(const std::string& path) {
 // Applies the changes in file order, each through StaffService::SetStatus (its own transaction and
 // audit entry), and stops at the first refusal: the lines before it stay applied and the message
 // says so, so the operator fixes that line and reruns the file from there.
-Result<size_t> ApplyStatusChanges(mpp::server::StaffService& staff, const std::string& path,
-                                  const std::vector<StatusChange>& changes, const std::string& by,
+Result<size_t> ApplyStatusChanges(mpp::server::ScopedStaff& staff, const std::string& path,
+                                  const std::vector<StatusChange>& changes,
                                   const std::string& note) {
   size_t applied = 0;
   for (const auto& c : changes) {
-    auto changed = staff.SetStatus(c.id_or_receipt, c.to, by, note);
+    auto changed = staff.SetStatus(c.id_or_receipt, c.to, note);
     if (!changed) {
       const std::string where =
           path + " line " + std::to_string(c.line) + " (" + c.id_or_receipt + ")";
@@ -362,6 +370,76 @@ int ListTokens(mpp::server::DeviceService& devices, const Options& o, int64_t no
   return 0;
 }
 
+// A staff account's password: MPP_STAFF_PASSWORD, or typed twice at the terminal (not echoed).
+Result<std::string> StaffPassword() {
+  if (const char* env = std::getenv("MPP_STAFF_PASSWORD"); env != nullptr && *env != '\0') {
+    return std::string(env);
+  }
+  if (isatty(STDIN_FILENO) == 0) {
+    return Error::InvalidInput("set MPP_STAFF_PASSWORD, or run this at a terminal to type it");
+  }
+  auto read_hidden = [](const char* prompt) {
+    std::cerr << prompt << std::flush;
+    termios saved{};
+    tcgetattr(STDIN_FILENO, &saved);
+    termios hidden = saved;
+    hidden.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSANOW, &hidden);
+    std::string line;
+    std::getline(std::cin, line);
+    tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::cerr << "\n";
+    return line;
+  };
+  std::string first = read_hidden("Password: ");
+  if (read_hidden("Again: ") != first) return Error::InvalidInput("the passwords differ");
+  return first;
+}
+
+int StaffCommand(mpp::server::StaffAccounts& accounts, const Options& o, CLI::App& add,
+                 CLI::App& list, CLI::App& disable, CLI::App& passwd) {
+  // Account changes made in the server's shell are audited as by the shell's operator.
+  const std::string by = "shell";
+  if (add) {
+    auto role = mpp::server::ParseStaffRole(o.role);
+    if (!role) return Fail(Error::InvalidInput("--role is viewer, officer or admin"));
+    auto password = StaffPassword();
+    if (!password) return Fail(password.error());
+    auto account = accounts.Add(o.user, o.agency, *role, *password, by);
+    if (!account) return Fail(account.error());
+    std::cout << "Staff account " << account->user << " (" << mpp::server::StaffRoleName(*role)
+              << ", agency " << account->agency << ") created.\n";
+  } else if (list) {
+    auto all = accounts.List();
+    if (!all) return Fail(all.error());
+    json out = json::array();
+    for (const auto& a : *all) {
+      out.push_back({{"user", a.user},
+                     {"agency", a.agency},
+                     {"role", mpp::server::StaffRoleName(a.role)},
+                     {"created", Local(a.created_ms, o)},
+                     {"disabled", a.disabled()}});
+      if (!o.json_output) {
+        std::cout << a.user << "  " << mpp::server::StaffRoleName(a.role) << "  " << a.agency
+                  << "  " << (a.disabled() ? "DISABLED" : "active") << "  created "
+                  << Local(a.created_ms, o) << "\n";
+      }
+    }
+    if (o.json_output) std::cout << out.dump() << "\n";
+  } else if (disable) {
+    if (auto done = accounts.Disable(o.user, by); !done) return Fail(done.error());
+    std::cout << "Staff account " << o.user << " disabled; its sessions ended.\n";
+  } else if (passwd) {
+    auto password = StaffPassword();
+    if (!password) return Fail(password.error());
+    if (auto done = accounts.SetPassword(o.user, *password, by); !done) {
+      return Fail(done.error());
+    }
+    std::cout << "Password of " << o.user << " changed; its sessions ended.\n";
+  }
+  return 0;
+}
+
 int ListDuplicates(mpp::server::StaffService& staff, const Options& o) {
   auto pairs = staff.ListDuplicates();
   if (!pairs) return Fail(pairs.error());
@@ -477,19 +555,19 @@ int main(int argc, char** argv) {
   auto* set_status = request->add_subcommand("set-status", "change the status");
   set_status->add_option("id", o.id, "request id or receipt")->required();
   set_status->add_option("status", o.status, "new status")->required();
-  set_status->add_option("--by", o.by, "staff member")->required();
+  set_status->add_option("--by", o.by, "staff account (mpp-server staff list)")->required();
   set_status->add_option("--note", o.note, "note for the officer and citizen");
   auto* set_status_bulk = request->add_subcommand(
       "set-status-bulk",
       "change many statuses from a file of \"ID_OR_RECEIPT STATUS\" lines; the file is checked "
       "first, then applied in order, stopping at the first refusal");
   set_status_bulk->add_option("--file", o.bulk_file, "the file, one change per line")->required();
-  set_status_bulk->add_option("--by", o.by, "staff member")->required();
+  set_status_bulk->add_option("--by", o.by, "staff account")->required();
   set_status_bulk->add_option("--note", o.note, "note for every change");
   auto* set_fields = request->add_subcommand("set", "correct fields");
   set_fields->add_option("id", o.id, "request id or receipt")->required();
   set_fields->add_option("--set", o.assignments, "key=value (repeat)")->required();
-  set_fields->add_option("--by", o.by, "staff member")->required();
+  set_fields->add_option("--by", o.by, "staff account")->required();
 
   auto* conflicts = app.add_subcommand("conflicts", "conflict records");
   conflicts->require_subcommand(1);
@@ -504,7 +582,23 @@ int main(int argc, char** argv) {
   auto* value_option =
       conflicts_resolve->add_option("--value", o.value, "set the field to this value instead");
   keep_option->excludes(value_option);
-  conflicts_resolve->add_option("--by", o.by, "staff member")->required();
+  conflicts_resolve->add_option("--by", o.by, "staff account")->required();
+
+  auto* staff_cmd = app.add_subcommand("staff", "staff accounts of the dashboard and commands");
+  staff_cmd->require_subcommand(1);
+  auto* staff_add = staff_cmd->add_subcommand(
+      "add", "make an account (password from MPP_STAFF_PASSWORD or typed)");
+  staff_add->add_option("--user", o.user, "user name: a-z, 0-9, '.', '_', '-'")->required();
+  staff_add->add_option("--agency", o.agency, "the agency it works for ('*' for an admin)")
+      ->required();
+  staff_add->add_option("--role", o.role, "viewer, officer or admin")->required();
+  auto* staff_list = staff_cmd->add_subcommand("list", "list accounts");
+  auto* staff_disable =
+      staff_cmd->add_subcommand("disable", "refuse the account from now on (ends its sessions)");
+  staff_disable->add_option("user", o.user, "the user name")->required();
+  auto* staff_passwd = staff_cmd->add_subcommand(
+      "passwd", "set a new password (MPP_STAFF_PASSWORD or typed; ends its sessions)");
+  staff_passwd->add_option("user", o.user, "the user name")->required();
 
   auto* catalog = app.add_subcommand("catalog", "the service catalog");
   catalog->require_subcommand(1);
@@ -525,7 +619,8 @@ int main(int argc, char** argv) {
                     set_status,    set_status_bulk, set_fields,
                     conflicts,     conflicts_list,  conflicts_resolve,
                     catalog,       catalog_load,    audit,
-                    audit_verify}) {
+                    audit_verify,  staff_cmd,       staff_add,
+                    staff_list,    staff_disable,   staff_passwd}) {
     sub->fallthrough();
   }
   try {
@@ -598,6 +693,18 @@ int main(int argc, char** argv) {
   mpp::server::DeviceService& devices = services.devices;
   mpp::server::ServerStorage& storage = *server->home.storage;
 
+  mpp::server::StaffAccounts accounts(services.core);
+  if (*staff_cmd) {
+    return StaffCommand(accounts, o, *staff_add, *staff_list, *staff_disable, *staff_passwd);
+  }
+  // A staff command acts as the account --by names, within its role and agency.
+  std::optional<mpp::server::ScopedStaff> as_staff;
+  if (*set_status || *set_fields || *set_status_bulk || *conflicts_resolve) {
+    auto actor = accounts.Actor(o.by);
+    if (!actor) return Fail(actor.error());
+    as_staff.emplace(staff, *actor);
+  }
+
   if (*new_epoch) {
     auto epoch = mpp::server::StartEpoch(storage, clock, "new-epoch command: restored database");
     if (!epoch) return Fail(epoch.error());
@@ -659,7 +766,7 @@ int main(int argc, char** argv) {
     mpp::server::Resolution how = mpp::server::Resolution::kValue;
     if (o.keep == "van") how = mpp::server::Resolution::kKeepVan;
     if (o.keep == "server") how = mpp::server::Resolution::kKeepServer;
-    auto resolved = staff.ResolveConflict(o.conflict_rev, how, o.value, o.by);
+    auto resolved = as_staff->ResolveConflict(o.conflict_rev, how, o.value);
     if (!resolved) return Fail(resolved.error());
     if (o.json_output) {
       std::cout << ConflictJson(*resolved, o).dump() << "\n";
@@ -727,11 +834,11 @@ int main(int argc, char** argv) {
     if (*set_status) {
       auto to = mpp::sync::ParseStatus(o.status);
       if (!to) return Fail(Error::InvalidInput("unknown status \"" + o.status + "\""));
-      changed = staff.SetStatus(o.id, *to, o.by, o.note);
+      changed = as_staff->SetStatus(o.id, *to, o.note);
     } else {
       auto fields = mpp::sync::ParseAssignments(o.assignments);
       if (!fields) return Fail(fields.error());
-      changed = staff.SetFields(o.id, *fields, o.by);
+      changed = as_staff->SetFields(o.id, *fields);
     }
     if (!changed) return Fail(changed.error());
     if (o.json_output) {
@@ -744,7 +851,7 @@ int main(int argc, char** argv) {
   if (*set_status_bulk) {
     auto changes = ReadStatusChanges(o.bulk_file);
     if (!changes) return Fail(changes.error());
-    auto applied = ApplyStatusChanges(staff, o.bulk_file, *changes, o.by, o.note);
+    auto applied = ApplyStatusChanges(*as_staff, o.bulk_file, *changes, o.note);
     if (!applied) return Fail(applied.error());
     if (o.json_output) {
       std::cout << json{{"applied", *applied}}.dump() << "\n";

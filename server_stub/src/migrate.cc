@@ -96,6 +96,24 @@ const std::vector<Table>& Tables() {
         {"detail", Type::kText}},
        "id"},
       {"catalog", {{"id", Type::kInt}, {"version", Type::kInt}, {"body", Type::kText}}, "id"},
+      // SQLite v6 / PostgreSQL v2: staff accounts and their sessions carry over, so staff stay
+      // logged in across the move.
+      {"staff_accounts",
+       {{"user_name", Type::kText},
+        {"agency", Type::kText},
+        {"role", Type::kText},
+        {"password_hash", Type::kText},
+        {"created_ms", Type::kInt},
+        {"disabled_ms", Type::kInt},
+        {"password_changed_ms", Type::kInt}},
+       "user_name"},
+      {"staff_sessions",
+       {{"id_hash", Type::kBlob},
+        {"user_name", Type::kText},
+        {"csrf", Type::kText},
+        {"created_ms", Type::kInt},
+        {"last_seen_ms", Type::kInt}},
+       "id_hash"},
   };
   return tables;
 }
@@ -175,7 +193,7 @@ Result<MigrationReport> MigrateSqliteToPostgres(const std::string& dir, const st
   MPP_ASSIGN_OR_RETURN(auto from, sqlite::Database::Open(path, sqlite::Database::Mode::kReadWrite));
   MPP_ASSIGN_OR_RETURN(auto to, postgres::Connection::Open(url, std::chrono::seconds(10)));
   MPP_ASSIGN_OR_RETURN(auto txn, postgres::Transaction::Begin(to));
-  for (const char* table : {"devices", "requests", "envelopes", "catalog"}) {
+  for (const char* table : {"devices", "requests", "envelopes", "catalog", "staff_accounts"}) {
     MPP_ASSIGN_OR_RETURN(int64_t existing, CountPostgres(to, table));
     if (existing != 0) {
       return Error::Conflict("the PostgreSQL database already holds data (table " +

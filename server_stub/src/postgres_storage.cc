@@ -27,6 +27,7 @@
 #include "mpp/server/storage.h"
 #include "mpp/sync/codec.h"
 #include "mpp/sync/crypto.h"
+#include "staff_stores.h"
 
 namespace mpp::server {
 namespace {
@@ -138,6 +139,25 @@ CREATE TABLE catalog(
   id INT PRIMARY KEY CHECK (id = 1),
   version BIGINT NOT NULL,
   body TEXT NOT NULL);
+)sql",
+    // v2: staff accounts and their dashboard sessions (staff_stores.cc).
+    R"sql(
+CREATE TABLE staff_accounts(
+  user_name TEXT PRIMARY KEY,
+  agency TEXT NOT NULL,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  disabled_ms BIGINT NOT NULL DEFAULT 0,
+  password_changed_ms BIGINT NOT NULL DEFAULT 0);
+CREATE TABLE staff_sessions(
+  id_hash BYTEA PRIMARY KEY,
+  user_name TEXT NOT NULL,
+  csrf TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  last_seen_ms BIGINT NOT NULL);
+CREATE INDEX staff_sessions_user ON staff_sessions(user_name);
+CREATE INDEX staff_sessions_created ON staff_sessions(created_ms);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -707,7 +727,9 @@ class PostgresSnapshot final : public StorageSnapshot {
 class PostgresStorage final : public ServerStorage {
  public:
   PostgresStorage(std::unique_ptr<ConnectionPool> pool, PostgresOptions options)
-      : pool_(std::move(pool)), options_(options) {
+      : pool_(std::move(pool)),
+        options_(options),
+        staff_(MakePostgresStaffStore([this] { return Connect(); })) {
     // Names this process's clock rows (SaveHlc): random, so processes on one host differ.
     node_ = ToHex(crypto::RandomBytes(6));
   }
@@ -756,6 +778,8 @@ class PostgresStorage final : public ServerStorage {
     schema_ready_.store(true);
     return Ok();
   }
+
+  StaffStore& staff_store() override { return *staff_; }
 
   Result<std::unique_ptr<StorageTxn>> Begin() override {
     MPP_ASSIGN_OR_RETURN(PooledConnection conn, Connect());
@@ -928,6 +952,7 @@ class PostgresStorage final : public ServerStorage {
 
   std::unique_ptr<ConnectionPool> pool_;
   PostgresOptions options_;
+  std::unique_ptr<StaffStore> staff_;
   std::string node_;
   std::mutex schema_mu_;  // serialises EnsureSchema
   std::atomic<bool> schema_ready_{false};

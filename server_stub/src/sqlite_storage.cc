@@ -13,6 +13,7 @@
 #include "mpp/server/storage.h"
 #include "mpp/sqlite/sqlite.h"
 #include "mpp/sync/codec.h"
+#include "staff_stores.h"
 
 namespace mpp::server {
 namespace {
@@ -21,7 +22,7 @@ using sqlite::Database;
 using sqlite::Statement;
 
 constexpr int kApplicationId = 0x4D505053;  // 'MPPS'
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 // Below this much free disk the server stops acknowledging (THREATS.md row 13): SQLite needs
 // room for the WAL and a checkpoint, and a van can always retry later.
 constexpr uint64_t kMinFreeDiskBytes = 16ull << 20;
@@ -114,6 +115,22 @@ CREATE TABLE IF NOT EXISTS catalog(
   id INTEGER PRIMARY KEY CHECK (id = 1),
   version INTEGER NOT NULL,
   body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS staff_accounts(
+  user_name TEXT PRIMARY KEY,
+  agency TEXT NOT NULL,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  disabled_ms BIGINT NOT NULL DEFAULT 0,
+  password_changed_ms BIGINT NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS staff_sessions(
+  id_hash BLOB PRIMARY KEY,
+  user_name TEXT NOT NULL,
+  csrf TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  last_seen_ms BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS staff_sessions_user ON staff_sessions(user_name);
+CREATE INDEX IF NOT EXISTS staff_sessions_created ON staff_sessions(created_ms);
 )sql";
 
 DeviceRecord ReadDevice(const Statement& s) {
@@ -424,6 +441,8 @@ class SqliteStorage final : public ServerStorage {
     return txn.Commit();
   }
 
+  StaffStore& staff_store() override { return *staff_; }
+
   Result<std::unique_ptr<StorageTxn>> Begin() override {
     std::unique_lock<std::mutex> lock(mu_);
     MPP_ASSIGN_OR_RETURN(auto txn, sqlite::Transaction::Begin(db_));
@@ -638,6 +657,10 @@ class SqliteStorage final : public ServerStorage {
   ino_t inode_ = 0;
   sqlite::StatementCache statements_{db_};
   std::unique_ptr<ReadConnection> reader_;
+
+ public:
+  // Its own connection (staff calls are few and never wait on a push's fsync for long).
+  std::unique_ptr<StaffStore> staff_;
 };
 
 // A read transaction on the read connection, which it holds until destroyed.
@@ -1150,6 +1173,7 @@ Result<std::unique_ptr<ServerStorage>> OpenSqliteStorage(const std::string& path
   MPP_RETURN_IF_ERROR(storage->Init());
   MPP_RETURN_IF_ERROR(storage->RememberFileIdentity());
   MPP_RETURN_IF_ERROR(storage->OpenReader(path));
+  MPP_ASSIGN_OR_RETURN(storage->staff_, OpenSqliteStaffStore(path));
   return std::unique_ptr<ServerStorage>(std::move(storage));
 }
 

@@ -297,4 +297,8 @@ Result<std::vector<DuplicatePair>> StaffService::ListDuplicates() {
   return core_.storage().ListDuplicates();
 }
 
+Result<std::vector<DeviceRecord>> StaffService::ListDevices() {
+  return core_.storage().ListDevices();
+}
+
 }  // namespace mpp::server

@@ -16,6 +16,7 @@
 
 #include "support/pg_cluster.h"
 #include "support/process_util.h"
+#include "support/staff_accounts.h"
 #include "support/test_util.h"
 
 namespace mpp::test {
@@ -159,6 +160,10 @@ TEST_F(Migrate, SqliteRegencyMovesToPostgresAndTheVansGoOnWithNothingLostOrTwice
   const ProcessResult init = Server({"init"});
   ASSERT_EQ(init.exit_code, 0) << init;
   const std::string fingerprint = LastLine(init.out);
+  // The staff account moves with the database: it acts on PostgreSQL below.
+  const ProcessResult rina =
+      AddStaffAccount({MPP_SERVER_BIN, "--data", dir_}, {kPath, "LANG=C.UTF-8"}, "rina");
+  ASSERT_EQ(rina.exit_code, 0) << rina;
   StartServer("");
   NewVan("KR01", fingerprint);
   NewVan("KR02", fingerprint);

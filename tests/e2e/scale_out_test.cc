@@ -39,6 +39,7 @@
 
 #include "support/pg_cluster.h"
 #include "support/process_util.h"
+#include "support/staff_accounts.h"
 #include "support/test_util.h"
 
 namespace mpp::test {
@@ -302,6 +303,9 @@ class ScaleOut : public ::testing::Test {
     ASSERT_FALSE(lines.empty()) << r;
     fingerprint_ = lines.back();
     ASSERT_THAT(fingerprint_, StartsWith("SHA256:")) << r;
+    const ProcessResult rina =
+        AddStaffAccount({MPP_SERVER_BIN, "--data", server_dir_, "--db", db_}, ServerEnv(), "rina");
+    ASSERT_EQ(rina.exit_code, 0) << rina;
   }
 
   void TearDown() override {

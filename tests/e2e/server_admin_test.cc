@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/process_util.h"
+#include "support/staff_accounts.h"
 #include "support/test_util.h"
 
 namespace mpp::test {
@@ -105,6 +106,12 @@ class ServerAdminE2e : public ::testing::Test {
     const ProcessResult r = Server({"init"});
     ASSERT_EQ(r.exit_code, 0) << r;
     fingerprint_ = Lines(r.out).back();
+    // The staff accounts the commands below name with --by.
+    for (const char* user : {"rina", "budi"}) {
+      const ProcessResult added =
+          AddStaffAccount({MPP_SERVER_BIN, "--data", dir_}, {kPath, "LANG=C.UTF-8"}, user);
+      ASSERT_EQ(added.exit_code, 0) << added;
+    }
   }
 
   void TearDown() override {

@@ -26,6 +26,7 @@
 
 #include "mpp/sync/clock.h"
 #include "support/process_util.h"
+#include "support/staff_accounts.h"
 #include "support/test_util.h"
 
 namespace mpp::test {
@@ -185,6 +186,11 @@ class SyncE2e : public ::testing::Test {
     ASSERT_FALSE(lines.empty()) << r;
     fingerprint_ = lines.back();
     ASSERT_THAT(fingerprint_, StartsWith("SHA256:")) << r;
+    for (const char* user : {"rina", "staf"}) {
+      const ProcessResult added =
+          AddStaffAccount({MPP_SERVER_BIN, "--data", server_dir_}, ServerEnv(), user);
+      ASSERT_EQ(added.exit_code, 0) << added;
+    }
   }
 
   void TearDown() override {

@@ -216,6 +216,9 @@ class Server:
         self.log_path = os.path.join(workdir, name + ".log")
         self.proc = None
         self.fingerprint = run([bins.server, "init"], env=self.env).strip().splitlines()[-1]
+        # The staff account `--by` names (set_status_many).
+        run([bins.server, "staff", "add", "--user", "bench", "--agency", "*", "--role", "admin"],
+            env=dict(self.env, MPP_STAFF_PASSWORD="bench-staff-password"))
 
     def __enter__(self):
         log = open(self.log_path, "w")

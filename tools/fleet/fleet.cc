@@ -218,6 +218,14 @@ class Fleet {
                          RunCommand({o_.server_bin, "init", "--catalog", o_.catalog_file},
                                     ChildEnv(), kCommandTimeout));
     if (init.exit_code != 0) return CommandError("mpp-server init", init);
+    // The staff account the bulk status change acts as (`--by` names a real account).
+    std::vector<std::string> staff_env = ChildEnv();
+    staff_env.push_back("MPP_STAFF_PASSWORD=fleet-staff-password");
+    MPP_ASSIGN_OR_RETURN(CommandResult staff,
+                         RunCommand({o_.server_bin, "staff", "add", "--user", kStaff, "--agency",
+                                     "*", "--role", "admin"},
+                                    staff_env, kCommandTimeout));
+    if (staff.exit_code != 0) return CommandError("mpp-server staff add", staff);
     // The last line of init is the key fingerprint the vans pin.
     std::istringstream lines(init.out);
     for (std::string line; std::getline(lines, line);) {

@@ -26,8 +26,12 @@
 #include <chrono>
 #include <cstddef>
 #include <iosfwd>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "mpp/server/services.h"
 
@@ -101,9 +105,46 @@ struct HttpLimits {
 // view, THREATS.md row 13; answers carry Retry-After), 500 otherwise).
 int HttpStatusFor(const Error& error);
 
+// A request for the staff's dashboard and JSON API, as HttpServer hands it to a WebApp: read in
+// full within the limits above (the body also within WebApp::max_body_bytes).
+struct WebRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // the path and query as sent
+  std::string body;
+  std::string client_address;
+  // Header values by lower-case name (the first of a repeated header).
+  std::map<std::string, std::string> headers;
+
+  std::string Header(const std::string& lower_case_name) const {
+    auto it = headers.find(lower_case_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+struct WebAnswer {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type
+  int retry_after_s = 0;                                     // > 0: a Retry-After header
+};
+
+// What serves the paths that are not the vans' (the staff's pages and /api/). Handle runs on
+// the worker pool, so it may block on storage; it must not throw.
+class WebApp {
+ public:
+  virtual ~WebApp() = default;
+  virtual bool Serves(std::string_view path) const = 0;
+  virtual WebAnswer Handle(const WebRequest& request) = 0;
+  // Larger bodies are refused (413) before they are read.
+  virtual size_t max_body_bytes() const { return 1 << 20; }
+};
+
 class HttpServer {
  public:
-  HttpServer(Services& services, std::ostream& log, HttpLimits limits = {});
+  // `web`, when given, serves every path that is not one of the routes above and that it
+  // Serves(); it must outlive the server.
+  HttpServer(Services& services, std::ostream& log, HttpLimits limits = {}, WebApp* web = nullptr);
   ~HttpServer();
 
   // Binds host:port (port 0 picks a free one) and returns the bound port, or kUnavailable

@@ -54,6 +54,7 @@ class StaffService {
   Result<std::vector<StoredConflict>> ConflictsOf(const std::string& request_id);
   Result<std::vector<StoredConflict>> ListConflicts();
   Result<std::vector<DuplicatePair>> ListDuplicates();
+  Result<std::vector<DeviceRecord>> ListDevices();
 
   // Re-verifies the signature and body hash of every stored envelope.
   Result<AuditReport> VerifyEnvelopes();

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mpp/server/staff_store.h"
 #include "mpp/sync/bytes.h"
 #include "mpp/sync/model.h"
 #include "mpp/sync/patch.h"
@@ -279,6 +280,8 @@ class ServerStorage {
 
   virtual Result<std::unique_ptr<StorageTxn>> Begin() = 0;
   virtual Result<std::unique_ptr<StorageSnapshot>> BeginRead() = 0;
+  // Staff accounts and sessions, in the same database.
+  virtual StaffStore& staff_store() = 0;
 
   // Ok while the storage can durably accept writes (its files are the ones it opened, writable,
   // with room left); otherwise kUnavailable or kStorageFull, with a reason that names no path.

@@ -1,0 +1,82 @@
+// What one staff member may see and do: StaffService's look-ups and changes limited to the
+// account's agency and role (StaffActor). Another agency's request is kNotFound, exactly like a
+// request that does not exist, in every call: staff learn nothing of another agency's citizens,
+// not even that a receipt exists. A viewer's change is kPermissionDenied. The CLI (`--by U`) and
+// the dashboard's JSON API both go through here.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mpp/server/staff_accounts.h"
+#include "mpp/server/staff_service.h"
+
+namespace mpp::server {
+
+enum class RequestSort : uint8_t { kUpdated, kCreated, kReceipt };
+
+// The inbox's filters; every one optional.
+struct RequestSearch {
+  std::optional<sync::RequestStatus> status;
+  std::string service_id;
+  std::string agency;  // admins only; others always get their own
+  std::string van_code;
+  std::string officer;
+  std::string text;             // the receipt or the citizen's name contains it, any case
+  std::string nik;              // exact, through the NIK index
+  int64_t created_from_ms = 0;  // inclusive; 0: no bound
+  int64_t created_to_ms = 0;    // exclusive; 0: no bound
+  bool duplicates_only = false;
+  RequestSort sort = RequestSort::kUpdated;
+  bool ascending = false;  // newest / last first by default
+  size_t page = 1;         // 1-based
+  size_t per_page = 50;
+};
+
+// A request as the inbox lists it.
+struct RequestSummary {
+  StoredRequest stored;
+  std::string van_code;
+  std::string citizen_name;  // its "name" field, "" without one
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;  // the latest change of any field or the status
+  bool duplicate = false;  // flagged as a possible duplicate
+};
+
+struct RequestPage {
+  std::vector<RequestSummary> items;
+  size_t total = 0;  // matching the filters
+  // Per status over the same filters except the status.
+  std::map<sync::RequestStatus, size_t> counts;
+};
+
+class ScopedStaff {
+ public:
+  static constexpr size_t kMaxPerPage = 200;
+
+  ScopedStaff(StaffService& staff, StaffActor actor) : staff_(staff), actor_(std::move(actor)) {}
+
+  const StaffActor& actor() const { return actor_; }
+
+  Result<StoredRequest> Request(const std::string& id_or_receipt);
+  Result<RequestPage> Search(const RequestSearch& search);
+
+  Result<sync::Request> SetStatus(const std::string& id_or_receipt, sync::RequestStatus to,
+                                  const std::string& note);
+  Result<sync::Request> SetFields(const std::string& id_or_receipt, const sync::FieldMap& fields);
+
+  // Conflicts of the actor's agencies, in rev order (open_only: unresolved ones).
+  Result<std::vector<StoredConflict>> Conflicts(bool open_only);
+  Result<std::vector<StoredConflict>> ConflictsOf(const std::string& request_id);
+  Result<StoredConflict> ResolveConflict(uint64_t rev, Resolution how, const std::string& value);
+
+ private:
+  Result<StoredRequest> Changeable(const std::string& id_or_receipt);
+
+  StaffService& staff_;
+  const StaffActor actor_;
+};
+
+}  // namespace mpp::server

@@ -1,0 +1,174 @@
+#include "mpp/server/staff_scope.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+namespace mpp::server {
+namespace {
+
+Error NoSuchRequest(const std::string& id_or_receipt) {
+  return Error::NotFound("no request with id or receipt " + id_or_receipt);
+}
+
+// Case-insensitive (ASCII) "contains": receipts and names are searched as staff type them.
+bool ContainsNoCase(std::string_view haystack, std::string_view needle) {
+  if (needle.empty()) return true;
+  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+  auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+                        [&](char a, char b) { return lower(a) == lower(b); });
+  return it != haystack.end();
+}
+
+int64_t LatestChangeMs(const sync::Request& r) {
+  int64_t latest = std::max(r.created.wall_ms, r.status_version.hlc.wall_ms);
+  for (const auto& [name, field] : r.fields) latest = std::max(latest, field.version.hlc.wall_ms);
+  return latest;
+}
+
+}  // namespace
+
+Result<StoredRequest> ScopedStaff::Request(const std::string& id_or_receipt) {
+  MPP_ASSIGN_OR_RETURN(auto found, staff_.FindRequest(id_or_receipt));
+  if (!found || !actor_.Sees(found->agency)) return NoSuchRequest(id_or_receipt);
+  return std::move(*found);
+}
+
+Result<StoredRequest> ScopedStaff::Changeable(const std::string& id_or_receipt) {
+  MPP_ASSIGN_OR_RETURN(StoredRequest found, Request(id_or_receipt));
+  if (!actor_.MayChange(found.agency)) {
+    return Error::PermissionDenied("the account " + actor_.user + " (" +
+                                   StaffRoleName(actor_.role) + ") may only read requests");
+  }
+  return found;
+}
+
+Result<sync::Request> ScopedStaff::SetStatus(const std::string& id_or_receipt,
+                                             sync::RequestStatus to, const std::string& note) {
+  if ((to == sync::RequestStatus::kNeedsInfo || to == sync::RequestStatus::kRejected) &&
+      note.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Error::InvalidInput(std::string("a change to ") + sync::StatusName(to) +
+                               " needs a note for the citizen (the van shows it)");
+  }
+  MPP_ASSIGN_OR_RETURN(StoredRequest found, Changeable(id_or_receipt));
+  return staff_.SetStatus(found.request.id, to, actor_.by(), note);
+}
+
+Result<sync::Request> ScopedStaff::SetFields(const std::string& id_or_receipt,
+                                             const sync::FieldMap& fields) {
+  MPP_ASSIGN_OR_RETURN(StoredRequest found, Changeable(id_or_receipt));
+  return staff_.SetFields(found.request.id, fields, actor_.by());
+}
+
+Result<std::vector<StoredConflict>> ScopedStaff::Conflicts(bool open_only) {
+  MPP_ASSIGN_OR_RETURN(auto all, staff_.ListConflicts());
+  std::unordered_map<std::string, bool> seen;  // request id -> the actor sees it
+  std::vector<StoredConflict> out;
+  for (auto& c : all) {
+    if (open_only && !c.open()) continue;
+    auto it = seen.find(c.conflict.request_id);
+    if (it == seen.end()) {
+      MPP_ASSIGN_OR_RETURN(auto request, staff_.FindRequest(c.conflict.request_id));
+      it = seen.emplace(c.conflict.request_id, request && actor_.Sees(request->agency)).first;
+    }
+    if (it->second) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<std::vector<StoredConflict>> ScopedStaff::ConflictsOf(const std::string& request_id) {
+  MPP_ASSIGN_OR_RETURN(StoredRequest found, Request(request_id));
+  return staff_.ConflictsOf(found.request.id);
+}
+
+Result<StoredConflict> ScopedStaff::ResolveConflict(uint64_t rev, Resolution how,
+                                                    const std::string& value) {
+  MPP_ASSIGN_OR_RETURN(auto all, staff_.ListConflicts());
+  auto it = std::find_if(all.begin(), all.end(), [&](const auto& c) { return c.rev == rev; });
+  const Error none = Error::NotFound("no conflict " + std::to_string(rev));
+  if (it == all.end()) return none;
+  auto request = Request(it->conflict.request_id);
+  if (!request) return request.error().code() == ErrorCode::kNotFound ? none : request.error();
+  MPP_RETURN_IF_ERROR(Changeable(request->request.id));
+  return staff_.ResolveConflict(rev, how, value, actor_.by());
+}
+
+Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
+  if (search.page == 0 || search.per_page == 0 || search.per_page > kMaxPerPage) {
+    return Error::InvalidInput("pages are numbered from 1, with 1 to " +
+                               std::to_string(kMaxPerPage) + " requests each");
+  }
+  RequestQuery query;
+  if (!actor_.admin()) {
+    query.agency = actor_.agency;
+  } else if (!search.agency.empty()) {
+    query.agency = search.agency;
+  }
+  std::vector<StoredRequest> candidates;
+  if (!search.nik.empty()) {
+    MPP_ASSIGN_OR_RETURN(candidates, staff_.RequestsWithNik(search.nik));
+  } else {
+    MPP_ASSIGN_OR_RETURN(candidates, staff_.ListRequests(query));
+  }
+  std::set<std::string> duplicates;
+  MPP_ASSIGN_OR_RETURN(auto pairs, staff_.ListDuplicates());
+  for (const auto& p : pairs) {
+    duplicates.insert(p.request.request_id);
+    duplicates.insert(p.other.request_id);
+  }
+  std::unordered_map<std::string, std::string> van_of_device;
+  MPP_ASSIGN_OR_RETURN(auto devices, staff_.ListDevices());
+  for (const auto& d : devices) van_of_device[d.device_id] = d.van_code;
+
+  RequestPage page;
+  std::vector<RequestSummary> matching;
+  for (auto& stored : candidates) {
+    const sync::Request& r = stored.request;
+    if (query.agency && stored.agency != *query.agency) continue;
+    if (!search.service_id.empty() && r.service_id != search.service_id) continue;
+    if (!search.officer.empty() && r.officer != search.officer) continue;
+    RequestSummary s;
+    s.van_code = van_of_device[r.device_id];
+    if (!search.van_code.empty() && s.van_code != search.van_code) continue;
+    s.created_ms = r.created.wall_ms;
+    if (search.created_from_ms != 0 && s.created_ms < search.created_from_ms) continue;
+    if (search.created_to_ms != 0 && s.created_ms >= search.created_to_ms) continue;
+    s.duplicate = duplicates.count(r.id) != 0;
+    if (search.duplicates_only && !s.duplicate) continue;
+    if (auto name = r.fields.find("name"); name != r.fields.end()) {
+      s.citizen_name = name->second.value;
+    }
+    if (!ContainsNoCase(r.receipt, search.text) && !ContainsNoCase(s.citizen_name, search.text)) {
+      continue;
+    }
+    ++page.counts[r.status];
+    if (search.status && r.status != *search.status) continue;
+    s.updated_ms = LatestChangeMs(r);
+    s.stored = std::move(stored);
+    matching.push_back(std::move(s));
+  }
+  auto key_less = [&](const RequestSummary& a, const RequestSummary& b) {
+    switch (search.sort) {
+      case RequestSort::kCreated:
+        return std::tie(a.created_ms, a.stored.request.receipt) <
+               std::tie(b.created_ms, b.stored.request.receipt);
+      case RequestSort::kReceipt:
+        return a.stored.request.receipt < b.stored.request.receipt;
+      case RequestSort::kUpdated:
+        break;
+    }
+    return std::tie(a.updated_ms, a.stored.request.receipt) <
+           std::tie(b.updated_ms, b.stored.request.receipt);
+  };
+  std::sort(matching.begin(), matching.end(), [&](const auto& a, const auto& b) {
+    return search.ascending ? key_less(a, b) : key_less(b, a);
+  });
+  page.total = matching.size();
+  const size_t first = (search.page - 1) * search.per_page;
+  for (size_t i = first; i < matching.size() && i < first + search.per_page; ++i) {
+    page.items.push_back(std::move(matching[i]));
+  }
+  return page;
+}
+
+}  // namespace mpp::server

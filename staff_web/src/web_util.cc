@@ -1,0 +1,148 @@
+#include "web_util.h"
+
+namespace mpp::staff_web {
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = HexDigit(text[i + 1]);
+      const int lo = HexDigit(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+Result<std::map<std::string, std::string>> ParseQuery(std::string_view target) {
+  std::map<std::string, std::string> out;
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view part = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    auto name = PercentDecode(part.substr(0, eq));
+    auto value = PercentDecode(eq == std::string_view::npos ? "" : part.substr(eq + 1));
+    if (!name || !value) return Error::InvalidInput("the query has a malformed %-escape");
+    out.emplace(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
+std::string CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const size_t semi = header.find(';');
+    std::string_view part = header.substr(0, semi);
+    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+        part[name.size()] == '=') {
+      return std::string(part.substr(name.size() + 1));
+    }
+  }
+  return "";
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+int StatusFor(const Error& error) {
+  switch (error.code()) {
+    case ErrorCode::kInvalidInput:
+    case ErrorCode::kCorrupt:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kTooLarge:
+      return 413;
+    default:
+      return server::HttpStatusFor(error);
+  }
+}
+
+const char* ApiCode(int status) {
+  switch (status) {
+    case 400:
+      return "invalid";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 409:
+      return "conflict";
+    case 413:
+      return "too_large";
+    case 429:
+      return "too_many";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal" : "invalid";
+  }
+}
+
+server::WebAnswer Json(int status, const nlohmann::json& body) {
+  server::WebAnswer a;
+  a.status = status;
+  a.content_type = "application/json; charset=utf-8";
+  // Invalid UTF-8 a van could never have stored is replaced, not thrown on.
+  a.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return a;
+}
+
+server::WebAnswer JsonError(int status, const std::string& message) {
+  return Json(status, {{"code", ApiCode(status)}, {"error", message}});
+}
+
+server::WebAnswer JsonError(const Error& error) {
+  const int status = StatusFor(error);
+  if (status >= 500) {
+    server::WebAnswer a = JsonError(status, status == 503 ? "the server is busy or its database "
+                                                            "is unavailable; try again shortly"
+                                                          : "the server failed; see its log");
+    if (status == 503) a.retry_after_s = 5;
+    return a;
+  }
+  return JsonError(status, error.message());
+}
+
+}  // namespace mpp::staff_web
