@@ -30,8 +30,12 @@
     afterLogin: '',      // the page asked for before the login page was shown
     loginNotice: '',     // i18n key shown on the login page (session ended, logged out)
     lastInbox: '#/inbox',
-    receipts: {}         // request id -> receipt of the inbox rows shown, for bulk reports
+    receipts: {},        // request id -> receipt of the inbox rows shown, for bulk reports
+    exportMask: true,    // the inbox's "mask NIK and phone numbers" box, kept across redraws
+    tokenResult: null    // the token just created: shown on the tokens page until it is left
   };
+  // The pages after login may return to (state.afterLogin).
+  const ROUTE_AFTER_LOGIN = /^#\/(inbox|summary|request|conflicts|vans|tokens|staff)(\/|\?|$)/;
 
   /* ---------- small helpers ---------- */
 
@@ -208,6 +212,7 @@
   function sessionEnded() {
     if (!state.me) return; // several calls may fail at once; act on the first
     state.me = null;
+    state.tokenResult = null;
     state.afterLogin = location.hash;
     state.loginNotice = 'session.ended';
     updateHeader();
@@ -254,7 +259,7 @@
     $('#main-nav').hidden = !me;
     $('#whoami').hidden = !me;
     $('#logout').hidden = !me;
-    $('#nav-vans').hidden = !(me && me.role === 'admin');
+    ['#nav-vans', '#nav-tokens', '#nav-staff'].forEach((sel) => { $(sel).hidden = !(me && me.role === 'admin'); });
     const who = $('#whoami');
     who.textContent = '';
     if (!me) return;
@@ -270,7 +275,7 @@
   }
 
   function setActiveNav(name) {
-    ['inbox', 'conflicts', 'vans'].forEach((n) => {
+    ['inbox', 'summary', 'conflicts', 'vans', 'tokens', 'staff'].forEach((n) => {
       const link = $('#nav-' + n);
       const active = n === name || (n === 'inbox' && name === 'request');
       if (active) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
@@ -296,7 +301,8 @@
   // Changes the address without a second route() (replaceState fires no hashchange).
   function replaceHash(hash) { history.replaceState(null, '', hash); }
 
-  const VIEWS = { inbox: renderInbox, request: renderRequest, conflicts: renderConflicts, vans: renderVans };
+  const VIEWS = { inbox: renderInbox, summary: renderSummary, request: renderRequest,
+    conflicts: renderConflicts, vans: renderVans, tokens: renderTokens, staff: renderStaff };
 
   function route() {
     const seq = ++state.seq;
@@ -315,6 +321,8 @@
       replaceHash('#/inbox');
       r = parseHash();
     }
+    // A new token is shown only on its page: leaving the page forgets it.
+    if (r.name !== 'tokens') state.tokenResult = null;
     setActiveNav(r.name);
     Promise.resolve(VIEWS[r.name](r, seq)).catch((err) => { if (seq === state.seq) showError(err); });
   }
@@ -379,7 +387,7 @@
       pwInput.value = '';
       setMessage(msg, '', []);
       updateHeader();
-      const target = /^#\/(inbox|request|conflicts|vans)/.test(state.afterLogin) ? state.afterLogin : '#/inbox';
+      const target = ROUTE_AFTER_LOGIN.test(state.afterLogin) ? state.afterLogin : '#/inbox';
       state.afterLogin = '';
       navigate(target);
     } catch (err) {
@@ -400,6 +408,7 @@
     } catch (e) { /* the session may be over already; the page logs out all the same */ }
     state.me = null;
     state.afterLogin = '';
+    state.tokenResult = null;
     state.loginNotice = 'session.loggedOut';
     updateHeader();
     navigate('#/login');
@@ -427,7 +436,7 @@
     const counts = el('div', { id: 'status-counts', class: 'status-counts', role: 'group',
       'aria-label': t('inbox.counts') });
     const table = buildInboxTable(p);
-    view.append(el('h1', { text: t('inbox.title') }), buildFilters(p), counts,
+    view.append(el('h1', { text: t('inbox.title') }), buildFilters(p), buildExportBar(p), counts,
       canEdit() ? buildBulkBar() : null, el('div', { class: 'table-wrap' }, table), buildPager());
 
     const qs = new URLSearchParams(p);
@@ -505,6 +514,28 @@
       return;
     }
     navigate(inboxHash(next));
+  }
+
+  // Export of every request the inbox's filters match (no paging). The browser downloads the
+  // answer (Content-Disposition: attachment), so this is a plain navigation, not a fetch.
+  function buildExportBar(p) {
+    const mask = el('input', { type: 'checkbox', id: 'export-mask', checked: state.exportMask });
+    mask.addEventListener('change', () => { state.exportMask = mask.checked; });
+    const csv = el('button', { type: 'button', id: 'export-csv', class: 'btn', text: t('export.csv') });
+    const json = el('button', { type: 'button', id: 'export-json', class: 'btn', text: t('export.json') });
+    const go = (format) => {
+      const qs = new URLSearchParams();
+      qs.set('format', format);
+      qs.set('mask', mask.checked ? '1' : '0');
+      INBOX_KEYS.forEach((k) => { if (k !== 'page' && p[k]) qs.set(k, p[k]); });
+      window.location.assign('/api/export?' + qs.toString());
+    };
+    csv.addEventListener('click', () => go('csv'));
+    json.addEventListener('click', () => go('json'));
+    return el('div', { id: 'export-bar', class: 'export-bar', role: 'group', 'aria-label': t('export.label') }, [
+      el('span', { class: 'export-hint muted', text: t('export.hint') }),
+      el('span', { class: 'field-check export-check' }, [mask, el('label', { for: 'export-mask', text: t('export.mask') })]),
+      csv, json]);
   }
 
   function fillCounts(box, counts, p) {
@@ -722,7 +753,8 @@
       el('div', { class: 'detail-grid' }, [
         el('div', { class: 'detail-main' }, [
           section('detail.summary', summary),
-          section('detail.fields', buildFieldsTable(req, seq, message))]),
+          section('detail.fields', buildFieldsTable(req, seq, message)),
+          buildComments(req, seq, message)]),
         el('div', { class: 'detail-side' }, [
           buildStatusForm(req, seq, message) || null,
           section('detail.history', buildHistory(req.history)),
@@ -799,7 +831,8 @@
 
   function fieldRow(req, f, editable, seq, message) {
     const label = f.label || f.name;
-    const valueCell = el('td', { class: 'field-value', text: txt(f.value) });
+    const valueCell = el('td', { class: 'field-value' });
+    fillFieldValue(valueCell, f);
     const row = el('tr', { 'data-field': String(f.name) }, [el('th', { scope: 'row', text: txt(label) }), valueCell]);
     if (!editable) return row;
     const edit = el('button', { type: 'button', class: 'btn btn-small edit-field', text: t('field.edit'),
@@ -815,7 +848,7 @@
       valueCell.textContent = '';
       valueCell.append(form);
       input.focus();
-      const close = () => { valueCell.textContent = txt(f.value); edit.hidden = false; edit.focus(); };
+      const close = () => { fillFieldValue(valueCell, f); edit.hidden = false; edit.focus(); };
       cancel.addEventListener('click', close);
       input.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') close(); });
       form.addEventListener('submit', async (ev) => {
@@ -832,6 +865,51 @@
       });
     });
     return row;
+  }
+
+  // A field's value, and its readable name where the server gives one (a village code's
+  // village and district): "61.12.05.2001 — Tanjung Beringin, Kec. Batu Ampar".
+  function fillFieldValue(cell, f) {
+    cell.textContent = txt(f.value);
+    const display = typeof f.display === 'string' ? f.display.trim() : '';
+    if (display && display !== String(f.value)) {
+      cell.append(el('span', { class: 'field-display', text: ' — ' + display }));
+    }
+  }
+
+  // Internal comments: the agency's staff only, never sent to the van. Officers and admins add.
+  function buildComments(req, seq, message) {
+    const list = Array.isArray(req.comments) ? req.comments : [];
+    const box = el('section', { id: 'detail-comments-panel', class: 'card' }, el('h2', { text: t('detail.comments') }));
+    box.append(list.length
+      ? el('ol', { id: 'detail-comments', class: 'history comments' }, list.map((c) => el('li', {}, [
+        el('span', { class: 'history-time' }, timeEl(c.at_ms)),
+        el('span', { class: 'history-actor', text: txt(c.by) }),
+        el('span', { class: 'history-text', text: txt(c.text) })])))
+      : el('p', { id: 'detail-comments', class: 'muted', text: t('comment.none') }));
+    if (!canEdit()) return box;
+    const text = el('textarea', { id: 'comment-text', rows: '3', maxlength: '2000', 'aria-describedby': 'comment-hint' });
+    const button = el('button', { type: 'submit', id: 'comment-add', class: 'btn btn-primary', text: t('comment.add') });
+    const form = el('form', { id: 'comment-form', class: 'stack comment-form', novalidate: true }, [
+      el('label', { for: 'comment-text', text: t('comment.label') }), text,
+      el('p', { id: 'comment-hint', class: 'hint', text: t('comment.hint') }), button]);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const value = text.value.trim();
+      if (!value) { setMessage(message, 'error', [t('comment.empty')]); text.focus(); return; }
+      if (value.length > 2000) { setMessage(message, 'error', [t('comment.tooLong')]); text.focus(); return; }
+      button.disabled = true;
+      try {
+        await api('POST', '/api/requests/' + encodeURIComponent(req.id) + '/comments', { text: value });
+        const answer = await api('GET', '/api/requests/' + encodeURIComponent(req.id));
+        if (!stale(seq)) drawRequest(answer, seq, t('comment.added'));
+      } catch (err) {
+        button.disabled = false;
+        showError(err, message);
+      }
+    });
+    box.append(form);
+    return box;
   }
 
   function buildHistory(history) {
@@ -952,7 +1030,8 @@
     const view = showView('main');
     view.append(el('h1', { text: t('vans.title') }));
     if (state.me.role !== 'admin') { view.append(el('p', { class: 'muted', text: t('vans.adminOnly') })); return; }
-    const heads = ['vans.code', 'vans.device', 'vans.enrolled', 'vans.lastSync', 'vans.revoked'];
+    const heads = ['vans.code', 'vans.device', 'vans.enrolled', 'vans.lastSync', 'vans.revoked', 'vans.stale',
+      'vans.actions'];
     const tbody = el('tbody', {}, placeholderRow(heads.length, 'common.loading'));
     view.append(el('div', { class: 'table-wrap' }, el('table', { id: 'vans-table', class: 'data-table' },
       [headRow(heads), tbody])));
@@ -963,14 +1042,475 @@
     if (!items.length) tbody.append(placeholderRow(heads.length, 'vans.empty'));
     items.forEach((v) => {
       const revoked = !!v.revoked; // a flag, or perhaps a time; either way: truthy means revoked
+      const staleVan = !revoked && !!v.stale;
+      let revoke = null;
+      if (!revoked && v.device_id) {
+        revoke = el('button', { type: 'button', class: 'btn btn-small revoke-van', text: t('vans.revoke'),
+          'aria-label': t('vans.revokeLabel', { c: txt(v.van_code) }) });
+        revoke.addEventListener('click', () => revokeVan(v, revoke));
+      }
       tbody.append(el('tr', { 'data-device': txt(v.device_id), class: revoked ? 'revoked' : null }, [
         el('td', { text: txt(v.van_code) }),
         el('td', {}, shortId(v.device_id)),
         el('td', {}, timeEl(v.enrolled_ms)),
         el('td', {}, timeEl(v.last_sync_ms, 'vans.never')),
         el('td', {}, el('span', { class: 'badge ' + (revoked ? 'badge-revoked' : 'badge-active'),
-          text: t(revoked ? 'common.yes' : 'common.no') }))]));
+          text: t(revoked ? 'common.yes' : 'common.no') })),
+        el('td', { class: 'col-stale' }, staleVan
+          ? el('span', { class: 'badge badge-stale', title: t('vans.staleTitle'), text: t('vans.staleBadge') })
+          : el('span', { class: 'muted', text: t('common.none') })),
+        el('td', { class: 'col-actions' }, revoke)]));
     });
+  }
+
+  async function revokeVan(v, button) {
+    const code = txt(v.van_code);
+    if (!window.confirm(t('vans.revokeConfirm', { c: code, d: String(v.device_id) }))) return;
+    button.disabled = true;
+    try {
+      await api('POST', '/api/vans/' + encodeURIComponent(String(v.device_id)) + '/revoke', {});
+    } catch (err) {
+      button.disabled = false;
+      reportError(err);
+      return;
+    }
+    showMessage('ok', t('vans.revokedDone', { c: code }));
+    navigate(location.hash, true); // reload the list, keeping the report
+  }
+
+  /* ---------- shared by the admin pages ---------- */
+
+  // A refusal in #page-message, brought into view (the page's forms may be scrolled down).
+  function reportError(err) {
+    showError(err);
+    const node = $('#page-message');
+    if (node && node.scrollIntoView) node.scrollIntoView({ block: 'nearest' });
+  }
+
+  function reportProblem(key, focusNode) {
+    showMessage('error', t(key));
+    const node = $('#page-message');
+    if (node && node.scrollIntoView) node.scrollIntoView({ block: 'nearest' });
+    if (focusNode) focusNode.focus();
+  }
+
+  // The page's heading, and false (with a line saying so) for anyone but an admin.
+  function adminPage(view, titleKey) {
+    view.append(el('h1', { text: t(titleKey) }));
+    if (state.me.role === 'admin') return true;
+    view.append(el('p', { class: 'muted', text: t('vans.adminOnly') }));
+    return false;
+  }
+
+  // A label above its control, for the create forms.
+  function formField(id, labelKey, control, hintText, extraClass) {
+    control.id = id;
+    const hint = hintText ? el('p', { id: id + '-hint', class: 'hint', text: hintText }) : null;
+    if (hint) control.setAttribute('aria-describedby', id + '-hint');
+    return el('div', { class: 'field' + (extraClass ? ' ' + extraClass : '') },
+      [el('label', { for: id, text: t(labelKey) }), control, hint]);
+  }
+
+  function codeText(value, id) {
+    return el('code', { id, class: 'secret-text', text: txt(value) });
+  }
+
+  /* ---------- summary ---------- */
+
+  function agencyName(a) {
+    const name = state.lang === 'en' ? (a.name_en || a.name) : (a.name || a.name_en);
+    return name || a.agency || t('common.none');
+  }
+
+  function ageText(ms) {
+    const days = Math.floor(Math.max(0, Date.now() - ms) / 86400000);
+    if (days < 1) return t('summary.age0');
+    if (days === 1) return t('summary.age1');
+    return t('summary.ageN', { n: days });
+  }
+
+  // An inbox link for one agency's requests (the agency filter is for admins; others see their own).
+  function summaryInboxHref(agency, extra) {
+    const p = Object.assign({}, extra);
+    if (state.me.role === 'admin' && agency) p.agency = agency;
+    return inboxHash(p);
+  }
+
+  async function renderSummary(r, seq) {
+    const view = showView('main');
+    const box = el('div', { id: 'summary-cards', class: 'summary-cards' },
+      el('p', { class: 'muted', text: t('common.loading') }));
+    view.append(el('h1', { text: t('summary.title') }), el('p', { class: 'muted intro', text: t('summary.intro') }), box);
+    const data = await load('/api/summary', seq);
+    if (!data) { if (!stale(seq)) box.textContent = ''; return; }
+    const agencies = Array.isArray(data.agencies) ? data.agencies : [];
+    box.textContent = '';
+    if (!agencies.length) box.append(el('p', { class: 'muted', text: t('summary.empty') }));
+    agencies.forEach((a) => box.append(summaryCard(a)));
+  }
+
+  function summaryCard(a) {
+    const counts = a.counts && typeof a.counts === 'object' ? a.counts : {};
+    const num = (s) => Number(counts[s]) || 0;
+    // The known statuses in their order, then any other the server counts.
+    const statuses = STATUSES.concat(Object.keys(counts).filter((s) => !STATUSES.includes(s)));
+    const total = statuses.reduce((sum, s) => sum + num(s), 0);
+    const statusList = el('ul', { class: 'summary-status' }, statuses.map((s) => {
+      const n = num(s);
+      return el('li', { 'data-status': s, class: n ? null : 'zero' }, [
+        el('a', { href: summaryInboxHref(a.agency, { status: s }), class: 'summary-status-link',
+          title: t('summary.showInbox', { s: statusName(s) }) }, [statusBadge(s)]),
+        el('span', { class: 'summary-num', text: String(n) })]);
+    }));
+    const services = (Array.isArray(a.services) ? a.services.slice() : [])
+      .sort((x, y) => (Number(y.count) || 0) - (Number(x.count) || 0));
+    const serviceBlock = services.length
+      ? el('table', { class: 'data-table summary-services' }, [
+        el('thead', {}, el('tr', {}, [el('th', { scope: 'col', text: t('summary.service') }),
+          el('th', { scope: 'col', class: 'num', text: t('summary.count') })])),
+        el('tbody', {}, services.map((sv) => el('tr', { 'data-service': txt(sv.service_id) }, [
+          el('td', {}, el('a', { href: summaryInboxHref(a.agency, { service: sv.service_id }), text: serviceName(sv) })),
+          el('td', { class: 'num', text: String(Number(sv.count) || 0) })])))])
+      : el('p', { class: 'muted', text: t('summary.noServices') });
+    const o = a.oldest_open;
+    const oldest = o && o.id
+      ? el('p', { class: 'summary-oldest' }, [
+        el('a', { class: 'receipt-link', href: requestHref(o.id), text: txt(o.receipt || o.id) }), ' ',
+        el('span', { class: 'badge badge-age', text: t('summary.openFor', { a: ageText(Number(o.created_ms) || 0) }) }), ' ',
+        el('span', { class: 'muted' }, [t('summary.created') + ' ', timeEl(o.created_ms)])])
+      : el('p', { class: 'muted summary-oldest', text: t('summary.noOpen') });
+    return el('section', { class: 'card summary-card', 'data-agency': txt(a.agency) }, [
+      el('div', { class: 'summary-card-head' }, [
+        el('h2', {}, [agencyName(a), ' ', el('code', { class: 'muted', text: txt(a.agency) })]),
+        el('a', { class: 'summary-total', href: summaryInboxHref(a.agency, {}), text: t('summary.total', { n: total }) })]),
+      el('h3', { text: t('summary.statuses') }), statusList,
+      el('h3', { text: t('summary.oldest') }), oldest,
+      el('h3', { text: t('summary.services') }), serviceBlock]);
+  }
+
+  /* ---------- enrolment tokens (admin) ---------- */
+
+  const TOKEN_HEADS = ['tokens.id', 'tokens.van', 'tokens.state', 'tokens.createdAt', 'tokens.expiresAt',
+    'tokens.usedBy', 'tokens.actions'];
+
+  async function renderTokens(r, seq) {
+    const view = showView('main');
+    if (!adminPage(view, 'tokens.title')) return;
+    const result = el('section', { id: 'token-result', class: 'card token-result', 'aria-live': 'polite', hidden: true });
+    const tbody = el('tbody', {}, placeholderRow(TOKEN_HEADS.length, 'common.loading'));
+    view.append(el('p', { class: 'muted intro', text: t('tokens.intro') }),
+      buildTokenForm(seq, result, tbody), result,
+      el('div', { class: 'table-wrap' }, el('table', { id: 'tokens-table', class: 'data-table' },
+        [headRow(TOKEN_HEADS), tbody])));
+    if (state.tokenResult) showTokenResult(result, state.tokenResult);
+    await loadTokens(seq, tbody);
+  }
+
+  // Fills the table in place, so that a token just shown stays on the page.
+  async function loadTokens(seq, tbody) {
+    const data = await load('/api/tokens', seq, tbody);
+    if (!data) return;
+    const items = Array.isArray(data.items) ? data.items : [];
+    tbody.textContent = '';
+    if (!items.length) tbody.append(placeholderRow(TOKEN_HEADS.length, 'tokens.empty'));
+    items.forEach((k) => tbody.append(tokenRow(k, seq, tbody)));
+  }
+
+  function tokenState(stateName) {
+    const key = 'tokens.state.' + stateName;
+    const known = DICT.id[key] !== undefined;
+    return el('span', { class: 'badge token-' + (known ? stateName : 'unknown'), 'data-state': txt(stateName),
+      text: known ? t(key) : txt(stateName) });
+  }
+
+  function tokenRow(k, seq, tbody) {
+    const id = String(k.id);
+    let revoke = null;
+    if (k.state === 'unused') {
+      revoke = el('button', { type: 'button', class: 'btn btn-small revoke-token', text: t('tokens.revoke'),
+        'aria-label': t('tokens.revokeLabel', { i: id, c: txt(k.van_code) }) });
+      revoke.addEventListener('click', async () => {
+        revoke.disabled = true;
+        try {
+          await api('POST', '/api/tokens/' + encodeURIComponent(id) + '/revoke', {});
+        } catch (err) {
+          revoke.disabled = false;
+          reportError(err);
+          return;
+        }
+        if (stale(seq)) return;
+        showMessage('ok', t('tokens.revokedDone', { i: id }));
+        await loadTokens(seq, tbody);
+      });
+    }
+    const used = el('td', {}, k.used_by ? shortId(k.used_by) : txt(k.used_by));
+    if (k.used_ms) used.append(' ', el('span', { class: 'muted' }, [t('tokens.usedAt', { t: fmtTime(k.used_ms) })]));
+    return el('tr', { 'data-token-id': id, class: k.state === 'unused' ? null : 'revoked' }, [
+      el('td', { class: 'token-id' }, shortId(id)),
+      el('td', { text: txt(k.van_code) }),
+      el('td', {}, tokenState(k.state)),
+      el('td', {}, timeEl(k.created_ms)),
+      el('td', {}, timeEl(k.expires_ms)),
+      used,
+      el('td', { class: 'col-actions' }, revoke)]);
+  }
+
+  function buildTokenForm(seq, result, tbody) {
+    const van = el('input', { type: 'text', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false',
+      maxlength: '16', placeholder: t('tokens.vanPh'), class: 'input-short' });
+    const hours = el('input', { type: 'number', min: '1', step: '1', value: '24', inputmode: 'numeric', class: 'input-short' });
+    const url = el('input', { type: 'url', autocomplete: 'off', spellcheck: 'false', value: window.location.origin,
+      class: 'input-url' });
+    const button = el('button', { type: 'submit', id: 'token-create', class: 'btn btn-primary', text: t('tokens.submit') });
+    const form = el('form', { id: 'token-form', class: 'card create-form', novalidate: true }, [
+      el('h2', { text: t('tokens.create') }),
+      el('div', { class: 'form-row' }, [
+        formField('token-van', 'tokens.van', van),
+        formField('token-hours', 'tokens.hours', hours),
+        formField('token-server-url', 'tokens.serverUrl', url, t('tokens.serverHint'), 'field-grow'),
+        el('div', { class: 'field field-submit' }, button)])]);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const vanCode = van.value.trim().toUpperCase();
+      const h = hours.value.trim();
+      const serverUrl = url.value.trim();
+      if (!vanCode) { reportProblem('tokens.vanMissing', van); return; }
+      if (!/^\d+$/.test(h) || Number(h) < 1) { reportProblem('tokens.hoursInvalid', hours); return; }
+      if (!/^https?:\/\/\S+$/i.test(serverUrl)) { reportProblem('tokens.urlInvalid', url); return; }
+      button.disabled = true;
+      let answer;
+      try {
+        answer = await api('POST', '/api/tokens', { van_code: vanCode, hours: Number(h), server_url: serverUrl });
+      } catch (err) {
+        button.disabled = false;
+        reportError(err);
+        return;
+      }
+      button.disabled = false;
+      if (stale(seq)) {
+        // Redrawn meanwhile (the language switch): keep the token for the page as it is now.
+        if (parseHash().name === 'tokens') { state.tokenResult = answer; navigate(location.hash, true); }
+        return;
+      }
+      state.tokenResult = answer;
+      van.value = '';
+      showMessage('ok', t('tokens.createdDone', { c: txt(answer && answer.van_code || vanCode) }));
+      showTokenResult(result, answer);
+      if (result.scrollIntoView) result.scrollIntoView({ block: 'nearest' });
+      await loadTokens(seq, tbody);
+    });
+    return form;
+  }
+
+  // The new token, its QR code and its payload: the only time they are shown.
+  function showTokenResult(box, k) {
+    box.textContent = '';
+    const code = txt(k.van_code);
+    const svg = typeof k.qr_svg === 'string' && /^data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+$/.test(k.qr_svg)
+      ? k.qr_svg : '';
+    const hide = el('button', { type: 'button', id: 'token-hide', class: 'btn', text: t('tokens.hide') });
+    hide.addEventListener('click', () => {
+      state.tokenResult = null;
+      box.textContent = '';
+      box.hidden = true;
+    });
+    box.append(
+      el('h2', { text: t('tokens.resultTitle', { c: code }) }),
+      el('div', { id: 'token-warning', class: 'page-message msg-warn', role: 'alert' }, [
+        el('strong', { text: t('tokens.onlyNow') }), ' ' + t('tokens.onlyNowMore')]),
+      el('div', { class: 'token-body' }, [
+        el('div', { class: 'token-qr-wrap' }, svg
+          ? el('img', { id: 'token-qr', class: 'token-qr', src: svg, alt: t('tokens.qrAlt', { c: code }) })
+          : el('p', { class: 'muted', text: t('tokens.noQr') })),
+        el('dl', { class: 'summary token-facts' }, [
+          el('dt', { text: t('tokens.van') }), el('dd', { id: 'token-van-code', text: code }),
+          el('dt', { text: t('tokens.token') }), el('dd', {}, codeText(k.token, 'token-text')),
+          el('dt', { text: t('tokens.payload') }), el('dd', {}, codeText(k.qr_payload, 'token-payload')),
+          el('dt', { text: t('tokens.expires') }), el('dd', { id: 'token-expires' }, timeEl(k.expires_ms)),
+          el('dt', { text: t('tokens.id') }), el('dd', {}, el('code', { text: txt(k.id) }))])]),
+      hide);
+    box.hidden = false;
+  }
+
+  /* ---------- staff accounts (admin) ---------- */
+
+  const ROLES = ['viewer', 'officer', 'admin'];
+  const STAFF_HEADS = ['staff.user', 'staff.role', 'staff.agency', 'staff.created', 'staff.state', 'staff.actions'];
+  const MIN_PASSWORD = 10; // API.md: at least 10 characters
+
+  function roleName(role) {
+    const known = ROLES.includes(role);
+    const text = known ? t('role.' + role) : txt(role);
+    return known && text.toLowerCase() !== role ? text + ' (' + role + ')' : text;
+  }
+
+  async function renderStaff(r, seq) {
+    const view = showView('main');
+    if (!adminPage(view, 'staff.title')) return;
+    const tbody = el('tbody', {}, placeholderRow(STAFF_HEADS.length, 'common.loading'));
+    view.append(buildStaffForm(),
+      el('div', { class: 'table-wrap' }, el('table', { id: 'staff-table', class: 'data-table' },
+        [headRow(STAFF_HEADS), tbody])));
+    const data = await load('/api/staff', seq, tbody);
+    if (!data) return;
+    const items = Array.isArray(data.items) ? data.items : [];
+    tbody.textContent = '';
+    if (!items.length) tbody.append(placeholderRow(STAFF_HEADS.length, 'staff.empty'));
+    items.forEach((u) => tbody.append(staffRow(u)));
+  }
+
+  function staffRow(u) {
+    const user = String(u.user);
+    const disabled = !!u.disabled;
+    const self = state.me && state.me.user === user;
+    const actions = el('td', { class: 'col-actions staff-actions' });
+    const passwd = el('button', { type: 'button', class: 'btn btn-small passwd-staff', text: t('staff.passwd'),
+      'aria-label': t('staff.passwdLabel', { u: user }), 'aria-expanded': 'false' });
+    actions.append(passwd);
+    // No "disable" on one's own row: an admin who disabled themselves would be locked out at once.
+    if (!disabled && !self) {
+      const disable = el('button', { type: 'button', class: 'btn btn-small disable-staff', text: t('staff.disable'),
+        'aria-label': t('staff.disableLabel', { u: user }) });
+      disable.addEventListener('click', () => disableStaff(user, disable));
+      actions.append(' ', disable);
+    }
+    const row = el('tr', { 'data-user': user, class: disabled ? 'revoked' : null }, [
+      el('td', {}, [el('strong', { text: user }), self ? ' ' + t('staff.you') : '']),
+      el('td', { 'data-role': txt(u.role), text: roleName(u.role) }),
+      el('td', { text: u.agency === '*' ? t('agency.all') + ' (*)' : txt(u.agency) }),
+      el('td', {}, timeEl(u.created_ms)),
+      el('td', {}, el('span', { class: 'badge ' + (disabled ? 'badge-revoked' : 'badge-active'),
+        text: t(disabled ? 'staff.disabled' : 'staff.active') })),
+      actions]);
+    passwd.addEventListener('click', () => togglePasswordForm(row, user, passwd));
+    return row;
+  }
+
+  async function disableStaff(user, button) {
+    if (!window.confirm(t('staff.disableConfirm', { u: user }))) return;
+    button.disabled = true;
+    try {
+      await api('POST', '/api/staff/' + encodeURIComponent(user) + '/disable', {});
+    } catch (err) {
+      button.disabled = false;
+      reportError(err);
+      return;
+    }
+    showMessage('ok', t('staff.disabledDone', { u: user }));
+    navigate(location.hash, true);
+  }
+
+  // A small form in a row under the account's own (a prompt() would show the password as typed).
+  // One at a time: opening another closes this one.
+  function togglePasswordForm(row, user, opener) {
+    const open = $('#staff-pw-row');
+    const wasThis = open && open.dataset.for === user;
+    if (open) {
+      open.remove();
+      $$('button.passwd-staff[aria-expanded="true"]').forEach((b) => b.setAttribute('aria-expanded', 'false'));
+    }
+    if (wasThis) { opener.focus(); return; }
+    const pw1 = el('input', { type: 'password', id: 'staff-pw-new', autocomplete: 'new-password', minlength: String(MIN_PASSWORD),
+      'aria-describedby': 'staff-pw-hint' });
+    const pw2 = el('input', { type: 'password', id: 'staff-pw-again', autocomplete: 'new-password', minlength: String(MIN_PASSWORD) });
+    const save = el('button', { type: 'submit', id: 'staff-pw-save', class: 'btn btn-primary btn-small', text: t('staff.pwSave') });
+    const cancel = el('button', { type: 'button', id: 'staff-pw-cancel', class: 'btn btn-small', text: t('staff.pwCancel') });
+    const form = el('form', { id: 'staff-pw-form', class: 'inline-form', novalidate: true,
+      'aria-label': t('staff.pwTitle', { u: user }) }, [
+      el('strong', { class: 'inline-form-title', text: t('staff.pwTitle', { u: user }) }),
+      el('div', { class: 'form-row' }, [
+        el('div', { class: 'field' }, [el('label', { for: 'staff-pw-new', text: t('staff.pwNew') }), pw1]),
+        el('div', { class: 'field' }, [el('label', { for: 'staff-pw-again', text: t('staff.pwAgain') }), pw2]),
+        el('div', { class: 'field field-submit' }, el('span', { class: 'button-pair' }, [save, cancel]))]),
+      el('p', { id: 'staff-pw-hint', class: 'hint', text: t('staff.pwHint') })]);
+    const formRow = el('tr', { id: 'staff-pw-row', class: 'passwd-row', 'data-for': user },
+      el('td', { colspan: String(STAFF_HEADS.length) }, form));
+    row.after(formRow);
+    opener.setAttribute('aria-expanded', 'true');
+    pw1.focus();
+    const close = () => { formRow.remove(); opener.setAttribute('aria-expanded', 'false'); opener.focus(); };
+    cancel.addEventListener('click', close);
+    form.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') close(); });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (pw1.value.length < MIN_PASSWORD) { reportProblem('staff.pwShort', pw1); return; }
+      if (pw1.value !== pw2.value) { reportProblem('staff.pwMismatch', pw2); return; }
+      save.disabled = true;
+      try {
+        await api('POST', '/api/staff/' + encodeURIComponent(user) + '/password', { password: pw1.value });
+      } catch (err) {
+        save.disabled = false;
+        reportError(err);
+        return;
+      }
+      pw1.value = '';
+      pw2.value = '';
+      if (state.me && state.me.user === user) {
+        // One's own new password ends one's own session too: log in again with it.
+        state.me = null;
+        state.tokenResult = null;
+        state.afterLogin = location.hash;
+        state.loginNotice = 'staff.pwOwnDone';
+        updateHeader();
+        navigate('#/login');
+        return;
+      }
+      showMessage('ok', t('staff.pwDone', { u: user }));
+      navigate(location.hash, true);
+    });
+  }
+
+  function buildStaffForm() {
+    const user = el('input', { type: 'text', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', maxlength: '64' });
+    const role = el('select', {}, ROLES.map((x) => el('option', { value: x, text: roleName(x) })));
+    const agency = el('input', { type: 'text', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false',
+      placeholder: t('staff.agencyPh') });
+    const agencyHint = el('p', { id: 'staff-agency-hint', class: 'hint', text: t('staff.agencyAdmin'), hidden: true });
+    const password = el('input', { type: 'password', autocomplete: 'new-password', minlength: String(MIN_PASSWORD),
+      'aria-describedby': 'staff-password-hint' });
+    const button = el('button', { type: 'submit', id: 'staff-create', class: 'btn btn-primary', text: t('staff.submit') });
+    let typedAgency = '';
+    // An admin's agency is "*" (every agency): set it and lock the box; give the typed one back after.
+    const syncAgency = () => {
+      const admin = role.value === 'admin';
+      if (admin && !agency.disabled) { typedAgency = agency.value; agency.value = '*'; }
+      if (!admin && agency.disabled) agency.value = typedAgency;
+      agency.disabled = admin;
+      agencyHint.hidden = !admin;
+    };
+    role.addEventListener('change', syncAgency);
+    const agencyField = formField('staff-agency', 'staff.agency', agency);
+    agency.setAttribute('aria-describedby', 'staff-agency-hint');
+    agencyField.append(agencyHint);
+    const form = el('form', { id: 'staff-form', class: 'card create-form', novalidate: true }, [
+      el('h2', { text: t('staff.create') }),
+      el('div', { class: 'form-row' }, [
+        formField('staff-user', 'staff.user', user),
+        formField('staff-role', 'staff.role', role),
+        agencyField,
+        formField('staff-password', 'staff.password', password, t('staff.pwShort')),
+        el('div', { class: 'field field-submit' }, button)])]);
+    password.setAttribute('aria-describedby', 'staff-password-hint');
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const body = { user: user.value.trim(), agency: role.value === 'admin' ? '*' : agency.value.trim(),
+        role: role.value, password: password.value };
+      if (!body.user) { reportProblem('staff.userMissing', user); return; }
+      if (!body.agency) { reportProblem('staff.agencyMissing', agency); return; }
+      if (body.password.length < MIN_PASSWORD) { reportProblem('staff.pwShort', password); return; }
+      button.disabled = true;
+      try {
+        await api('POST', '/api/staff', body);
+      } catch (err) {
+        button.disabled = false;
+        reportError(err);
+        return;
+      }
+      password.value = '';
+      showMessage('ok', t('staff.createdDone', { u: body.user }));
+      navigate(location.hash, true);
+    });
+    return form;
   }
 
   /* ---------- start ---------- */
