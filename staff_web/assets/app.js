@@ -1190,6 +1190,7 @@
 
   /* ---------- enrolment tokens (admin) ---------- */
 
+  const MAX_TOKEN_HOURS = 720; // the server's bound: 30 days
   const TOKEN_HEADS = ['tokens.id', 'tokens.van', 'tokens.state', 'tokens.createdAt', 'tokens.expiresAt',
     'tokens.usedBy', 'tokens.actions'];
 
@@ -1258,7 +1259,7 @@
   function buildTokenForm(seq, result, tbody) {
     const van = el('input', { type: 'text', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false',
       maxlength: '16', placeholder: t('tokens.vanPh'), class: 'input-short' });
-    const hours = el('input', { type: 'number', min: '1', step: '1', value: '24', inputmode: 'numeric', class: 'input-short' });
+    const hours = el('input', { type: 'number', min: '1', max: String(MAX_TOKEN_HOURS), step: '1', value: '24', inputmode: 'numeric', class: 'input-short' });
     const url = el('input', { type: 'url', autocomplete: 'off', spellcheck: 'false', value: window.location.origin,
       class: 'input-url' });
     const button = el('button', { type: 'submit', id: 'token-create', class: 'btn btn-primary', text: t('tokens.submit') });
@@ -1275,7 +1276,7 @@
       const h = hours.value.trim();
       const serverUrl = url.value.trim();
       if (!vanCode) { reportProblem('tokens.vanMissing', van); return; }
-      if (!/^\d+$/.test(h) || Number(h) < 1) { reportProblem('tokens.hoursInvalid', hours); return; }
+      if (!/^\d+$/.test(h) || Number(h) < 1 || Number(h) > MAX_TOKEN_HOURS) { reportProblem('tokens.hoursInvalid', hours); return; }
       if (!/^https?:\/\/\S+$/i.test(serverUrl)) { reportProblem('tokens.urlInvalid', url); return; }
       button.disabled = true;
       let answer;
