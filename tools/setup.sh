@@ -21,6 +21,7 @@ packages=(
   libboost-dev
   libutf8proc-dev
   libzxcvbn-dev
+  libqrencode-dev
   clang-format
   clang libclang-rt-14-dev
   chromium nodejs npm

@@ -17,6 +17,7 @@
 #include "mpp/field/use_cases.h"
 #include "mpp/store/van_store.h"
 #include "mpp/sync/curl_transport.h"
+#include "mpp/sync/enrollment_qr.h"
 #include "mpp/sync/json_format.h"
 #include "mpp/sync/local_time.h"
 
@@ -45,7 +46,7 @@ struct Options {
   std::string id, reason, import_file;
   bool force = false;  // request new: even when the citizen has an open request for the service
   // enroll / sync
-  std::string server_url, token, server_key;
+  std::string server_url, token, server_key, enroll_qr;
   // sync --server: this one sync goes to another address of the same deployment (another
   // server process on the same database); the enrolled URL and the pinned server key stay.
   std::string sync_server_url;
@@ -420,7 +421,17 @@ int RunConflicts(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng)
   return 0;
 }
 
-int RunEnroll(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+int RunEnroll(Options o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  if (!o.enroll_qr.empty()) {  // the three parts from the administrator's QR code
+    auto qr = mpp::sync::DecodeEnrollmentQr(o.enroll_qr);
+    if (!qr) return Fail(qr.error());
+    o.server_url = qr->server_url;
+    o.token = qr->token;
+    o.server_key = qr->fingerprint;
+  } else if (o.server_url.empty() || o.token.empty()) {
+    return Fail(
+        Error::InvalidInput("give --qr TEXT (the scanned QR code), or --server and --token"));
+  }
   auto store = OpenStore(o, true, clock, rng);
   if (!store) return Fail(store.error());
   auto transport = mpp::sync::CurlTransport::Create(o.server_url, {});
@@ -675,8 +686,15 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "device, enrolment and pending changes");
   auto* conflicts = app.add_subcommand("conflicts", "conflicts reported by the server");
   auto* enroll = app.add_subcommand("enroll", "enrol this van with the central server");
-  enroll->add_option("--server", o.server_url, "server URL, e.g. https://mpp.example")->required();
-  enroll->add_option("--token", o.token, "one-time token from the administrator")->required();
+  auto* enroll_server =
+      enroll->add_option("--server", o.server_url, "server URL, e.g. https://mpp.example");
+  auto* enroll_token =
+      enroll->add_option("--token", o.token, "one-time token from the administrator");
+  enroll
+      ->add_option("--qr", o.enroll_qr,
+                   "the text of the administrator's enrolment QR code (server, token and key)")
+      ->excludes(enroll_server)
+      ->excludes(enroll_token);
   enroll->add_option("--server-key", o.server_key,
                      "the server key fingerprint the administrator gave you (SHA256:...)");
   auto* officer = app.add_subcommand("officer", "the officer who signs the next changes");

@@ -16,12 +16,14 @@
 
 #include "mpp/server/http_server.h"
 #include "mpp/server/migrate.h"
+#include "mpp/server/qr_code.h"
 #include "mpp/server/server_home.h"
 #include "mpp/server/services.h"
 #include "mpp/server/staff_accounts.h"
 #include "mpp/server/staff_scope.h"
 #include "mpp/staff_web/staff_web.h"
 #include "mpp/sync/crypto.h"
+#include "mpp/sync/enrollment_qr.h"
 #include "mpp/sync/json_format.h"
 #include "mpp/sync/local_time.h"
 
@@ -37,7 +39,7 @@ struct Options {
   bool json_output = false;
   std::string catalog_file, listen = "127.0.0.1:8080", van_code, ttl = "24h";
   std::string device_id, by, status, agency, note, id, bulk_file, backup_file;
-  std::string time_zone, nik, keep, value, user, role;
+  std::string time_zone, nik, keep, value, user, role, qr_file, server_url;
   bool duplicates = false, all = false;
   uint64_t conflict_rev = 0;
   std::vector<std::string> assignments;
@@ -524,6 +526,12 @@ int main(int argc, char** argv) {
   auto* token_create = token->add_subcommand("create", "make a one-time enrolment token");
   token_create->add_option("--van-code", o.van_code, "the van it is for")->required();
   token_create->add_option("--ttl", o.ttl, "lifetime, e.g. 30m, 24h, 7d (default 24h)");
+  auto* qr_option = token_create->add_option(
+      "--qr", o.qr_file, "also write the token as a QR code (SVG) to this new file, for the van");
+  token_create
+      ->add_option("--server-url", o.server_url,
+                   "the address the van syncs with, carried in the QR code")
+      ->needs(qr_option);
   auto* token_list = token->add_subcommand(
       "list", "list tokens by id (the server keeps only their hash, never the token)");
   auto* token_revoke = token->add_subcommand("revoke", "make an unused token enrol nothing");
@@ -724,8 +732,31 @@ int main(int argc, char** argv) {
   if (*token_create) {
     auto ttl = ParseDuration(o.ttl);
     if (!ttl) return Fail(ttl.error());
+    if (!o.qr_file.empty()) {
+      if (o.server_url.empty()) {
+        return Fail(Error::InvalidInput("--qr needs --server-url (where the van syncs)"));
+      }
+      if (std::filesystem::exists(o.qr_file)) {
+        return Fail(Error::Conflict(o.qr_file + " exists (refusing to overwrite it)"));
+      }
+      // Checked before the token is made, so a bad address leaves no token behind.
+      if (auto probe = mpp::sync::EncodeEnrollmentQr({o.server_url, "t", "f"}); !probe) {
+        return Fail(probe.error());
+      }
+    }
     auto t = devices.CreateEnrollmentToken(o.van_code, *ttl);
     if (!t) return Fail(t.error());
+    if (!o.qr_file.empty()) {
+      auto payload =
+          mpp::sync::EncodeEnrollmentQr({o.server_url, *t, services.core.server_fingerprint()});
+      if (!payload) return Fail(payload.error());
+      auto svg = mpp::server::QrCodeSvg(*payload);
+      if (!svg) return Fail(svg.error());
+      std::ofstream out(o.qr_file, std::ios::binary);
+      out << *svg;
+      if (!out.flush()) return Fail(Error::StorageFull("cannot write " + o.qr_file));
+      std::cerr << "QR code of the token written to " << o.qr_file << " (it enrols once)\n";
+    }
     if (o.json_output) {
       const auto hash = mpp::crypto::Sha256(mpp::ViewOf(*t));
       const int64_t expires = clock.NowMillis() + *ttl;

@@ -114,6 +114,13 @@ const std::vector<Table>& Tables() {
         {"created_ms", Type::kInt},
         {"last_seen_ms", Type::kInt}},
        "id_hash"},
+      {"staff_comments",
+       {{"id", Type::kInt},
+        {"request_id", Type::kText},
+        {"at_ms", Type::kInt},
+        {"user_name", Type::kText},
+        {"body", Type::kText}},
+       "id"},
   };
   return tables;
 }
@@ -244,7 +251,7 @@ Result<MigrationReport> MigrateSqliteToPostgres(const std::string& dir, const st
                                 postgres::Params().Add(rev)));
   (void)heads;
   // The envelopes and audit ids go on from the copied ones.
-  for (const char* table : {"envelopes", "audit"}) {
+  for (const char* table : {"envelopes", "audit", "staff_comments"}) {
     MPP_ASSIGN_OR_RETURN(
         auto r,
         to.Query(std::string("SELECT setval(pg_get_serial_sequence('") + table +

@@ -140,7 +140,7 @@ CREATE TABLE catalog(
   version BIGINT NOT NULL,
   body TEXT NOT NULL);
 )sql",
-    // v2: staff accounts and their dashboard sessions (staff_stores.cc).
+    // v2: staff accounts, their dashboard sessions and comments (staff_stores.cc).
     R"sql(
 CREATE TABLE staff_accounts(
   user_name TEXT PRIMARY KEY,
@@ -158,6 +158,13 @@ CREATE TABLE staff_sessions(
   last_seen_ms BIGINT NOT NULL);
 CREATE INDEX staff_sessions_user ON staff_sessions(user_name);
 CREATE INDEX staff_sessions_created ON staff_sessions(created_ms);
+CREATE TABLE staff_comments(
+  id BIGSERIAL PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  at_ms BIGINT NOT NULL,
+  user_name TEXT NOT NULL,
+  body TEXT NOT NULL);
+CREATE INDEX staff_comments_request ON staff_comments(request_id);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

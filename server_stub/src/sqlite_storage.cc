@@ -131,6 +131,13 @@ CREATE TABLE IF NOT EXISTS staff_sessions(
   last_seen_ms BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS staff_sessions_user ON staff_sessions(user_name);
 CREATE INDEX IF NOT EXISTS staff_sessions_created ON staff_sessions(created_ms);
+CREATE TABLE IF NOT EXISTS staff_comments(
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  user_name TEXT NOT NULL,
+  body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS staff_comments_request ON staff_comments(request_id);
 )sql";
 
 DeviceRecord ReadDevice(const Statement& s) {

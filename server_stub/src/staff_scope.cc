@@ -34,6 +34,45 @@ Result<StoredRequest> ScopedStaff::Request(const std::string& id_or_receipt) {
   return std::move(*found);
 }
 
+Result<std::vector<StaffComment>> ScopedStaff::Comments(const std::string& id_or_receipt) {
+  MPP_ASSIGN_OR_RETURN(StoredRequest found, Request(id_or_receipt));
+  return staff_.CommentsOf(found.request.id);
+}
+
+Result<void> ScopedStaff::AddComment(const std::string& id_or_receipt, const std::string& text) {
+  MPP_ASSIGN_OR_RETURN(StoredRequest found, Changeable(id_or_receipt));
+  return staff_.AddComment(found.request.id, text, actor_.by());
+}
+
+Result<void> ScopedStaff::Audit(const std::string& action, const std::string& detail) {
+  return staff_.Audit(actor_.by(), action, actor_.agency, detail);
+}
+
+Result<std::vector<AgencySummary>> ScopedStaff::Summary() {
+  std::vector<AgencySummary> out;
+  std::map<std::string, size_t> index;
+  for (const auto& agency : staff_.catalog().agencies()) {
+    if (!actor_.Sees(agency.id)) continue;
+    index[agency.id] = out.size();
+    out.push_back(AgencySummary{agency.id, {}, {}, std::nullopt});
+  }
+  RequestQuery query;
+  if (!actor_.admin()) query.agency = actor_.agency;
+  MPP_ASSIGN_OR_RETURN(auto all, staff_.ListRequests(query));
+  for (auto& stored : all) {
+    auto it = index.find(stored.agency);
+    if (it == index.end()) continue;
+    AgencySummary& s = out[it->second];
+    ++s.counts[stored.request.status];
+    ++s.per_service[stored.request.service_id];
+    if (!sync::IsFinal(stored.request.status) &&
+        (!s.oldest_open || stored.request.created < s.oldest_open->request.created)) {
+      s.oldest_open = std::move(stored);
+    }
+  }
+  return out;
+}
+
 Result<StoredRequest> ScopedStaff::Changeable(const std::string& id_or_receipt) {
   MPP_ASSIGN_OR_RETURN(StoredRequest found, Request(id_or_receipt));
   if (!actor_.MayChange(found.agency)) {
@@ -45,10 +84,12 @@ Result<StoredRequest> ScopedStaff::Changeable(const std::string& id_or_receipt) 
 
 Result<sync::Request> ScopedStaff::SetStatus(const std::string& id_or_receipt,
                                              sync::RequestStatus to, const std::string& note) {
-  if ((to == sync::RequestStatus::kNeedsInfo || to == sync::RequestStatus::kRejected) &&
+  // A rejection's note is the merge's rule (for vans too); asking for information is staff's.
+  if (to == sync::RequestStatus::kNeedsInfo &&
       note.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return Error::InvalidInput(std::string("a change to ") + sync::StatusName(to) +
-                               " needs a note for the citizen (the van shows it)");
+    return Error::InvalidInput(
+        "asking for information needs a note saying what is missing: the van shows it to the "
+        "citizen");
   }
   MPP_ASSIGN_OR_RETURN(StoredRequest found, Changeable(id_or_receipt));
   return staff_.SetStatus(found.request.id, to, actor_.by(), note);
@@ -94,7 +135,8 @@ Result<StoredConflict> ScopedStaff::ResolveConflict(uint64_t rev, Resolution how
 }
 
 Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
-  if (search.page == 0 || search.per_page == 0 || search.per_page > kMaxPerPage) {
+  if (!search.every_page &&
+      (search.page == 0 || search.per_page == 0 || search.per_page > kMaxPerPage)) {
     return Error::InvalidInput("pages are numbered from 1, with 1 to " +
                                std::to_string(kMaxPerPage) + " requests each");
   }
@@ -138,6 +180,13 @@ Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
     if (auto name = r.fields.find("name"); name != r.fields.end()) {
       s.citizen_name = name->second.value;
     }
+    if (auto village = r.fields.find("village_code"); village != r.fields.end()) {
+      s.village_code = village->second.value;
+    }
+    if (!search.village_code.empty() && s.village_code != search.village_code) continue;
+    if (!search.district_code.empty() && s.village_code.rfind(search.district_code + ".", 0) != 0) {
+      continue;
+    }
     if (!ContainsNoCase(r.receipt, search.text) && !ContainsNoCase(s.citizen_name, search.text)) {
       continue;
     }
@@ -164,6 +213,10 @@ Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
     return search.ascending ? key_less(a, b) : key_less(b, a);
   });
   page.total = matching.size();
+  if (search.every_page) {
+    page.items = std::move(matching);
+    return page;
+  }
   const size_t first = (search.page - 1) * search.per_page;
   for (size_t i = first; i < matching.size() && i < first + search.per_page; ++i) {
     page.items.push_back(std::move(matching[i]));

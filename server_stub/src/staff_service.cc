@@ -5,6 +5,7 @@
 #include "mpp/server/nik_index.h"
 #include "mpp/sync/codec.h"
 #include "mpp/sync/merge.h"
+#include "mpp/sync/text.h"
 
 namespace mpp::server {
 namespace {
@@ -299,6 +300,35 @@ Result<std::vector<DuplicatePair>> StaffService::ListDuplicates() {
 
 Result<std::vector<DeviceRecord>> StaffService::ListDevices() {
   return core_.storage().ListDevices();
+}
+
+Result<void> StaffService::AddComment(const std::string& request_id, const std::string& text,
+                                      const std::string& by) {
+  MPP_RETURN_IF_ERROR(sync::CheckText(text, "a comment", sync::TextRules::Note()));
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Error::InvalidInput("a comment needs some text");
+  }
+  if (text.size() > sync::kMaxNoteBytes) {
+    return Error::TooLarge("a comment has at most " + std::to_string(sync::kMaxNoteBytes) +
+                           " bytes");
+  }
+  MPP_RETURN_IF_ERROR(core_.storage().staff_store().AddComment(
+      StaffComment{request_id, core_.clock().NowMillis(), by, text}));
+  return Audit(by, "request.comment", request_id, "");  // the text stays in the comment
+}
+
+Result<std::vector<StaffComment>> StaffService::CommentsOf(const std::string& request_id) {
+  return core_.storage().staff_store().CommentsOf(request_id);
+}
+
+Result<void> StaffService::Audit(const std::string& by, const std::string& action,
+                                 const std::string& target, const std::string& detail) {
+  return core_.RunTransaction([&]() -> Result<void> {
+    MPP_ASSIGN_OR_RETURN(auto txn, core_.storage().Begin());
+    MPP_RETURN_IF_ERROR(
+        txn->AppendAudit("staff:" + by, action, target, detail, core_.clock().NowMillis()));
+    return txn->Commit();
+  });
 }
 
 }  // namespace mpp::server

@@ -150,6 +150,28 @@ class SqliteStaffStore final : public StaffStore {
     return s.Run();
   }
 
+  Result<void> AddComment(const StaffComment& c) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(Statement s, db_.Prepare("INSERT INTO staff_comments(request_id, at_ms, "
+                                                  "user_name, body) VALUES (?, ?, ?, ?)"));
+    s.Bind(1, c.request_id).Bind(2, c.at_ms).Bind(3, c.by).Bind(4, c.text);
+    return s.Run();
+  }
+  Result<std::vector<StaffComment>> CommentsOf(const std::string& request_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(Statement s, db_.Prepare("SELECT request_id, at_ms, user_name, body FROM "
+                                                  "staff_comments WHERE request_id = ? ORDER BY "
+                                                  "id"));
+    s.Bind(1, request_id);
+    std::vector<StaffComment> out;
+    for (;;) {
+      MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back({s.ColumnText(0), s.ColumnInt(1), s.ColumnText(2), s.ColumnText(3)});
+    }
+    return out;
+  }
+
  private:
   static void BindAccount(Statement& s, const StaffAccount& a) {
     s.Bind(1, a.user)
@@ -244,6 +266,22 @@ class PostgresStaffStore final : public StaffStore {
   }
   Result<void> DeleteSessionsBefore(int64_t before_ms) override {
     return Exec("DELETE FROM staff_sessions WHERE created_ms < $1", Params().Add(before_ms));
+  }
+  Result<void> AddComment(const StaffComment& c) override {
+    return Exec(
+        "INSERT INTO staff_comments(request_id, at_ms, user_name, body) VALUES ($1, $2, "
+        "$3, $4)",
+        Params().Add(c.request_id).Add(c.at_ms).Add(c.by).Add(c.text));
+  }
+  Result<std::vector<StaffComment>> CommentsOf(const std::string& request_id) override {
+    MPP_ASSIGN_OR_RETURN(Rows r, Query("SELECT request_id, at_ms, user_name, body FROM "
+                                       "staff_comments WHERE request_id = $1 ORDER BY id",
+                                       Params().Add(request_id)));
+    std::vector<StaffComment> out;
+    for (int i = 0; i < r.size(); ++i) {
+      out.push_back({r.Text(i, 0), r.Int(i, 1), r.Text(i, 2), r.Text(i, 3)});
+    }
+    return out;
   }
 
  private:

@@ -4,7 +4,11 @@
 #include <set>
 
 #include "assets.h"
+#include "export.h"
+#include "mpp/server/qr_code.h"
 #include "mpp/server/staff_scope.h"
+#include "mpp/sync/crypto.h"
+#include "mpp/sync/enrollment_qr.h"
 #include "mpp/sync/json_format.h"
 #include "mpp/sync/text.h"
 #include "web_util.h"
@@ -19,6 +23,11 @@ using server::WebRequest;
 constexpr std::string_view kSessionCookie = "mpp_session";
 constexpr size_t kMaxJsonDepth = 8;
 constexpr size_t kMaxBulkIds = 500;
+constexpr sync::RequestStatus kStatuses[] = {
+    sync::RequestStatus::kSubmitted, sync::RequestStatus::kReceived,
+    sync::RequestStatus::kInReview,  sync::RequestStatus::kNeedsInfo,
+    sync::RequestStatus::kCompleted, sync::RequestStatus::kDelivered,
+    sync::RequestStatus::kRejected,  sync::RequestStatus::kCancelled};
 
 // The pages run only the server's own script and style: no inline script, no outside origin.
 constexpr const char* kContentSecurityPolicy =
@@ -116,14 +125,14 @@ Result<size_t> PositiveNumber(const std::map<std::string, std::string>& query, c
 
 Result<server::RequestSearch> ReadSearch(const std::map<std::string, std::string>& query,
                                          int offset_minutes) {
-  static const std::set<std::string> kKnown = {"status",    "service", "agency",  "van", "officer",
-                                               "q",         "nik",     "from",    "to",  "sort",
-                                               "duplicate", "page",    "per_page"};
+  static const std::set<std::string> kKnown = {
+      "status", "service", "agency", "van",  "officer",   "district", "village", "q",
+      "nik",    "from",    "to",     "sort", "duplicate", "page",     "per_page"};
   for (const auto& [name, value] : query) {
     if (kKnown.count(name) == 0) {
       return Error::InvalidInput(
-          "unknown filter; the filters are status, service, agency, van, "
-          "officer, q, nik, from, to, duplicate, sort, page, per_page");
+          "unknown filter; the filters are status, service, agency, van, officer, district, "
+          "village, q, nik, from, to, duplicate, sort, page, per_page");
     }
     MPP_RETURN_IF_ERROR(sync::CheckText(value, "a filter", sync::TextRules::Line()));
   }
@@ -140,6 +149,8 @@ Result<server::RequestSearch> ReadSearch(const std::map<std::string, std::string
   s.agency = get("agency");
   s.van_code = get("van");
   s.officer = get("officer");
+  s.district_code = get("district");
+  s.village_code = get("village");
   s.text = get("q");
   s.nik = get("nik");
   if (!s.nik.empty() &&
@@ -180,6 +191,14 @@ json ServiceNames(const sync::Catalog& catalog, const std::string& service_id) {
           {"service_name_en", service ? service->name_en : service_id}};
 }
 
+// "Desa Tanjung Beringin, Kec. Batu Ampar" for a village code of the catalog's places.
+std::string VillageWords(const sync::Catalog& catalog, const std::string& code) {
+  const sync::Village* v = catalog.FindVillage(code);
+  if (v == nullptr) return "";
+  const sync::District* d = catalog.FindDistrict(v->district_code);
+  return "Desa " + v->name + (d ? ", Kec. " + d->name : "");
+}
+
 json SummaryJson(const sync::Catalog& catalog, const server::RequestSummary& s) {
   const sync::Request& r = s.stored.request;
   json j = {{"id", r.id},
@@ -189,6 +208,8 @@ json SummaryJson(const sync::Catalog& catalog, const server::RequestSummary& s) 
             {"van_code", s.van_code},
             {"officer", r.officer},
             {"name", s.citizen_name},
+            {"village_code", s.village_code},
+            {"village", VillageWords(catalog, s.village_code)},
             {"status", sync::StatusName(r.status)},
             {"created_ms", s.created_ms},
             {"updated_ms", s.updated_ms},
@@ -212,6 +233,14 @@ json ConflictJson(const server::StoredConflict& c) {
           {"resolution", c.resolution}};
 }
 
+json AccountJson(const server::StaffAccount& a) {
+  return {{"user", a.user},
+          {"agency", a.agency},
+          {"role", server::StaffRoleName(a.role)},
+          {"created_ms", a.created_ms},
+          {"disabled", a.disabled()}};
+}
+
 json ActorJson(const server::StaffLogin& login) {
   return {{"user", login.actor.user},
           {"agency", login.actor.agency},
@@ -233,8 +262,10 @@ std::optional<std::pair<std::string, std::string>> SplitItemPath(std::string_vie
 
 class ApiCall {
  public:
-  ApiCall(server::Services& services, const server::StaffLogin& login, int offset_minutes)
+  ApiCall(server::Services& services, server::StaffAccounts& accounts,
+          const server::StaffLogin& login, int offset_minutes)
       : services_(services),
+        accounts_(accounts),
         catalog_(services.staff.catalog()),
         scope_(services.staff, login.actor),
         offset_minutes_(offset_minutes) {}
@@ -249,13 +280,7 @@ class ApiCall {
     json items = json::array();
     for (const auto& s : page->items) items.push_back(SummaryJson(catalog_, s));
     json counts = json::object();
-    for (auto st : {sync::RequestStatus::kSubmitted, sync::RequestStatus::kReceived,
-                    sync::RequestStatus::kInReview, sync::RequestStatus::kNeedsInfo,
-                    sync::RequestStatus::kCompleted, sync::RequestStatus::kDelivered,
-                    sync::RequestStatus::kRejected, sync::RequestStatus::kCancelled}) {
-      auto it = page->counts.find(st);
-      counts[sync::StatusName(st)] = it == page->counts.end() ? 0 : it->second;
-    }
+    for (auto st : kStatuses) counts[sync::StatusName(st)] = Count(page->counts, st);
     return Json(200, {{"items", items},
                       {"total", page->total},
                       {"page", search->page},
@@ -366,19 +391,243 @@ class ApiCall {
     return Json(200, ConflictJson(*resolved));
   }
 
-  WebAnswer ListVans() {
+  WebAnswer ListVans(const WebRequest& request) {
     if (!scope_.actor().admin()) return JsonError(403, "only an admin sees the vans");
+    auto query = ParseQuery(request.target);
+    if (!query) return JsonError(query.error());
+    auto stale_days = PositiveNumber(*query, "stale_days", 3);
+    if (!stale_days) return JsonError(stale_days.error());
     auto devices = services_.staff.ListDevices();
     if (!devices) return JsonError(devices.error());
+    const int64_t stale_before =
+        services_.core.clock().NowMillis() - static_cast<int64_t>(*stale_days) * 86'400'000;
     json items = json::array();
     for (const auto& d : *devices) {
+      const int64_t seen = std::max(d.last_sync_ms, d.enrolled_ms);
       items.push_back({{"device_id", d.device_id},
                        {"van_code", d.van_code},
                        {"enrolled_ms", d.enrolled_ms},
                        {"last_sync_ms", d.last_sync_ms},
-                       {"revoked", d.revoked()}});
+                       {"revoked", d.revoked()},
+                       {"stale", !d.revoked() && seen < stale_before}});
     }
     return Json(200, {{"items", items}});
+  }
+
+  WebAnswer RevokeVan(const WebRequest& request, const std::string& device_id) {
+    if (!scope_.actor().admin()) return JsonError(403, "only an admin revokes vans");
+    if (auto body = ReadBody(request, {}); !body) return JsonError(body.error());
+    auto device = services_.devices.FindDevice(device_id);
+    if (!device) return JsonError(device.error());
+    if (!*device) return JsonError(404, "no such van device");
+    if (auto done = services_.devices.RevokeDevice(device_id, "staff:" + scope_.actor().by());
+        !done) {
+      return JsonError(done.error());
+    }
+    return Json(200, {{"device_id", device_id}, {"revoked", true}});
+  }
+
+  WebAnswer ListTokens() {
+    if (!scope_.actor().admin()) return JsonError(403, "only an admin sees enrolment tokens");
+    auto tokens = services_.devices.ListTokens();
+    if (!tokens) return JsonError(tokens.error());
+    const int64_t now = services_.core.clock().NowMillis();
+    json items = json::array();
+    for (const auto& [id, t] : *tokens) {
+      const char* state = t.revoked_ms != 0     ? "revoked"
+                          : t.used_ms != 0      ? "used"
+                          : t.expires_ms <= now ? "expired"
+                                                : "unused";
+      items.push_back({{"id", id},
+                       {"van_code", t.van_code},
+                       {"state", state},
+                       {"created_ms", t.created_ms},
+                       {"expires_ms", t.expires_ms},
+                       {"used_ms", t.used_ms},
+                       {"used_by", t.used_by}});
+    }
+    return Json(200, {{"items", items}});
+  }
+
+  WebAnswer CreateToken(const WebRequest& request) {
+    if (!scope_.actor().admin()) return JsonError(403, "only an admin makes enrolment tokens");
+    auto body = ReadBody(request, {"van_code", "hours", "server_url"});
+    if (!body) return JsonError(body.error());
+    auto van_code = StringMember(*body, "van_code", true);
+    auto server_url = StringMember(*body, "server_url", true);
+    if (!van_code) return JsonError(van_code.error());
+    if (!server_url) return JsonError(server_url.error());
+    int64_t hours = 24;
+    if (auto h = body->find("hours"); h != body->end()) {
+      if (!h->is_number_integer() || h->get<int64_t>() < 1 || h->get<int64_t>() > 24 * 30) {
+        return JsonError(400, "\"hours\" is a whole number from 1 to 720 (30 days)");
+      }
+      hours = h->get<int64_t>();
+    }
+    // Checked before the token is made, so a bad address leaves no token behind.
+    auto probe = sync::EncodeEnrollmentQr({*server_url, "t", "f"});
+    if (!probe) return JsonError(probe.error());
+    const int64_t ttl_ms = hours * 3'600'000;
+    auto token = services_.devices.CreateEnrollmentToken(*van_code, ttl_ms);
+    if (!token) return JsonError(token.error());
+    auto payload =
+        sync::EncodeEnrollmentQr({*server_url, *token, services_.core.server_fingerprint()});
+    if (!payload) return JsonError(payload.error());
+    auto svg = server::QrCodeSvg(*payload);
+    if (!svg) return JsonError(svg.error());
+    const auto hash = crypto::Sha256(ViewOf(*token));
+    const std::string id =
+        ToHex(ByteView(hash.data(), hash.size())).substr(0, server::kTokenIdChars);
+    if (auto audited = scope_.Audit("token.create", "van " + *van_code + ", token " + id);
+        !audited) {
+      return JsonError(audited.error());
+    }
+    return Json(200, {{"id", id},
+                      {"token", *token},
+                      {"van_code", *van_code},
+                      {"expires_ms", services_.core.clock().NowMillis() + ttl_ms},
+                      {"qr_payload", *payload},
+                      {"qr_svg", "data:image/svg+xml;base64," + Base64(*svg)}});
+  }
+
+  WebAnswer RevokeToken(const WebRequest& request, const std::string& id) {
+    if (!scope_.actor().admin()) return JsonError(403, "only an admin revokes enrolment tokens");
+    if (auto body = ReadBody(request, {}); !body) return JsonError(body.error());
+    if (auto done = services_.devices.RevokeToken(id, "staff:" + scope_.actor().by()); !done) {
+      return JsonError(done.error());
+    }
+    return Json(200, {{"id", id}, {"state", "revoked"}});
+  }
+
+  WebAnswer ListStaff() {
+    if (!scope_.actor().admin()) return JsonError(403, "only an admin manages staff accounts");
+    auto all = accounts_.List();
+    if (!all) return JsonError(all.error());
+    json items = json::array();
+    for (const auto& a : *all) items.push_back(AccountJson(a));
+    return Json(200, {{"items", items}});
+  }
+
+  WebAnswer AddStaff(const WebRequest& request) {
+    if (!scope_.actor().admin()) return JsonError(403, "only an admin manages staff accounts");
+    auto body = ReadBody(request, {"user", "agency", "role", "password"});
+    if (!body) return JsonError(body.error());
+    auto user = StringMember(*body, "user", true);
+    auto agency = StringMember(*body, "agency", true);
+    auto role_name = StringMember(*body, "role", true);
+    auto password = StringMember(*body, "password", true);
+    for (auto* part : {&user, &agency, &role_name, &password}) {
+      if (!*part) return JsonError(part->error());
+    }
+    auto role = server::ParseStaffRole(*role_name);
+    if (!role) return JsonError(400, "\"role\" is viewer, officer or admin");
+    auto added = accounts_.Add(*user, *agency, *role, *password, scope_.actor().by());
+    if (!added) return JsonError(added.error());
+    return Json(200, AccountJson(*added));
+  }
+
+  WebAnswer ChangeStaff(const WebRequest& request, const std::string& user,
+                        const std::string& action) {
+    if (!scope_.actor().admin()) return JsonError(403, "only an admin manages staff accounts");
+    if (action == "disable") {
+      if (auto body = ReadBody(request, {}); !body) return JsonError(body.error());
+      if (auto done = accounts_.Disable(user, scope_.actor().by()); !done) {
+        return JsonError(done.error());
+      }
+      return Json(200, {{"user", user}, {"disabled", true}});
+    }
+    auto body = ReadBody(request, {"password"});
+    if (!body) return JsonError(body.error());
+    auto password = StringMember(*body, "password", true);
+    if (!password) return JsonError(password.error());
+    if (auto done = accounts_.SetPassword(user, *password, scope_.actor().by()); !done) {
+      return JsonError(done.error());
+    }
+    return Json(200, {{"user", user}});
+  }
+
+  WebAnswer Summary() {
+    auto summary = scope_.Summary();
+    if (!summary) return JsonError(summary.error());
+    json agencies = json::array();
+    for (const auto& s : *summary) {
+      const sync::Agency* agency = catalog_.FindAgency(s.agency);
+      json counts = json::object();
+      for (auto st : kStatuses) counts[sync::StatusName(st)] = Count(s.counts, st);
+      json services = json::array();
+      for (const auto& [service_id, n] : s.per_service) {
+        json one = {{"service_id", service_id}, {"count", n}};
+        one.update(ServiceNames(catalog_, service_id));
+        services.push_back(one);
+      }
+      json oldest = nullptr;
+      if (s.oldest_open) {
+        oldest = {{"id", s.oldest_open->request.id},
+                  {"receipt", s.oldest_open->request.receipt},
+                  {"created_ms", s.oldest_open->request.created.wall_ms}};
+      }
+      agencies.push_back({{"agency", s.agency},
+                          {"name", agency ? agency->name : s.agency},
+                          {"name_en", agency ? agency->name_en : s.agency},
+                          {"counts", counts},
+                          {"services", services},
+                          {"oldest_open", oldest}});
+    }
+    return Json(200, {{"agencies", agencies}});
+  }
+
+  WebAnswer Places() {
+    json districts = json::array();
+    for (const auto& d : catalog_.districts()) {
+      districts.push_back({{"code", d.code}, {"name", d.name}});
+    }
+    json villages = json::array();
+    for (const auto& v : catalog_.villages()) {
+      villages.push_back({{"code", v.code}, {"name", v.name}, {"district", v.district_code}});
+    }
+    return Json(200, {{"districts", districts}, {"villages", villages}});
+  }
+
+  WebAnswer AddComment(const WebRequest& request, const std::string& id) {
+    auto body = ReadBody(request, {"text"});
+    if (!body) return JsonError(body.error());
+    auto text = StringMember(*body, "text", true);
+    if (!text) return JsonError(text.error());
+    if (auto done = scope_.AddComment(id, *text); !done) return JsonError(done.error());
+    return ShowRequest(id);
+  }
+
+  WebAnswer Export(const WebRequest& request) {
+    auto query = ParseQuery(request.target);
+    if (!query) return JsonError(query.error());
+    std::string format = "csv";
+    bool mask = false;
+    if (auto it = query->find("format"); it != query->end()) {
+      format = it->second;
+      query->erase(it);
+    }
+    if (auto it = query->find("mask"); it != query->end()) {
+      mask = it->second == "1";
+      query->erase(it);
+    }
+    if (format != "csv" && format != "json") return JsonError(400, "format is csv or json");
+    auto search = ReadSearch(*query, offset_minutes_);
+    if (!search) return JsonError(search.error());
+    search->every_page = true;
+    auto page = scope_.Search(*search);
+    if (!page) return JsonError(page.error());
+    // Which filters, not their values: a NIK or a name searched for is personal data.
+    std::string filters;
+    for (const auto& [name, value] : *query) filters += (filters.empty() ? "" : ",") + name;
+    if (auto audited = scope_.Audit(
+            "export", format + (mask ? " masked, " : " unmasked, ") +
+                          std::to_string(page->items.size()) +
+                          " requests, filters: " + (filters.empty() ? "none" : filters));
+        !audited) {
+      return JsonError(audited.error());
+    }
+    return ExportAnswer(catalog_, *page, format == "csv" ? ExportFormat::kCsv : ExportFormat::kJson,
+                        mask, offset_minutes_);
   }
 
  private:
@@ -400,9 +649,16 @@ class ApiCall {
     if (const sync::Service* service = catalog_.FindService(r.service_id)) {
       for (const auto& spec : service->fields) {
         auto it = r.fields.find(spec.name);
-        fields.push_back({{"name", spec.name},
-                          {"label", spec.label},
-                          {"value", it == r.fields.end() ? "" : it->second.value}});
+        json field = {{"name", spec.name},
+                      {"label", spec.label},
+                      {"value", it == r.fields.end() ? "" : it->second.value}};
+        // A village by its name and district, not only its Kemendagri code.
+        if (spec.type == sync::FieldType::kVillageCode && it != r.fields.end()) {
+          if (auto words = VillageWords(catalog_, it->second.value); !words.empty()) {
+            field["display"] = words;
+          }
+        }
+        fields.push_back(field);
         shown.insert(spec.name);
       }
     }
@@ -431,6 +687,13 @@ class ApiCall {
       for (const auto& c : *list) conflicts.push_back(ConflictJson(c));
     }
     j["conflicts"] = conflicts;
+    json comments = json::array();
+    if (auto list = scope_.Comments(r.id)) {
+      for (const auto& c : *list) {
+        comments.push_back({{"at_ms", c.at_ms}, {"by", c.by}, {"text", c.text}});
+      }
+    }
+    j["comments"] = comments;
     // The van code of the device that made it.
     if (auto device = services_.core.storage().FindDevice(r.device_id); device && *device) {
       j["van_code"] = (*device)->van_code;
@@ -440,7 +703,14 @@ class ApiCall {
     return Json(200, j);
   }
 
+  static size_t Count(const std::map<sync::RequestStatus, size_t>& counts,
+                      sync::RequestStatus status) {
+    auto it = counts.find(status);
+    return it == counts.end() ? 0 : it->second;
+  }
+
   server::Services& services_;
+  server::StaffAccounts& accounts_;
   const sync::Catalog& catalog_;
   server::ScopedStaff scope_;
   const int offset_minutes_;
@@ -541,7 +811,7 @@ WebAnswer StaffWeb::Api(const WebRequest& request, std::string_view path,
                         const server::StaffLogin& login) {
   const bool get = request.method == "GET";
   const bool post = request.method == "POST";
-  ApiCall call(services_, login, options_.utc_offset_minutes);
+  ApiCall call(services_, accounts_, login, options_.utc_offset_minutes);
   if (path == "/api/me" && get) return Json(200, ActorJson(login));
   if (path == "/api/logout" && post) {
     auto done = accounts_.Logout(login.session_id);
@@ -560,12 +830,31 @@ WebAnswer StaffWeb::Api(const WebRequest& request, std::string_view path,
     if (action.empty() && get) return call.ShowRequest(id);
     if (action == "status" && post) return call.SetStatus(request, id);
     if (action == "fields" && post) return call.SetFields(request, id);
+    if (action == "comments" && post) return call.AddComment(request, id);
   }
+  if (path == "/api/summary" && get) return call.Summary();
+  if (path == "/api/places" && get) return call.Places();
+  if (path == "/api/export" && get) return call.Export(request);
   if (path == "/api/conflicts" && get) return call.ListConflicts(request);
   if (auto item = SplitItemPath(path, "/api/conflicts/")) {
     if (item->second == "resolve" && post) return call.ResolveConflict(request, item->first);
   }
-  if (path == "/api/vans" && get) return call.ListVans();
+  if (path == "/api/vans" && get) return call.ListVans(request);
+  if (auto item = SplitItemPath(path, "/api/vans/")) {
+    if (item->second == "revoke" && post) return call.RevokeVan(request, item->first);
+  }
+  if (path == "/api/tokens" && get) return call.ListTokens();
+  if (path == "/api/tokens" && post) return call.CreateToken(request);
+  if (auto item = SplitItemPath(path, "/api/tokens/")) {
+    if (item->second == "revoke" && post) return call.RevokeToken(request, item->first);
+  }
+  if (path == "/api/staff" && get) return call.ListStaff();
+  if (path == "/api/staff" && post) return call.AddStaff(request);
+  if (auto item = SplitItemPath(path, "/api/staff/")) {
+    if ((item->second == "disable" || item->second == "password") && post) {
+      return call.ChangeStaff(request, item->first, item->second);
+    }
+  }
   return JsonError(404, "no such API call (server_stub/API.md lists them)");
 }
 

@@ -24,6 +24,9 @@ Result<std::map<std::string, std::string>> ParseQuery(std::string_view target);
 // The value of cookie `name` in a Cookie header, "" without it.
 std::string CookieValue(std::string_view cookie_header, std::string_view name);
 
+// Standard base64 with padding (RFC 4648 §4), for data: URLs.
+std::string Base64(std::string_view bytes);
+
 // Equal in time independent of where they differ (CSRF tokens).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

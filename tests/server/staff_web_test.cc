@@ -10,7 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "mpp/field/use_cases.h"
+#include "mpp/server/qr_code.h"
 #include "mpp/server/staff_accounts.h"
+#include "mpp/sqlite/sqlite.h"
+#include "mpp/sync/enrollment_qr.h"
 #include "support/sync_world.h"
 
 namespace mpp::test {
@@ -384,6 +387,173 @@ TEST_F(StaffWebTest, BadInputGetsAClearFourHundredAndChangesNothing) {
   EXPECT_EQ(world_->ServerState(ktp_.id).status, sync::RequestStatus::kSubmitted);
   EXPECT_EQ(world_->ServerState(ktp_.id).fields.at("phone").value, "081234567890");
   EXPECT_EQ(Get("/api/unknown", capil).status, 404);
+}
+
+TEST_F(StaffWebTest, CommentsAreAppendOnlyAndScopedToTheAgency) {
+  const Browser capil = Login("capil1");
+  const Browser viewer = Login("capil.lihat");
+  const Browser nib = Login("nib1");
+  const std::string target = "/api/requests/" + ktp_.id + "/comments";
+  const WebAnswer added = Post(target, {{"text", "KK asli sudah dilihat <b>ok</b>"}}, capil);
+  ASSERT_EQ(added.status, 200) << added.body;
+  const json comments = Body(added)["comments"];
+  ASSERT_EQ(comments.size(), 1u);
+  EXPECT_EQ(comments[0].value("by", ""), "capil1");
+  EXPECT_EQ(comments[0].value("text", ""), "KK asli sudah dilihat <b>ok</b>");
+  EXPECT_EQ(Post(target, {{"text", "   "}}, capil).status, 400);
+  EXPECT_EQ(Post(target, {{"text", "dari viewer"}}, viewer).status, 403);
+  EXPECT_EQ(Post(target, {{"text", "dari instansi lain"}}, nib).status, 404);
+  EXPECT_EQ(Body(Get("/api/requests/" + ktp_.id, viewer))["comments"].size(), 1u);
+}
+
+TEST_F(StaffWebTest, SummaryCountsOnlyTheAgenciesTheAccountSees) {
+  const json mine = Body(Get("/api/summary", Login("capil1")));
+  ASSERT_EQ(mine["agencies"].size(), 1u) << mine;
+  EXPECT_EQ(mine["agencies"][0].value("agency", ""), "dukcapil");
+  EXPECT_EQ(mine["agencies"][0]["counts"].value("submitted", 0), 2);
+  EXPECT_FALSE(mine["agencies"][0]["oldest_open"].is_null());
+  const json all = Body(Get("/api/summary", Login("admin1")));
+  EXPECT_EQ(all["agencies"].size(), world_->services().staff.catalog().agencies().size());
+}
+
+TEST_F(StaffWebTest, ExportIsScopedMaskedAuditedAndOpensInASpreadsheet) {
+  const Browser capil = Login("capil1");
+  const WebAnswer csv = Get("/api/export?format=csv&mask=1", capil);
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_THAT(csv.content_type, HasSubstr("text/csv"));
+  EXPECT_THAT(HeaderOf(csv, "Content-Disposition"), HasSubstr("attachment"));
+  EXPECT_EQ(csv.body.rfind("\xEF\xBB\xBF", 0), 0u);  // UTF-8 BOM first
+  EXPECT_THAT(csv.body, HasSubstr(ktp_.receipt));
+  EXPECT_THAT(csv.body, Not(HasSubstr(nib_.receipt)));  // another agency's
+  const std::string nik = ktp_.fields.at("nik").value;
+  EXPECT_THAT(csv.body, Not(HasSubstr(nik)));
+  EXPECT_THAT(csv.body, HasSubstr(nik.substr(0, 6) + "******" + nik.substr(12)));
+  EXPECT_THAT(csv.body, Not(HasSubstr("081234567890")));
+  EXPECT_THAT(csv.body, HasSubstr("*********890"));
+  const WebAnswer plain = Get("/api/export?format=json&mask=0&q=Siti", capil);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  const json items = Body(plain)["items"];
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["fields"].value("nik", ""), nik);
+  EXPECT_EQ(Get("/api/export?format=xml", capil).status, 400);
+  // Both exports are in the audit trail, with the filters named but not their values (read
+  // from the SQLite file; the PostgreSQL run checks the same code path).
+  if (world_->backend() == StorageBackend::kSqlite) {
+    auto db = sqlite::Database::Open(world_->dir() + "/server/server.db",
+                                     sqlite::Database::Mode::kReadWrite);
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    auto rows = db->Prepare("SELECT actor, detail FROM audit WHERE action = 'export' ORDER BY id");
+    ASSERT_TRUE(rows.ok());
+    std::vector<std::string> details;
+    for (auto row = rows->Step(); row.ok() && *row; row = rows->Step()) {
+      EXPECT_EQ(rows->ColumnText(0), "staff:capil1");
+      details.push_back(rows->ColumnText(1));
+    }
+    ASSERT_EQ(details.size(), 2u);
+    EXPECT_THAT(details[0], HasSubstr("csv masked, 2 requests"));
+    EXPECT_THAT(details[1], HasSubstr("filters: q"));
+    EXPECT_THAT(details[1], Not(HasSubstr("Siti")));
+  }
+}
+
+TEST_F(StaffWebTest, AdminsMakeTokensWithAQrCodeOfTokenServerAndKey) {
+  const Browser admin = Login("admin1");
+  EXPECT_EQ(Post("/api/tokens", {{"van_code", "KR07"}, {"server_url", "http://x"}}, Login("capil1"))
+                .status,
+            403);
+  EXPECT_EQ(Post("/api/tokens", {{"van_code", "KR07"}, {"server_url", "ftp://x"}}, admin).status,
+            400);
+  const WebAnswer made =
+      Post("/api/tokens",
+           {{"van_code", "KR07"}, {"hours", 2}, {"server_url", "http://10.0.0.5:8080"}}, admin);
+  ASSERT_EQ(made.status, 200) << made.body;
+  const json t = Body(made);
+  EXPECT_EQ(t.value("qr_svg", "").rfind("data:image/svg+xml;base64,", 0), 0u);
+  auto qr = sync::DecodeEnrollmentQr(t.value("qr_payload", ""));
+  ASSERT_TRUE(qr.ok()) << qr.error().message();
+  EXPECT_EQ(qr->server_url, "http://10.0.0.5:8080");
+  EXPECT_EQ(qr->token, t.value("token", ""));
+  EXPECT_EQ(qr->fingerprint, world_->services().core.server_fingerprint());
+  const std::string id = t.value("id", "");
+  auto state_of = [&](const std::string& token_id) {
+    const json listed = Body(Get("/api/tokens", admin));
+    for (const auto& item : listed["items"]) {
+      if (item.value("id", "") == token_id) return item.value("state", "");
+    }
+    return std::string("missing");
+  };
+  EXPECT_EQ(state_of(id), "unused");
+  ASSERT_EQ(Post("/api/tokens/" + id + "/revoke", json::object(), admin).status, 200);
+  EXPECT_EQ(state_of(id), "revoked");
+  EXPECT_EQ(Post("/api/tokens/" + id + "/revoke", json::object(), admin).status, 409);
+}
+
+TEST_F(StaffWebTest, AdminsManageStaffAccountsAndRevokeVans) {
+  const Browser admin = Login("admin1");
+  const Browser capil = Login("capil1");
+  EXPECT_EQ(Get("/api/staff", capil).status, 403);
+  const WebAnswer added = Post("/api/staff",
+                               {{"user", "baru1"},
+                                {"agency", "dukcapil"},
+                                {"role", "viewer"},
+                                {"password", "kata-sandi-baru-1"}},
+                               admin);
+  ASSERT_EQ(added.status, 200) << added.body;
+  EXPECT_EQ(Post("/api/staff",
+                 {{"user", "baru1"},
+                  {"agency", "dukcapil"},
+                  {"role", "viewer"},
+                  {"password", "kata-sandi-baru-1"}},
+                 admin)
+                .status,
+            409);
+  EXPECT_EQ(Post("/api/staff",
+                 {{"user", "x2"},
+                  {"agency", "nowhere"},
+                  {"role", "viewer"},
+                  {"password", "kata-sandi-baru-1"}},
+                 admin)
+                .status,
+            400);
+  EXPECT_EQ(
+      Post("/api/staff",
+           {{"user", "x3"}, {"agency", "dukcapil"}, {"role", "viewer"}, {"password", "short"}},
+           admin)
+          .status,
+      400);
+  EXPECT_EQ(Body(Get("/api/staff", admin))["items"].size(), 5u);
+  ASSERT_EQ(Post("/api/staff/capil1/disable", json::object(), admin).status, 200);
+  EXPECT_EQ(Get("/api/me", capil).status, 401);
+
+  const json vans = Body(Get("/api/vans", admin));
+  ASSERT_EQ(vans["items"].size(), 1u);
+  EXPECT_FALSE(vans["items"][0].value("stale", true));
+  world_->clock().Advance(4LL * 86'400'000);
+  const Browser later = Login("admin1");
+  EXPECT_TRUE(Body(Get("/api/vans", later))["items"][0].value("stale", false));
+  const std::string device = van_->device_id();
+  ASSERT_EQ(Post("/api/vans/" + device + "/revoke", json::object(), later).status, 200);
+  EXPECT_TRUE(Body(Get("/api/vans", later))["items"][0].value("revoked", false));
+  EXPECT_FALSE(world_->Sync(*van_).ok());  // refused from now on
+}
+
+TEST(EnrollmentQrTest, RoundTripsAndRefusesMisreadOrForeignText) {
+  const sync::EnrollmentQr qr{"https://mpp.kuburayakab.go.id", "tok123", "SHA256:ab-cd"};
+  auto text = sync::EncodeEnrollmentQr(qr);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->rfind("MPPQR1|https://mpp.kuburayakab.go.id|tok123|SHA256:ab-cd|", 0), 0u);
+  auto back = sync::DecodeEnrollmentQr(*text);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->token, "tok123");
+  std::string misread = *text;
+  misread[20] = misread[20] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(sync::DecodeEnrollmentQr(misread).error().code(), ErrorCode::kCorrupt);
+  EXPECT_FALSE(sync::DecodeEnrollmentQr(text->substr(0, text->size() - 3)).ok());
+  EXPECT_FALSE(sync::DecodeEnrollmentQr("MPPQR2|a|b|c|d").ok());
+  EXPECT_FALSE(sync::EncodeEnrollmentQr({"https://x", "to|ken", "f"}).ok());
+  auto svg = server::QrCodeSvg(*text);
+  ASSERT_TRUE(svg.ok());
+  EXPECT_EQ(svg->rfind("<svg", 0), 0u);
 }
 
 }  // namespace

@@ -24,6 +24,8 @@ struct RequestSearch {
   std::string agency;  // admins only; others always get their own
   std::string van_code;
   std::string officer;
+  std::string district_code;    // "61.12.05": its village_code field is in that district
+  std::string village_code;     // "61.12.05.2001"
   std::string text;             // the receipt or the citizen's name contains it, any case
   std::string nik;              // exact, through the NIK index
   int64_t created_from_ms = 0;  // inclusive; 0: no bound
@@ -33,6 +35,7 @@ struct RequestSearch {
   bool ascending = false;  // newest / last first by default
   size_t page = 1;         // 1-based
   size_t per_page = 50;
+  bool every_page = false;  // all matching requests (an export), page and per_page ignored
 };
 
 // A request as the inbox lists it.
@@ -40,9 +43,18 @@ struct RequestSummary {
   StoredRequest stored;
   std::string van_code;
   std::string citizen_name;  // its "name" field, "" without one
+  std::string village_code;  // its "village_code" field, "" without one
   int64_t created_ms = 0;
   int64_t updated_ms = 0;  // the latest change of any field or the status
   bool duplicate = false;  // flagged as a possible duplicate
+};
+
+// One agency's work at a glance (the summary page).
+struct AgencySummary {
+  std::string agency;
+  std::map<sync::RequestStatus, size_t> counts;
+  std::map<std::string, size_t> per_service;
+  std::optional<StoredRequest> oldest_open;  // the earliest created that is not final
 };
 
 struct RequestPage {
@@ -62,6 +74,13 @@ class ScopedStaff {
 
   Result<StoredRequest> Request(const std::string& id_or_receipt);
   Result<RequestPage> Search(const RequestSearch& search);
+  // Per agency the actor sees (every agency of the catalog for an admin), in catalog order.
+  Result<std::vector<AgencySummary>> Summary();
+
+  Result<std::vector<StaffComment>> Comments(const std::string& id_or_receipt);
+  Result<void> AddComment(const std::string& id_or_receipt, const std::string& text);
+  // Records in the audit trail what the actor did that changes nothing (an export).
+  Result<void> Audit(const std::string& action, const std::string& detail);
 
   Result<sync::Request> SetStatus(const std::string& id_or_receipt, sync::RequestStatus to,
                                   const std::string& note);

@@ -56,6 +56,13 @@ class StaffService {
   Result<std::vector<DuplicatePair>> ListDuplicates();
   Result<std::vector<DeviceRecord>> ListDevices();
 
+  // Internal comments (append-only) and the audit trail of what staff looked at or exported.
+  Result<void> AddComment(const std::string& request_id, const std::string& text,
+                          const std::string& by);
+  Result<std::vector<StaffComment>> CommentsOf(const std::string& request_id);
+  Result<void> Audit(const std::string& by, const std::string& action, const std::string& target,
+                     const std::string& detail);
+
   // Re-verifies the signature and body hash of every stored envelope.
   Result<AuditReport> VerifyEnvelopes();
 

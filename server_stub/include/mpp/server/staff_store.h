@@ -1,7 +1,7 @@
-// Staff accounts and their dashboard sessions, as stored: persistence only, behind an interface
-// both backends implement (the tables live in the server's database, so every server process on
-// one PostgreSQL database knows every account and session). What an account may do is decided
-// by StaffAccounts (staff_accounts.h) and StaffService, never here.
+// Staff accounts, their dashboard sessions and their comments on requests, as stored: persistence
+// only, behind an interface both backends implement (the tables live in the server's database, so
+// every server process on one PostgreSQL database knows every account and session). What an account
+// may do is decided by StaffAccounts (staff_accounts.h) and StaffService, never here.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +48,14 @@ struct StaffSession {
   int64_t last_seen_ms = 0;
 };
 
+// An internal comment of staff on a request: append-only (no call changes or removes one).
+struct StaffComment {
+  std::string request_id;
+  int64_t at_ms = 0;
+  std::string by;  // the staff account
+  std::string text;
+};
+
 class StaffStore {
  public:
   virtual ~StaffStore() = default;
@@ -67,6 +75,10 @@ class StaffStore {
   // Ends every session of `user`; and every session that began before `before_ms` (expired).
   virtual Result<void> DeleteSessionsOf(const std::string& user) = 0;
   virtual Result<void> DeleteSessionsBefore(int64_t before_ms) = 0;
+
+  virtual Result<void> AddComment(const StaffComment& comment) = 0;
+  // Oldest first.
+  virtual Result<std::vector<StaffComment>> CommentsOf(const std::string& request_id) = 0;
 };
 
 }  // namespace mpp::server
