@@ -115,6 +115,23 @@ bool IsValidVillageCode(std::string_view s) {
          IsDigits(s.substr(3, 2)) && IsDigits(s.substr(6, 2)) && IsDigits(s.substr(9, 4));
 }
 
+// A part of a place code that is all zeros names no place (NIK digits 5-6 "00" neither).
+bool IsZeros(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; });
+}
+
+// PP.KK, e.g. 61.12 (Kubu Raya).
+bool IsRegencyCode(std::string_view s) {
+  return s.size() == 5 && s[2] == '.' && IsDigits(s.substr(0, 2)) && IsDigits(s.substr(3, 2)) &&
+         !IsZeros(s.substr(3, 2));
+}
+
+// PP.KK.DD, e.g. 61.12.01 (Sungai Raya).
+bool IsDistrictCode(std::string_view s) {
+  return s.size() == 8 && s[5] == '.' && IsRegencyCode(s.substr(0, 5)) &&
+         IsDigits(s.substr(6, 2)) && !IsZeros(s.substr(6, 2));
+}
+
 bool IsValidEmail(std::string_view s) {
   const size_t at = s.find('@');
   if (at == std::string_view::npos || at == 0 || s.find('@', at + 1) != std::string_view::npos) {
@@ -178,6 +195,101 @@ Result<FieldSpec> ParseField(const json& j, const std::string& where) {
     return Error::InvalidInput(at + ": an enum field needs \"options\"");
   }
   return spec;
+}
+
+// A string member that must be there, or an error naming the entry.
+Result<std::string> StringMember(const json& j, const char* name, const std::string& where) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string()) {
+    return Error::InvalidInput(where + ": needs a string \"" + name + "\"");
+  }
+  return it->get<std::string>();
+}
+
+// A place's name: one line of text, not empty.
+Result<void> CheckPlaceName(const std::string& name, const std::string& where) {
+  if (name.empty()) return Error::InvalidInput(where + ": \"name\" is empty");
+  return CheckText(name, where + " name", TextRules::Line());
+}
+
+// What the "places" section of a catalog document holds, checked (catalog.h).
+struct Places {
+  std::string regency_code;
+  std::string regency_name;
+  std::vector<District> districts;
+  std::vector<Village> villages;
+  std::map<std::string, size_t, std::less<>> district_index;
+  std::map<std::string, size_t, std::less<>> village_index;
+};
+
+Result<Places> ParsePlaces(const json& j) {
+  if (!j.is_object() || !j.contains("districts") || !j["districts"].is_array() ||
+      !j.contains("villages") || !j["villages"].is_array()) {
+    return Error::InvalidInput("catalog places: need \"districts\" and \"villages\" arrays");
+  }
+  if (j["districts"].empty() || j["villages"].empty()) {
+    return Error::InvalidInput("catalog places: need at least one district and one village");
+  }
+  Places places;
+  if (auto regency = j.find("regency"); regency != j.end()) {
+    if (!regency->is_object()) {
+      return Error::InvalidInput("catalog places: \"regency\" must be an object");
+    }
+    MPP_ASSIGN_OR_RETURN(places.regency_code, StringMember(*regency, "code", "places regency"));
+    MPP_ASSIGN_OR_RETURN(places.regency_name, StringMember(*regency, "name", "places regency"));
+    if (!IsRegencyCode(places.regency_code)) {
+      return Error::InvalidInput("places regency \"" + places.regency_code +
+                                 "\": code must look like 61.12 (PP.KK, Kemendagri)");
+    }
+    MPP_RETURN_IF_ERROR(CheckPlaceName(places.regency_name, "places regency"));
+  }
+  for (const auto& d : j["districts"]) {
+    if (!d.is_object()) return Error::InvalidInput("places: a district must be an object");
+    MPP_ASSIGN_OR_RETURN(std::string code, StringMember(d, "code", "places district"));
+    const std::string where = "district " + code;
+    if (!IsDistrictCode(code)) {
+      return Error::InvalidInput("district \"" + code +
+                                 "\": code must look like 61.12.01 (PP.KK.DD, Kemendagri)");
+    }
+    MPP_ASSIGN_OR_RETURN(std::string name, StringMember(d, "name", where));
+    MPP_RETURN_IF_ERROR(CheckPlaceName(name, where));
+    // The regency is what decides which NIKs and village codes the places speak for: one.
+    if (places.regency_code.empty()) places.regency_code = code.substr(0, 5);
+    if (code.compare(0, 5, places.regency_code) != 0) {
+      return Error::InvalidInput(where + ": not in regency " + places.regency_code +
+                                 " (the places are those of one regency)");
+    }
+    if (!places.district_index.emplace(code, places.districts.size()).second) {
+      return Error::InvalidInput(where + " appears twice");
+    }
+    places.districts.push_back({std::move(code), std::move(name)});
+  }
+  for (const auto& v : j["villages"]) {
+    if (!v.is_object()) return Error::InvalidInput("places: a village must be an object");
+    MPP_ASSIGN_OR_RETURN(std::string code, StringMember(v, "code", "places village"));
+    const std::string where = "village " + code;
+    if (!IsValidVillageCode(code) || !IsDistrictCode(std::string_view(code).substr(0, 8)) ||
+        IsZeros(std::string_view(code).substr(9, 4))) {
+      return Error::InvalidInput("village \"" + code +
+                                 "\": code must look like 61.12.05.2001 (PP.KK.DD.VVVV, "
+                                 "Kemendagri)");
+    }
+    MPP_ASSIGN_OR_RETURN(std::string name, StringMember(v, "name", where));
+    MPP_RETURN_IF_ERROR(CheckPlaceName(name, where));
+    MPP_ASSIGN_OR_RETURN(std::string district, StringMember(v, "district", where));
+    if (!places.district_index.count(district)) {
+      return Error::InvalidInput(where + ": district \"" + district + "\" is not listed");
+    }
+    if (code.compare(0, 8, district) != 0) {
+      return Error::InvalidInput(where + ": its code does not start with its district's, " +
+                                 district);
+    }
+    if (!places.village_index.emplace(code, places.villages.size()).second) {
+      return Error::InvalidInput(where + " appears twice");
+    }
+    places.villages.push_back({std::move(code), std::move(name), std::move(district)});
+  }
+  return places;
 }
 
 }  // namespace
@@ -330,6 +442,15 @@ Result<Catalog> Catalog::FromJson(std::string_view json_text) {
       catalog.service_index_[service.id] = catalog.services_.size();
       catalog.services_.push_back(std::move(service));
     }
+    if (auto places = doc.find("places"); places != doc.end()) {
+      MPP_ASSIGN_OR_RETURN(Places parsed, ParsePlaces(*places));
+      catalog.regency_code_ = std::move(parsed.regency_code);
+      catalog.regency_name_ = std::move(parsed.regency_name);
+      catalog.districts_ = std::move(parsed.districts);
+      catalog.villages_ = std::move(parsed.villages);
+      catalog.district_index_ = std::move(parsed.district_index);
+      catalog.village_index_ = std::move(parsed.village_index);
+    }
   } catch (const json::exception& e) {
     return Error::InvalidInput(std::string("catalog: ") + e.what());
   }
@@ -346,6 +467,104 @@ const Agency* Catalog::FindAgency(std::string_view id) const {
 const Service* Catalog::FindService(std::string_view id) const {
   auto it = service_index_.find(id);
   return it == service_index_.end() ? nullptr : &services_[it->second];
+}
+
+const District* Catalog::FindDistrict(std::string_view code) const {
+  auto it = district_index_.find(code);
+  return it == district_index_.end() ? nullptr : &districts_[it->second];
+}
+
+const Village* Catalog::FindVillage(std::string_view code) const {
+  auto it = village_index_.find(code);
+  return it == village_index_.end() ? nullptr : &villages_[it->second];
+}
+
+namespace {
+
+// The field named so holds the village the citizen lives in, where the van serves: it must be
+// one of the regency's. Other village_code fields (kode_desa_tujuan: where someone moves to)
+// may name a village of any regency.
+constexpr std::string_view kHomeVillageField = "village_code";
+
+// "Kubu Raya", or "regency 61.12" when the catalog does not name it.
+std::string RegencyWords(const Catalog& catalog) {
+  return catalog.regency_name().empty() ? "regency " + catalog.regency_code()
+                                        : catalog.regency_name();
+}
+
+// "61.12.05.2001 is Tanjung Beringin, Batu Ampar".
+std::string VillageWords(const Catalog& catalog, const Village& village) {
+  const District* district = catalog.FindDistrict(village.district_code);
+  return village.code + " is " + village.name + (district ? ", " + district->name : "");
+}
+
+// A village code the places do not hold: what is wrong with it, and what would be right.
+Error NotAVillage(const Catalog& catalog, const FieldSpec& spec, std::string_view value) {
+  std::string why = "field " + spec.name + ": " + std::string(value) + " is not a village of " +
+                    RegencyWords(catalog);
+  const std::string_view district_code = value.substr(0, 8);
+  if (value.substr(0, 5) != catalog.regency_code()) {
+    why += ": its village codes start with " + catalog.regency_code() + " (for example " +
+           VillageWords(catalog, catalog.villages().front()) + ")";
+  } else if (const District* district = catalog.FindDistrict(district_code)) {
+    const Village* first = nullptr;
+    const Village* last = nullptr;
+    size_t count = 0;
+    for (const Village& v : catalog.villages()) {
+      if (v.district_code != district->code) continue;
+      if (first == nullptr) first = &v;
+      last = &v;
+      ++count;
+    }
+    why += ": district " + district->code + " " + district->name + " has " + std::to_string(count) +
+           (count == 1 ? " village" : " villages");
+    if (first != nullptr) {
+      why += ", " + first->code + " " + first->name;
+      if (last != first) why += " to " + last->code + " " + last->name;
+    }
+  } else {
+    why += ": it has no district " + std::string(district_code) + "; its districts are ";
+    for (size_t i = 0; i < catalog.districts().size(); ++i) {
+      const District& d = catalog.districts()[i];
+      why += (i == 0 ? "" : ", ") + d.code + " " + d.name;
+    }
+  }
+  return Error::InvalidInput(why + "; see the catalog's list of villages");
+}
+
+// A NIK whose digits 1-4 are the regency's and whose digits 5-6 are none of its districts.
+Error NotADistrict(const Catalog& catalog, const FieldSpec& spec, std::string_view nik,
+                   const std::string& regency_digits) {
+  std::string why = "field " + spec.name + ": NIK digits 5-6: " + std::string(nik.substr(4, 2)) +
+                    " is not a district of " + RegencyWords(catalog) + " (a NIK starting " +
+                    regency_digits + " is issued there; its districts are ";
+  for (size_t i = 0; i < catalog.districts().size(); ++i) {
+    const District& d = catalog.districts()[i];
+    why += (i == 0 ? "" : ", ") + d.code.substr(6, 2) + " " + d.name;
+  }
+  return Error::InvalidInput(why + ")");
+}
+
+}  // namespace
+
+Result<void> Catalog::ValidateValue(const FieldSpec& spec, std::string_view value) const {
+  MPP_RETURN_IF_ERROR(ValidateFieldValue(spec, value));
+  if (districts_.empty()) return Ok();  // no places: formats only, as before places existed
+  if (spec.type == FieldType::kVillageCode) {
+    if (FindVillage(value) != nullptr) return Ok();
+    if (spec.name != kHomeVillageField && value.substr(0, 5) != regency_code_) return Ok();
+    return NotAVillage(*this, spec, value);
+  }
+  if (spec.type == FieldType::kNik) {
+    // A valid NIK is 16 ASCII digits: digits 1-4 province and regency, 5-6 the district.
+    const std::string regency_digits = regency_code_.substr(0, 2) + regency_code_.substr(3, 2);
+    if (value.substr(0, 4) != regency_digits) return Ok();
+    if (FindDistrict(regency_code_ + "." + std::string(value.substr(4, 2))) != nullptr) {
+      return Ok();
+    }
+    return NotADistrict(*this, spec, value, regency_digits);
+  }
+  return Ok();
 }
 
 namespace {
@@ -368,9 +587,10 @@ Error UnknownService(std::string_view service_id) {
   return Error::InvalidInput("unknown service \"" + std::string(service_id) + "\"");
 }
 
-// Field problems of `fields` (types; required fields not emptied), in field-name order.
-void CollectFieldProblems(const Service& service, const FieldMap& fields,
-                          std::vector<Error>& problems) {
+// Field problems of `fields` (types, and the places of `with_places` when not null; required
+// fields not emptied), in field-name order.
+void CollectFieldProblems(const Service& service, const Catalog* with_places,
+                          const FieldMap& fields, std::vector<Error>& problems) {
   for (const auto& [name, value] : fields) {
     const FieldSpec* spec = service.FindField(name);
     if (spec == nullptr) {
@@ -385,7 +605,9 @@ void CollectFieldProblems(const Service& service, const FieldMap& fields,
       }
       continue;
     }
-    if (auto ok = ValidateFieldValue(*spec, value); !ok) problems.push_back(ok.error());
+    auto ok = with_places != nullptr ? with_places->ValidateValue(*spec, value)
+                                     : ValidateFieldValue(*spec, value);
+    if (!ok) problems.push_back(ok.error());
   }
 }
 
@@ -508,7 +730,7 @@ Result<void> Catalog::ValidateNew(std::string_view service_id, const FieldMap& f
   if (service == nullptr) return UnknownService(service_id);
   // What the officer typed is reported first: a malformed NIK is the more useful message.
   std::vector<Error> problems;
-  CollectFieldProblems(*service, fields, problems);
+  CollectFieldProblems(*service, this, fields, problems);
   CollectMissing(*service, fields, problems);
   // The rules between fields only make sense between values that are each valid.
   if (problems.empty()) {
@@ -523,7 +745,7 @@ Result<void> Catalog::ValidateUpdate(std::string_view service_id, const FieldMap
   const Service* service = FindService(service_id);
   if (service == nullptr) return UnknownService(service_id);
   std::vector<Error> problems;
-  CollectFieldProblems(*service, fields, problems);
+  CollectFieldProblems(*service, this, fields, problems);
   return FormProblems(std::move(problems));
 }
 
@@ -531,7 +753,8 @@ Result<void> Catalog::ValidateStored(std::string_view service_id, const FieldMap
   const Service* service = FindService(service_id);
   if (service == nullptr) return UnknownService(service_id);
   std::vector<Error> problems;
-  CollectFieldProblems(*service, fields, problems);
+  // Not the places: a request stored once was accepted under the catalog of its day.
+  CollectFieldProblems(*service, nullptr, fields, problems);
   CollectMissing(*service, fields, problems);
   return FormProblems(std::move(problems));
 }

@@ -66,10 +66,27 @@ json CatalogToJson(const Catalog& catalog, std::string_view agency) {
                         {"name_en", s.name_en},
                         {"fields", std::move(fields)}});
   }
-  return {{"version", catalog.version()},
-          {"name", catalog.name()},
-          {"agencies", agencies},
-          {"services", services}};
+  json out = {{"version", catalog.version()},
+              {"name", catalog.name()},
+              {"agencies", agencies},
+              {"services", services}};
+  // Only a catalog with places has the section: one without is the same text as before.
+  if (!catalog.districts().empty()) {
+    json districts = json::array();
+    for (const auto& d : catalog.districts()) {
+      districts.push_back({{"code", d.code}, {"name", d.name}});
+    }
+    json villages = json::array();
+    for (const auto& v : catalog.villages()) {
+      villages.push_back({{"code", v.code}, {"name", v.name}, {"district", v.district_code}});
+    }
+    json places = {{"districts", std::move(districts)}, {"villages", std::move(villages)}};
+    if (!catalog.regency_name().empty()) {
+      places["regency"] = {{"code", catalog.regency_code()}, {"name", catalog.regency_name()}};
+    }
+    out["places"] = std::move(places);
+  }
+  return out;
 }
 
 Result<json> ParseJsonObjectStrict(std::string_view text, size_t max_depth) {

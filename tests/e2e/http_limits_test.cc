@@ -313,7 +313,7 @@ TEST_F(HttpLimits, SlowClientsDoNotStarveARealVan) {
                                        "--set",
                                        "address=Jl. Adisucipto No. 12, Desa Arang Limbung",
                                        "--set",
-                                       "village_code=61.12.07.2009",
+                                       "village_code=61.12.07.2001",
                                        "--set",
                                        "alasan=baru",
                                        "--set",

@@ -125,7 +125,7 @@ std::vector<std::string> NewKtpArgs(int serial) {
       {"name", "Hendra Saputra"},
       {"birth_date", "1990-03-15"},
       {"address", "Jl. Adisucipto No. 12, RT 003/RW 002, Desa Arang Limbung"},
-      {"village_code", "61.12.07.2009"},
+      {"village_code", "61.12.07.2001"},
       {"alasan", "baru"},
       {"agama", "islam"},
       {"status_kawin", "kawin tercatat"},

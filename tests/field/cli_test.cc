@@ -94,7 +94,7 @@ Form KtpForm(const std::string& nik) {
           {"name", "Hendra Saputra"},
           {"birth_date", "1990-03-15"},
           {"address", "Jl. Adisucipto No. 12, RT 003/RW 002, Desa Arang Limbung"},
-          {"village_code", "61.12.07.2009"},
+          {"village_code", "61.12.07.2001"},
           {"alasan", "baru"},
           {"agama", "islam"},
           {"status_kawin", "kawin tercatat"},
@@ -467,7 +467,7 @@ TEST_F(MppFieldCli, ListFiltersByServiceAndByNik) {
                         {"name", "Hendra Saputra"},
                         {"birth_date", "1990-03-15"},
                         {"address", "Desa Kuala Dua, Kec. Sungai Raya"},
-                        {"village_code", "61.12.07.2009"},
+                        {"village_code", "61.12.07.2001"},
                         {"alasan", "hilang"},
                         {"nama_kepala_keluarga", "Hendra Saputra"},
                         {"jumlah_anggota", "4"}};

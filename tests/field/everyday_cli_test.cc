@@ -71,7 +71,7 @@ std::vector<std::string> KtpArgs(const std::string& nik_serial, const std::strin
           "--set",     "name=" + name,
           "--set",     "birth_date=1990-03-15",
           "--set",     "address=Jl. Adisucipto No. 12, Desa Arang Limbung",
-          "--set",     "village_code=61.12.07.2009",
+          "--set",     "village_code=61.12.07.2001",
           "--set",     "alasan=baru",
           "--set",     "agama=islam",
           "--set",     "status_kawin=kawin tercatat",

@@ -130,8 +130,40 @@ void CheckAcceptedForm(const Catalog& catalog, std::string_view service_id,
   for (const auto& [name, value] : fields) {
     const FieldSpec* spec = service->FindField(name);
     FUZZ_CHECK(spec != nullptr, "accepted form holds unknown field " + name);
-    if (!value.empty()) CheckAcceptedValue(*spec, value);
+    if (value.empty()) continue;
+    CheckAcceptedValue(*spec, value);
+    // With places, the citizen's village is one of them and a NIK of the regency names one of
+    // its districts (Catalog::ValidateValue).
+    if (catalog.districts().empty()) continue;
+    if (spec->type == FieldType::kVillageCode && spec->name == "village_code") {
+      FUZZ_CHECK(catalog.FindVillage(value) != nullptr,
+                 "accepted village_code is not a village of the catalog");
+    }
+    const std::string& regency = catalog.regency_code();
+    if (spec->type == FieldType::kNik && value.compare(0, 2, regency, 0, 2) == 0 &&
+        value.compare(2, 2, regency, 3, 2) == 0) {
+      FUZZ_CHECK(catalog.FindDistrict(regency + "." + value.substr(4, 2)) != nullptr,
+                 "accepted NIK of the regency names none of its districts");
+    }
   }
+}
+
+// The places of an accepted catalog hold what FromJson promises (catalog.h).
+void CheckAcceptedPlaces(const Catalog& catalog) {
+  for (const auto& d : catalog.districts()) {
+    FUZZ_CHECK(d.code.size() == 8 && d.code.compare(0, 5, catalog.regency_code()) == 0,
+               "accepted district " + d.code + " is not in the regency");
+    FUZZ_CHECK(catalog.FindDistrict(d.code) == &d, "district " + d.code + " is listed twice");
+  }
+  for (const auto& v : catalog.villages()) {
+    FUZZ_CHECK(catalog.FindDistrict(v.district_code) != nullptr,
+               "accepted village " + v.code + " has no district");
+    FUZZ_CHECK(v.code.size() == 13 && v.code.compare(0, 8, v.district_code) == 0,
+               "accepted village " + v.code + " is not in its district");
+    FUZZ_CHECK(catalog.FindVillage(v.code) == &v, "village " + v.code + " is listed twice");
+  }
+  FUZZ_CHECK(catalog.districts().empty() == catalog.villages().empty(),
+             "accepted places with districts but no villages, or the reverse");
 }
 
 // ---- Envelope ----------------------------------------------------------------------------------
@@ -447,6 +479,7 @@ int FuzzCatalog(const uint8_t* data, size_t size) {
   auto catalog = Catalog::FromJson(json_text);
   if (!catalog) return 0;
   CheckStatedMaxLengths(*catalog, json_text);
+  CheckAcceptedPlaces(*catalog);
   // The server sends its catalog to the vans as ToJson; a van must load it back unchanged.
   const std::string json = catalog->ToJson();
   auto again = Catalog::FromJson(json);

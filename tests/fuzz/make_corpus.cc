@@ -281,8 +281,9 @@ void MakeEnvelopes(const fs::path& dir) {
   Write(dir, "push_ack_seq_reused",
         Seal(EnvelopeKind::kPushAck, kServerSigner, answer,
              EncodeValue(PushAck{3, {}, 77, PushRefusal::kSeqReused, 2, 2})));
-  Write(dir, "pull_request_resync",
-        Seal(EnvelopeKind::kPullRequest, kDevice, pull, EncodeValue(PullRequestBody{2, 0, 0, true})));
+  Write(
+      dir, "pull_request_resync",
+      Seal(EnvelopeKind::kPullRequest, kDevice, pull, EncodeValue(PullRequestBody{2, 0, 0, true})));
   Write(dir, "pull_answer",
         Seal(EnvelopeKind::kPullAnswer, kServerSigner, answer, EncodeValue(SampleAnswer())));
   Write(dir, "pull_answer_empty",
@@ -352,6 +353,20 @@ void MakeCatalogs(const fs::path& dir) {
     bad_values += std::string(1, '\0') + v;
   }
   Write(dir, "small_with_bad_values", bad_values);
+  // The same with places (catalog.h): the values name one of its villages and a NIK of one of
+  // its districts; the near misses a village and a district it lacks.
+  const std::string with_places = small.substr(0, small.size() - 1) + R"(,
+ "places": {"regency": {"code": "61.12", "name": "Kubu Raya"},
+  "districts": [{"code": "61.12.05", "name": "Batu Ampar"}, {"code": "61.12.07", "name": "Rasau Jaya"}],
+  "villages": [{"code": "61.12.05.2003", "name": "Teluk Nibung", "district": "61.12.05"},
+               {"code": "61.12.07.2001", "name": "Rasau Jaya Umum", "district": "61.12.07"}]}})";
+  Write(dir, "small_places_with_values", with_places + with_values.substr(small.size()));
+  std::string places_misses = with_places;
+  for (const auto& v : {"6112104107900001", "Siti Rahmawati", "1990-07-01", "081234567890", "12",
+                        "hilang", "siti@example.id", "61.12.07.2009"}) {
+    places_misses += std::string(1, '\0') + v;
+  }
+  Write(dir, "small_places_with_misses", places_misses);
 }
 
 void MakeImportLines(const fs::path& dir, const fs::path& lines_file) {

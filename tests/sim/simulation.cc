@@ -40,16 +40,24 @@ const char* FaultName(Fault f) {
   return "fault_unknown";
 }
 
-// Values that pass the catalog's validation, by field type (an officer filling the form).
-std::string ValidValue(const sync::FieldSpec& spec, sync::Rng& rng, int serial) {
+// Values that pass the catalog's validation, by field type (an officer filling the form). With
+// places, a village is one of the catalog's and a NIK names one of its districts (Kemendagri
+// codes); without, any well-formed code of Kubu Raya's shape.
+std::string ValidValue(const sync::Catalog& catalog, const sync::FieldSpec& spec, sync::Rng& rng,
+                       int serial) {
   char buf[64];
   switch (spec.type) {
-    case sync::FieldType::kNik:
-      snprintf(buf, sizeof buf, "6112%02d%02d%02d%02d%04d", 1 + static_cast<int>(rng.Uniform(9)),
+    case sync::FieldType::kNik: {
+      const auto& districts = catalog.districts();
+      const int district = districts.empty()
+                               ? 1 + static_cast<int>(rng.Uniform(9))
+                               : std::stoi(districts[rng.Uniform(districts.size())].code.substr(6));
+      snprintf(buf, sizeof buf, "6112%02d%02d%02d%02d%04d", district,
                1 + static_cast<int>(rng.Uniform(28)) + (rng.Uniform(2) ? 40 : 0),
                1 + static_cast<int>(rng.Uniform(12)), 50 + static_cast<int>(rng.Uniform(50)),
                1 + serial % 9999);
       return buf;
+    }
     case sync::FieldType::kDate:
       snprintf(buf, sizeof buf, "19%02d-%02d-%02d", 50 + static_cast<int>(rng.Uniform(50)),
                1 + static_cast<int>(rng.Uniform(12)), 1 + static_cast<int>(rng.Uniform(28)));
@@ -67,6 +75,9 @@ std::string ValidValue(const sync::FieldSpec& spec, sync::Rng& rng, int serial) 
     case sync::FieldType::kEmail:
       return "warga" + std::to_string(rng.Uniform(1000)) + "@contoh.id";
     case sync::FieldType::kVillageCode:
+      if (!catalog.villages().empty()) {
+        return catalog.villages()[rng.Uniform(catalog.villages().size())].code;
+      }
       snprintf(buf, sizeof buf, "61.12.%02d.%04d", 1 + static_cast<int>(rng.Uniform(9)),
                2001 + static_cast<int>(rng.Uniform(20)));
       return buf;
@@ -94,10 +105,13 @@ std::string BirthDateFieldOf(const std::string& nik_field) {
   return {};
 }
 
-sync::FieldMap ValidForm(const sync::Service& service, sync::Rng& rng, int serial) {
+sync::FieldMap ValidForm(const sync::Catalog& catalog, const sync::Service& service, sync::Rng& rng,
+                         int serial) {
   sync::FieldMap fields;
   for (const auto& spec : service.fields) {
-    if (spec.required || rng.Uniform(2) == 0) fields[spec.name] = ValidValue(spec, rng, serial);
+    if (spec.required || rng.Uniform(2) == 0) {
+      fields[spec.name] = ValidValue(catalog, spec, rng, serial);
+    }
   }
   // A NIK's date part is the person's birth date (DDMMYY, +40 on the day for a woman).
   for (auto& [name, value] : fields) {
@@ -207,7 +221,8 @@ class Simulation {
     if (action < 25) {
       const auto& services = catalog_.services();
       const sync::Service& service = services[rng_.Uniform(services.size())];
-      auto r = field::RegisterRequest(*van.store, service.id, ValidForm(service, rng_, serial));
+      auto r = field::RegisterRequest(*van.store, service.id,
+                                      ValidForm(catalog_, service, rng_, serial));
       // Every form is valid, so a refusal is a bug in the generator or the store.
       if (!r.ok()) Violation("valid registration refused: " + r.error().message());
       Count("van_register");
@@ -217,7 +232,8 @@ class Simulation {
       auto row = van.store->Find(*id);
       const sync::Service* service = catalog_.FindService(row->view.service_id);
       const sync::FieldSpec& spec = service->fields[rng_.Uniform(service->fields.size())];
-      auto r = field::UpdateRequest(*van.store, *id, {{spec.name, ValidValue(spec, rng_, serial)}});
+      auto r = field::UpdateRequest(*van.store, *id,
+                                    {{spec.name, ValidValue(catalog_, spec, rng_, serial)}});
       // A final request refuses every edit on the van; the server keeps one made before the van
       // heard it became final as a conflict record (the invariants check it left a trace).
       if (r.ok() && sync::IsFinal(row->view.status)) {
@@ -242,7 +258,7 @@ class Simulation {
       const sync::FieldSpec* note = service->FindField("catatan");
       sync::FieldMap answer;
       if (note != nullptr && rng_.Uniform(4) != 0)
-        answer["catatan"] = ValidValue(*note, rng_, serial);
+        answer["catatan"] = ValidValue(catalog_, *note, rng_, serial);
       auto r = field::AnswerRequest(*van.store, *id, answer);
       if (r.ok() && (answer.empty() || row->view.status != RequestStatus::kNeedsInfo)) {
         Violation("answer accepted without information or on a request not waiting for it: " +
@@ -285,7 +301,7 @@ class Simulation {
       // Staff mostly give a reason (a rejection without one is refused).
       const std::string note = rng_.Uniform(4) != 0 ? "alasan " + std::to_string(serial) : "";
       auto r = world_.services().staff.SetStatus(*id, kStaff[rng_.Uniform(std::size(kStaff))],
-                                               "staf" + std::to_string(rng_.Uniform(3)), note);
+                                                 "staf" + std::to_string(rng_.Uniform(3)), note);
       Count(r.ok() ? "staff_status" : "staff_status_refused");
     } else if (action < 65) {
       auto id = RandomServerRequest();
@@ -293,8 +309,9 @@ class Simulation {
       auto found = world_.storage().FindRequest(*id);
       const sync::Service* service = catalog_.FindService((*found)->request.service_id);
       const sync::FieldSpec& spec = service->fields[rng_.Uniform(service->fields.size())];
-      auto r = world_.services().staff.SetFields(*id, {{spec.name, ValidValue(spec, rng_, serial)}},
-                                               "staf" + std::to_string(rng_.Uniform(3)));
+      auto r = world_.services().staff.SetFields(
+          *id, {{spec.name, ValidValue(catalog_, spec, rng_, serial)}},
+          "staf" + std::to_string(rng_.Uniform(3)));
       Count(r.ok() ? "staff_edit" : "staff_edit_refused");
     } else if (action < 88) {
       SyncVan(van);

@@ -202,6 +202,16 @@ TEST_F(DefaultCatalogTest, WorkloadLinesAreAcceptedByValidateNew) {
     ASSERT_TRUE(nik != line->fields.end() && birth != line->fields.end());
     ASSERT_EQ(nik->second.size(), 16u);
     EXPECT_EQ(NikDate(nik->second), birth->second.substr(2)) << "NIK date is not birth_date";
+    // The citizen's village is one of Kubu Raya's (Kemendagri codes, data/README.md), and a NIK
+    // issued there carries the village's district in digits 5-6.
+    const auto village = line->fields.find("village_code");
+    ASSERT_NE(village, line->fields.end());
+    const Village* known = catalog().FindVillage(village->second);
+    ASSERT_NE(known, nullptr) << village->second << " is not a village of the catalog";
+    if (nik->second.rfind("6112", 0) == 0) {
+      EXPECT_EQ("61.12." + nik->second.substr(4, 2), known->district_code)
+          << "NIK district is not the village's";
+    }
   }
 }
 

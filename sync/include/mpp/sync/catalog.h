@@ -8,8 +8,20 @@
 //                  "fields": [{"name": "nik", "type": "nik", "required": true,
 //                              "label": "NIK", "personal": true,
 //                              "options": [...], "max_length": 200}]}]}
+//    "places": {"regency": {"code": "61.12", "name": "Kubu Raya"},
+//               "districts": [{"code": "61.12.01", "name": "Sungai Raya"}],
+//               "villages": [{"code": "61.12.01.2001", "name": "Sungai Raya",
+//                             "district": "61.12.01"}]}}
 // Field types: text, nik, date (YYYY-MM-DD), phone (08..., 10-15 digits), number (digits),
 // enum (value must be one of "options"), email, village_code (PP.KK.CC.DDDD).
+//
+// "places" is optional: the regency's districts (kecamatan, PP.KK.DD) and villages (desa or
+// kelurahan, PP.KK.DD.VVVV), by their Kemendagri codes (the ones a NIK's first six digits carry,
+// not BPS's; data/README.md). Every district lies in one regency (PP.KK, "regency"'s code when it
+// is given; its name then words the messages); every village's district is listed and is its
+// code's prefix. With places, the values are checked against them (Catalog::ValidateValue); a
+// catalog without places checks the formats only. As elsewhere in the format, keys a reader does
+// not know are ignored, so an older van still reads a newer server's catalog.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +68,17 @@ struct Service {
   const FieldSpec* FindField(std::string_view field_name) const;
 };
 
+// A district (kecamatan) of the regency: code PP.KK.DD (Kemendagri), e.g. 61.12.01 Sungai Raya.
+struct District {
+  std::string code, name;
+};
+
+// A village (desa, or kelurahan in a city) of the regency: code PP.KK.DD.VVVV (Kemendagri),
+// e.g. 61.12.05.2001 Tanjung Beringin, whose district_code 61.12.05 (Batu Ampar) is listed.
+struct Village {
+  std::string code, name, district_code;
+};
+
 using FieldMap = std::map<std::string, std::string>;
 
 // A catalog document nests 6 levels (catalog, services, service, fields, field, options).
@@ -66,7 +89,9 @@ class Catalog {
   // Parses and checks a catalog document: strict JSON (ParseJsonObjectStrict: no repeated key,
   // at most kMaxCatalogDepth levels), unique ids, every service's agency exists, field specs
   // well formed (known type, enum has options, names are [a-z0-9_]+), and names, labels and
-  // options that pass CheckText (TextRules::Line). The error names the entry.
+  // options that pass CheckText (TextRules::Line). Places, when present: codes well formed and
+  // unique, all districts in one regency, each village's district listed and its code's prefix,
+  // names not empty. The error names the entry.
   static Result<Catalog> FromJson(std::string_view json_text);
   std::string ToJson() const;
 
@@ -77,17 +102,43 @@ class Catalog {
   const Agency* FindAgency(std::string_view id) const;
   const Service* FindService(std::string_view id) const;
 
+  // The regency's places, in the document's order; both empty when the catalog has none.
+  // Constant after FromJson; the pointers Find* return live as long as the catalog.
+  const std::vector<District>& districts() const { return districts_; }
+  const std::vector<Village>& villages() const { return villages_; }
+  // The regency they lie in: its code PP.KK ("61.12") and name ("Kubu Raya"; empty when the
+  // document does not name it). Both empty without places.
+  const std::string& regency_code() const { return regency_code_; }
+  const std::string& regency_name() const { return regency_name_; }
+  // nullptr when the code is not one of the catalog's (or the catalog has no places).
+  const District* FindDistrict(std::string_view code) const;
+  const Village* FindVillage(std::string_view code) const;
+
+  // Checks one value against a field spec (ValidateFieldValue) and, when the catalog has
+  // places, against them:
+  //   - the field named "village_code" (the village the citizen lives in, which the van serves)
+  //     holds one of the villages; any other village_code field (a destination, which may lie
+  //     in another regency) does whenever its code is in the regency;
+  //   - a NIK issued in the regency (digits 1-4 are its code, 6112 for Kubu Raya) has one of its
+  //     districts in digits 5-6.
+  // The message names the field and says what would be right ("61.12.05.2001 is Tanjung
+  // Beringin, Batu Ampar"). ValidateNew and ValidateUpdate check every value with it;
+  // ValidateStored does not (a request accepted once stays accepted).
+  Result<void> ValidateValue(const FieldSpec& spec, std::string_view value) const;
+
   // Checks a complete set of form values for a new request: unknown service, then every
   // problem at once (error details(), one per field; message() joins them): unknown fields,
-  // values against their types, missing required fields, and the form's rules between fields
+  // values against their types and the places (ValidateValue), missing required fields, and
+  // the form's rules between fields
   // (CheckFormRules) as of `as_of_ms` (the write's own time: every replica decides alike).
   Result<void> ValidateNew(std::string_view service_id, const FieldMap& fields,
                            int64_t as_of_ms = 0) const;
-  // Checks a partial update (only the given fields; required fields may not be emptied), every
-  // problem at once. The rules between fields need the request's other values: CheckFormRules.
+  // Checks a partial update (only the given fields, by ValidateValue; required fields may not
+  // be emptied), every problem at once. The rules between fields need the request's other
+  // values: CheckFormRules.
   Result<void> ValidateUpdate(std::string_view service_id, const FieldMap& fields) const;
-  // A form as stored before the rules between fields existed: types and required fields only
-  // (a van re-sending its copy after a server restore).
+  // A form as stored before the rules between fields and the places existed: types and required
+  // fields only (a van re-sending its copy after a server restore).
   Result<void> ValidateStored(std::string_view service_id, const FieldMap& fields) const;
   // The rules between the fields of one person on a form, for the rules that involve a name in
   // `changed` (all of them when it is null): the NIK's date part agrees with the birth date (NIK
@@ -110,6 +161,14 @@ class Catalog {
   std::vector<Service> services_;
   std::map<std::string, size_t, std::less<>> agency_index_;
   std::map<std::string, size_t, std::less<>> service_index_;
+  // The places (all empty without them). regency_code_ is PP.KK, every district's prefix;
+  // regency_name_ is empty when the document does not name the regency.
+  std::string regency_code_;
+  std::string regency_name_;
+  std::vector<District> districts_;
+  std::vector<Village> villages_;
+  std::map<std::string, size_t, std::less<>> district_index_;
+  std::map<std::string, size_t, std::less<>> village_index_;
 };
 
 // Parses "key=value" arguments (the --set of both command-line programs); the message names

@@ -18,7 +18,8 @@ nlohmann::json RequestToJson(const Request& request, bool with_history);
 // {"request_id", "field", "kept_value", "kept_by", "lost_value", "lost_by", "reason"}
 nlohmann::json ConflictToJson(const ConflictRecord& conflict);
 // {"agencies": [{"id", "name", "name_en"}], "services": [{"id", "agency", "name", "fields"}]},
-// restricted to one agency when agency is not empty.
+// restricted to one agency when agency is not empty, and the catalog's "places" when it has them
+// (all of them, whatever the agency: catalog.h).
 nlohmann::json CatalogToJson(const Catalog& catalog, std::string_view agency);
 
 // Parses a JSON document that must be one object, strictly (THREATS.md row 38): refuses, with
