@@ -41,6 +41,7 @@ struct Options {
   std::string device_id, by, status, agency, note, id, bulk_file, backup_file;
   std::string time_zone, nik, keep, value, user, role, qr_file, server_url;
   bool duplicates = false, all = false;
+  uint32_t hash_memory_kib = 0;  // 0: Argon2Params' default
   uint64_t conflict_rev = 0;
   std::vector<std::string> assignments;
   mpp::sync::TimeZone zone;
@@ -607,6 +608,12 @@ int main(int argc, char** argv) {
   auto* staff_passwd = staff_cmd->add_subcommand(
       "passwd", "set a new password (MPP_STAFF_PASSWORD or typed; ends its sessions)");
   staff_passwd->add_option("user", o.user, "the user name")->required();
+  for (auto* sub : {staff_add, staff_passwd}) {
+    sub->add_option("--hash-memory-kib", o.hash_memory_kib,
+                    "Argon2id memory cost of the password hash (default 65536; lower only for "
+                    "tests)")
+        ->check(CLI::Range(64u, 4u * 1024 * 1024));
+  }
 
   auto* catalog = app.add_subcommand("catalog", "the service catalog");
   catalog->require_subcommand(1);
@@ -701,7 +708,9 @@ int main(int argc, char** argv) {
   mpp::server::DeviceService& devices = services.devices;
   mpp::server::ServerStorage& storage = *server->home.storage;
 
-  mpp::server::StaffAccounts accounts(services.core);
+  mpp::crypto::Argon2Params password_cost;
+  if (o.hash_memory_kib != 0) password_cost.memory_kib = o.hash_memory_kib;
+  mpp::server::StaffAccounts accounts(services.core, password_cost);
   if (*staff_cmd) {
     return StaffCommand(accounts, o, *staff_add, *staff_list, *staff_disable, *staff_passwd);
   }

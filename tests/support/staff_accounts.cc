@@ -12,6 +12,9 @@ ProcessResult AddStaffAccount(const std::vector<std::string>& server_argv,
   argv.push_back(agency);
   argv.emplace_back("--role");
   argv.push_back(role);
+  // A cheap hash: the tests are about who may do what, not about Argon2's cost.
+  argv.emplace_back("--hash-memory-kib");
+  argv.emplace_back("64");
   std::vector<std::string> with_password = env;
   with_password.push_back(std::string("MPP_STAFF_PASSWORD=") + kTestStaffPassword);
   return RunProcess(argv, with_password, std::chrono::seconds(60));
