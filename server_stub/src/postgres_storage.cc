@@ -846,6 +846,54 @@ class PostgresStorage final : public ServerStorage {
     MPP_ASSIGN_OR_RETURN(Rows r, Query(sql, p));
     return ReadStoredRequests(r);
   }
+  Result<RequestPageRows> PageRequests(const RequestPageQuery& q) override {
+    std::string where = " WHERE true";
+    Params p;
+    int n = 0;
+    if (q.agency) {
+      where += " AND agency = $" + std::to_string(++n);
+      p.Add(*q.agency);
+    }
+    if (!q.service_id.empty()) {
+      where += " AND service_id = $" + std::to_string(++n);
+      p.Add(q.service_id);
+    }
+    if (!q.van_code.empty()) {
+      where += " AND van_code = $" + std::to_string(++n);
+      p.Add(q.van_code);
+    }
+    MPP_ASSIGN_OR_RETURN(PooledConnection conn, Connect());
+    // One snapshot for both statements.
+    MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(*conn, postgres::Isolation::kRepeatableRead,
+                                                      postgres::Access::kReadOnly));
+    RequestPageRows out;
+    MPP_ASSIGN_OR_RETURN(
+        Rows counts,
+        conn->Query("SELECT status, count(*)::int8 FROM requests" + where + " GROUP BY status", p));
+    for (int i = 0; i < counts.size(); ++i) {
+      if (auto status = sync::ParseStatus(counts.Text(i, 0))) {
+        out.counts[*status] = static_cast<size_t>(counts.Int(i, 1));
+      }
+    }
+    std::string sql = "SELECT body, agency, owner_rev, van_code FROM requests" + where;
+    if (q.status) {
+      sql += " AND status = $" + std::to_string(++n);
+      p.Add(sync::StatusName(*q.status));
+    }
+    const bool newest_first = q.by_receipt == q.reversed;
+    sql += std::string(" ORDER BY ") + (q.by_receipt ? "receipt" : "updated_ms") +
+           (newest_first ? " DESC, id DESC" : ", id");
+    sql += " LIMIT $" + std::to_string(++n);
+    p.Add(q.limit);
+    sql += " OFFSET $" + std::to_string(++n);
+    p.Add(q.offset);
+    MPP_ASSIGN_OR_RETURN(Rows r, conn->Query(sql, p));
+    MPP_ASSIGN_OR_RETURN(out.rows, ReadStoredRequests(r));
+    for (int i = 0; i < r.size(); ++i) out.van_codes.push_back(r.Text(i, 3));
+    MPP_RETURN_IF_ERROR(txn.Commit());
+    return out;
+  }
+
   Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) override {
     MPP_ASSIGN_OR_RETURN(Rows r, Query("SELECT body, agency, owner_rev, id FROM requests WHERE "
                                        "id = $1 OR lower(receipt) = lower($1) ORDER BY id = $1 "

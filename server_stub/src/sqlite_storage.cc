@@ -516,6 +516,55 @@ class SqliteStorage final : public ServerStorage {
     return ReadStoredRequests(s);
   }
 
+  Result<RequestPageRows> PageRequests(const RequestPageQuery& q) override {
+    std::lock_guard<std::mutex> lock(reader_->mu());
+    // Only the filters given go into the SQL (see ListRequests).
+    std::string where = " WHERE 1";
+    if (q.agency) where += " AND agency = ?1";
+    if (!q.service_id.empty()) where += " AND service_id = ?2";
+    if (!q.van_code.empty()) where += " AND van_code = ?3";
+    auto bind = [&](Statement& s) {
+      if (q.agency) s.Bind(1, *q.agency);
+      if (!q.service_id.empty()) s.Bind(2, q.service_id);
+      if (!q.van_code.empty()) s.Bind(3, q.van_code);
+    };
+    MPP_RETURN_IF_ERROR(reader_->db().Exec("BEGIN"));  // one snapshot for both statements
+    auto page = [&]() -> Result<RequestPageRows> {
+      RequestPageRows out;
+      MPP_ASSIGN_OR_RETURN(auto counts,
+                           reader_->db().Prepare("SELECT status, count(*) FROM requests" + where +
+                                                 " GROUP BY status"));
+      bind(counts);
+      for (;;) {
+        MPP_ASSIGN_OR_RETURN(bool row, counts.Step());
+        if (!row) break;
+        if (auto status = sync::ParseStatus(counts.ColumnText(0))) {
+          out.counts[*status] = static_cast<size_t>(counts.ColumnInt(1));
+        }
+      }
+      const bool newest_first = q.by_receipt == q.reversed;
+      std::string sql = "SELECT body, agency, owner_rev, van_code FROM requests" + where +
+                        (q.status ? " AND status = ?4" : "") + " ORDER BY " +
+                        (q.by_receipt ? "receipt" : "updated_ms") +
+                        (newest_first ? " DESC, id DESC" : ", id") + " LIMIT ?5 OFFSET ?6";
+      MPP_ASSIGN_OR_RETURN(auto s, reader_->db().Prepare(sql));
+      bind(s);
+      if (q.status) s.Bind(4, sync::StatusName(*q.status));
+      s.Bind(5, static_cast<int64_t>(q.limit)).Bind(6, static_cast<int64_t>(q.offset));
+      for (;;) {
+        MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
+        out.rows.push_back(
+            {std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
+        out.van_codes.push_back(s.ColumnText(3));
+      }
+      return out;
+    }();
+    (void)reader_->db().Exec("COMMIT");
+    return page;
+  }
+
   Result<std::optional<StoredRequest>> FindRequest(const std::string& id_or_receipt) override {
     std::lock_guard<std::mutex> lock(reader_->mu());
     MPP_ASSIGN_OR_RETURN(auto s,

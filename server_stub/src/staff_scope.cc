@@ -26,6 +26,22 @@ int64_t LatestChangeMs(const sync::Request& r) {
   return latest;
 }
 
+RequestSummary Summarise(StoredRequest stored, const std::string& van_code) {
+  RequestSummary s;
+  const sync::Request& r = stored.request;
+  s.van_code = van_code;
+  s.created_ms = r.created.wall_ms;
+  s.updated_ms = LatestChangeMs(r);
+  if (auto name = r.fields.find("name"); name != r.fields.end()) {
+    s.citizen_name = name->second.value;
+  }
+  if (auto village = r.fields.find("village_code"); village != r.fields.end()) {
+    s.village_code = village->second.value;
+  }
+  s.stored = std::move(stored);
+  return s;
+}
+
 }  // namespace
 
 Result<StoredRequest> ScopedStaff::Request(const std::string& id_or_receipt) {
@@ -146,17 +162,48 @@ Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
   } else if (!search.agency.empty()) {
     query.agency = search.agency;
   }
-  std::vector<StoredRequest> candidates;
-  if (!search.nik.empty()) {
-    MPP_ASSIGN_OR_RETURN(candidates, staff_.RequestsWithNik(search.nik));
-  } else {
-    MPP_ASSIGN_OR_RETURN(candidates, staff_.ListRequests(query));
-  }
   std::set<std::string> duplicates;
   MPP_ASSIGN_OR_RETURN(auto pairs, staff_.ListDuplicates());
   for (const auto& p : pairs) {
     duplicates.insert(p.request.request_id);
     duplicates.insert(p.other.request_id);
+  }
+  // The inbox as it opens (an agency, perhaps a status, service or van): the database pages it
+  // and only the page's requests are decoded. Every other filter reads the agency's requests.
+  const bool indexed_filters_only = !search.every_page && search.text.empty() &&
+                                    search.officer.empty() && search.nik.empty() &&
+                                    search.created_from_ms == 0 && search.created_to_ms == 0 &&
+                                    search.district_code.empty() && search.village_code.empty() &&
+                                    !search.duplicates_only && search.sort != RequestSort::kCreated;
+  if (indexed_filters_only) {
+    RequestPageQuery q;
+    q.agency = query.agency;
+    q.status = search.status;
+    q.service_id = search.service_id;
+    q.van_code = search.van_code;
+    q.by_receipt = search.sort == RequestSort::kReceipt;
+    // RequestSearch's default is newest (or last receipt) first.
+    q.reversed = q.by_receipt ? !search.ascending : search.ascending;
+    q.offset = (search.page - 1) * search.per_page;
+    q.limit = search.per_page;
+    MPP_ASSIGN_OR_RETURN(RequestPageRows rows, staff_.PageRequests(q));
+    RequestPage page;
+    page.counts = rows.counts;
+    for (const auto& [status, n] : rows.counts) {
+      if (!search.status || status == *search.status) page.total += n;
+    }
+    for (size_t i = 0; i < rows.rows.size(); ++i) {
+      RequestSummary s = Summarise(std::move(rows.rows[i]), rows.van_codes[i]);
+      s.duplicate = duplicates.count(s.stored.request.id) != 0;
+      page.items.push_back(std::move(s));
+    }
+    return page;
+  }
+  std::vector<StoredRequest> candidates;
+  if (!search.nik.empty()) {
+    MPP_ASSIGN_OR_RETURN(candidates, staff_.RequestsWithNik(search.nik));
+  } else {
+    MPP_ASSIGN_OR_RETURN(candidates, staff_.ListRequests(query));
   }
   std::unordered_map<std::string, std::string> van_of_device;
   MPP_ASSIGN_OR_RETURN(auto devices, staff_.ListDevices());
@@ -169,31 +216,25 @@ Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
     if (query.agency && stored.agency != *query.agency) continue;
     if (!search.service_id.empty() && r.service_id != search.service_id) continue;
     if (!search.officer.empty() && r.officer != search.officer) continue;
-    RequestSummary s;
-    s.van_code = van_of_device[r.device_id];
-    if (!search.van_code.empty() && s.van_code != search.van_code) continue;
-    s.created_ms = r.created.wall_ms;
-    if (search.created_from_ms != 0 && s.created_ms < search.created_from_ms) continue;
-    if (search.created_to_ms != 0 && s.created_ms >= search.created_to_ms) continue;
-    s.duplicate = duplicates.count(r.id) != 0;
-    if (search.duplicates_only && !s.duplicate) continue;
-    if (auto name = r.fields.find("name"); name != r.fields.end()) {
-      s.citizen_name = name->second.value;
-    }
-    if (auto village = r.fields.find("village_code"); village != r.fields.end()) {
-      s.village_code = village->second.value;
-    }
+    const std::string& van_code = van_of_device[r.device_id];
+    if (!search.van_code.empty() && van_code != search.van_code) continue;
+    if (search.created_from_ms != 0 && r.created.wall_ms < search.created_from_ms) continue;
+    if (search.created_to_ms != 0 && r.created.wall_ms >= search.created_to_ms) continue;
+    const bool duplicate = duplicates.count(r.id) != 0;
+    if (search.duplicates_only && !duplicate) continue;
+    RequestSummary s = Summarise(std::move(stored), van_code);
+    s.duplicate = duplicate;
     if (!search.village_code.empty() && s.village_code != search.village_code) continue;
     if (!search.district_code.empty() && s.village_code.rfind(search.district_code + ".", 0) != 0) {
       continue;
     }
-    if (!ContainsNoCase(r.receipt, search.text) && !ContainsNoCase(s.citizen_name, search.text)) {
+    const sync::Request& kept = s.stored.request;
+    if (!ContainsNoCase(kept.receipt, search.text) &&
+        !ContainsNoCase(s.citizen_name, search.text)) {
       continue;
     }
-    ++page.counts[r.status];
-    if (search.status && r.status != *search.status) continue;
-    s.updated_ms = LatestChangeMs(r);
-    s.stored = std::move(stored);
+    ++page.counts[kept.status];
+    if (search.status && kept.status != *search.status) continue;
     matching.push_back(std::move(s));
   }
   auto key_less = [&](const RequestSummary& a, const RequestSummary& b) {

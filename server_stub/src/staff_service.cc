@@ -302,6 +302,10 @@ Result<std::vector<DeviceRecord>> StaffService::ListDevices() {
   return core_.storage().ListDevices();
 }
 
+Result<RequestPageRows> StaffService::PageRequests(const RequestPageQuery& query) {
+  return core_.storage().PageRequests(query);
+}
+
 Result<void> StaffService::AddComment(const std::string& request_id, const std::string& text,
                                       const std::string& by) {
   MPP_RETURN_IF_ERROR(sync::CheckText(text, "a comment", sync::TextRules::Note()));

@@ -55,6 +55,7 @@ class StaffService {
   Result<std::vector<StoredConflict>> ListConflicts();
   Result<std::vector<DuplicatePair>> ListDuplicates();
   Result<std::vector<DeviceRecord>> ListDevices();
+  Result<RequestPageRows> PageRequests(const RequestPageQuery& query);
 
   // Internal comments (append-only) and the audit trail of what staff looked at or exported.
   Result<void> AddComment(const std::string& request_id, const std::string& text,

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,6 +140,28 @@ struct RequestQuery {
   std::optional<std::string> agency;
   std::optional<std::string> device_id;
   size_t limit = 1'000'000;
+};
+
+// One page of the staff's inbox with the filters an index of the requests table serves; the
+// rest (text, dates, places) is filtered by the core on decoded requests (staff_scope.cc).
+struct RequestPageQuery {
+  std::optional<std::string> agency;
+  std::optional<sync::RequestStatus> status;
+  std::string service_id;  // "" for any
+  std::string van_code;    // "" for any
+  // By the server's time of the last change (updated_ms), newest first; or by receipt, A to Z.
+  bool by_receipt = false;
+  bool reversed = false;
+  size_t offset = 0;
+  size_t limit = 50;
+};
+
+struct RequestPageRows {
+  std::vector<StoredRequest> rows;
+  std::vector<std::string> van_codes;  // of each row
+  // Per status over the same filters except the status; the page's total is its status's (or
+  // all of them without a status filter).
+  std::map<sync::RequestStatus, size_t> counts;
 };
 
 // One unit of work. Destroying it without Commit() rolls everything back.
@@ -291,6 +314,8 @@ class ServerStorage {
   virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;
   virtual Result<std::vector<DeviceRecord>> ListDevices() = 0;
   virtual Result<std::vector<StoredRequest>> ListRequests(const RequestQuery& query) = 0;
+  // Two statements on one snapshot: the counts and the page (its bodies only are decoded).
+  virtual Result<RequestPageRows> PageRequests(const RequestPageQuery& query) = 0;
   // By id, or by receipt (matched case-insensitively: "kr01-20261202-0001" finds
   // KR01-20261202-0001); kConflict when a receipt names two requests (kept from before
   // receipts were unique per van), with their ids, so a command never picks one of them.
