@@ -53,8 +53,16 @@ export class Watch {
       this.errors.push(`console error: ${text}${url ? ` (at ${url})` : ''}`);
     });
     page.on('pageerror', (err) => this.errors.push(`page error: ${err.stack || err.message}`));
+    // Dialogs are errors (dismissed), except one a step expects (acceptingDialog): accepted.
+    this.expectedDialogs = [];
     page.on('dialog', async (dialog) => {
       this.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+      const expected = this.expectedDialogs.find((d) => d.type === dialog.type() && d.re.test(dialog.message()));
+      if (expected) {
+        expected.seen.push(dialog.message());
+        await dialog.accept().catch((e) => this.errors.push(`could not accept the dialog: ${e.message}`));
+        return;
+      }
       this.errors.push(`a dialog opened (${dialog.type()}: ${JSON.stringify(dialog.message())})`);
       await dialog.dismiss().catch(() => {});
     });
@@ -86,6 +94,23 @@ export class Watch {
       await this.page.waitForTimeout(300);
       this.allowed.splice(this.allowed.indexOf(entry), 1);
     }
+  }
+
+  // Runs fn while one dialog of `type` (confirm, alert...) whose message matches `messageRe` is
+  // expected: it is accepted, not an error. Fails unless exactly one such dialog opened. Answers
+  // [fn's result, the dialog's message].
+  async acceptingDialog(type, messageRe, fn) {
+    const entry = { type, re: messageRe, seen: [] };
+    this.expectedDialogs.push(entry);
+    let result;
+    try {
+      result = await fn();
+      await pollUntil(`a ${type}() dialog matching ${messageRe}`, () => entry.seen.length > 0);
+    } finally {
+      this.expectedDialogs.splice(this.expectedDialogs.indexOf(entry), 1);
+    }
+    check(entry.seen.length === 1, `${entry.seen.length} ${type}() dialogs opened, not one: ${JSON.stringify(entry.seen)}`);
+    return [result, entry.seen[0]];
   }
 
   async shot(name) {

@@ -5,10 +5,15 @@
 
 A server (`mpp-server init`, three staff accounts, `serve` on a free loopback port), a van
 (`mpp-field`: enrolment, three requests, sync) and Debian's Chromium driven by playwright-core
-(tests/browser/dashboard_phase1.mjs and dashboard_phase2.mjs): an officer logs in, sees only their
+(tests/browser/dashboard_phase1.mjs to dashboard_phase4.mjs): an officer logs in, sees only their
 agency's requests, an XSS payload in a citizen's name stays text, a status change with a note
 reaches the van; a conflict made on purpose is settled in the dashboard and reaches the van; an
-officer of another agency sees nothing of it; the language switch works.
+officer of another agency sees nothing of it; the language switch works. Then the administrator
+(dashboard_phase3.mjs, dashboard_phase4.mjs): the summary counts the van's requests; an internal
+comment with markup in it stays text and never reaches the van; the inbox's CSV export (masked: a
+UTF-8 BOM, no NIK in full) and JSON export (unmasked); an enrolment token whose QR payload enrols a
+new van (KR09), after which the token shows used; a viewer account made and disabled (its login
+then answers 401, as a wrong password does); the new van revoked (its sync is then refused).
 
 Everything lives in a temporary directory, removed at the end; every process this script starts
 is stopped by its PID (its process group for node and the browser it launches), also on failure.
@@ -18,6 +23,7 @@ BUILD_DIR/browser-screenshots. Python's standard library only.
 import argparse
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -128,12 +134,12 @@ class Run:
         e.update(env or {})
         return self.run([self.server_bin, *args], env=e, **kw)
 
-    def van(self, *args, **kw):
-        e = {"MPP_FIELD_DATA": self.van_data, "MPP_PASSPHRASE": "sampan-biru-KR01-pagi"}
+    def van(self, *args, data=None, passphrase="sampan-biru-KR01-pagi", **kw):
+        e = {"MPP_FIELD_DATA": data or self.van_data, "MPP_PASSPHRASE": passphrase}
         return self.run([self.field_bin, *args], env=e, **kw)
 
-    def van_json(self, *args):
-        out = self.van("--json", *args).stdout
+    def van_json(self, *args, **kw):
+        out = self.van("--json", *args, **kw).stdout
         try:
             return json.loads(out)
         except json.JSONDecodeError:
@@ -158,6 +164,21 @@ class Run:
             stop_pid(proc, group=True)
         if rc != 0:
             raise Failure(f"node {script} exited {rc}")
+
+    def api_login(self, user, password):
+        """POST /api/login as a browser would (with Origin); answers (status, body as JSON or text)."""
+        req = urllib.request.Request(f"{self.url}/api/login", method="POST",
+                                     data=json.dumps({"user": user, "password": password}).encode(),
+                                     headers={"Content-Type": "application/json", "Origin": self.url})
+        try:
+            with urllib.request.urlopen(req, timeout=remaining(15)) as r:
+                status, body = r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read().decode()
+        try:
+            return status, json.loads(body)
+        except json.JSONDecodeError:
+            return status, body
 
     def start_server(self):
         self.port = free_port()
@@ -313,6 +334,73 @@ class Run:
         print(f"  server: {json.dumps(entry, ensure_ascii=False)}")
         if not entry or entry[0].get("open"):
             raise Failure(f"conflict #{rev} is still open at the server: {entry}")
+
+        self.admin_phases(common_env, fingerprint, xss, plain, other)
+
+    def admin_phases(self, common_env, fingerprint, xss, plain, other):
+        new_code = "KR09"
+        new_data = os.path.join(self.work, f"van-{new_code}")
+        new_pass = f"perahu-hijau-{new_code}-senja"
+        token_out = os.path.join(self.work, "phase3-token.json")
+        comment = "Cek <b>KK</b> asli & fotokopi <i>dua</i> lembar"
+        admin_env = dict(common_env, ADMIN_USER="admin1", ADMIN_PASSWORD=self.passwords["admin1"])
+        step(f"i. Phase 3 in Chromium: admin1: summary, an internal comment on {plain['receipt']}, "
+             f"CSV (masked) and JSON exports, an enrolment token for {new_code}")
+        self.node("dashboard_phase3.mjs", dict(
+            admin_env, NEW_VAN_CODE=new_code, SERVER_FINGERPRINT=fingerprint, TOKEN_OUT=token_out,
+            COMMENT_TEXT=comment, PHONE="081234567890",
+            NIKS=json.dumps({xss["receipt"]: "6112051203850001", plain["receipt"]: "6112054507920003",
+                             other["receipt"]: "6112056801900002"})))
+        with open(token_out) as f:
+            token = json.load(f)
+
+        step(f"j. The comment stays internal: {plain['receipt']} at the van (after a sync) does not carry it")
+        self.van("sync")
+        shown = self.van("--json", "request", "show", plain["receipt"]).stdout
+        if "KK</b>" in shown or "fotokopi <i>" in shown:
+            raise Failure(f"the van's copy of {plain['receipt']} carries the internal comment: {shown}")
+        print("  not at the van")
+
+        step(f"k. A new van {new_code} enrols from the dashboard's QR payload and syncs")
+        self.van("init", "--van-code", new_code, "--officer", "Nurul Hasanah", "--kdf-memory-kib", "8192",
+                 data=new_data, passphrase=new_pass)
+        enrolled = self.van("enroll", "--qr", token["payload"], data=new_data, passphrase=new_pass)
+        print(f"  {(enrolled.stdout + enrolled.stderr).strip()}")
+        status = self.van_json("status", data=new_data, passphrase=new_pass)
+        print(f"  {new_code}: {json.dumps(status)}")
+        if not status.get("enrolled") or status.get("server") != self.url or status.get("van_code") != new_code:
+            raise Failure(f"{new_code} is not enrolled with {self.url} after enroll --qr: {status}")
+        self.van("sync", data=new_data, passphrase=new_pass)
+        old_status = self.van_json("status")
+
+        viewer, viewer_agency = "lihat1", "dukcapil"
+        viewer_password = f"{viewer}-Ambawang-{secrets.token_hex(6)}"
+        step(f"l. Phase 4 in Chromium: admin1: token {token['id']} used; viewer {viewer} made and disabled; "
+             f"{new_code} revoked")
+        self.node("dashboard_phase4.mjs", dict(
+            admin_env, TOKEN_ID=token["id"], NEW_VAN_CODE=new_code, NEW_VAN_DEVICE=status["device_id"],
+            OLD_VAN_CODE="KR01", OLD_VAN_DEVICE=old_status["device_id"], VIEWER_USER=viewer,
+            VIEWER_AGENCY=viewer_agency, VIEWER_PASSWORD=viewer_password))
+
+        step(f"m. The disabled {viewer} cannot log in: POST /api/login answers 401, as a wrong password does")
+        got = self.api_login(viewer, viewer_password)
+        wrong = self.api_login(viewer, viewer_password + "-salah")
+        print(f"  right password: {got[0]} {got[1]}\n  wrong password: {wrong[0]} {wrong[1]}")
+        if got[0] != 401 or not isinstance(got[1], dict) or got[1].get("code") != "unauthenticated":
+            raise Failure(f"the disabled {viewer}'s login answered {got[0]} {got[1]}, not 401 unauthenticated")
+        if got != wrong:
+            raise Failure(f"a disabled account's login is answered unlike a wrong password: {got} vs {wrong}")
+
+        step(f"n. The revoked {new_code} cannot sync; KR01 still can")
+        refused = self.van("sync", data=new_data, passphrase=new_pass, check=False)
+        said = (refused.stdout + refused.stderr).strip()
+        print(f"  {new_code} sync exited {refused.returncode}: {said}")
+        if refused.returncode == 0:
+            raise Failure(f"the revoked {new_code} synced (exit 0): {said}")
+        # The server's one line for a device it refuses (PROTOCOL.md, refusals): revoked or unknown.
+        if not re.search(r"revoked|no longer allowed", said, re.I) or "401" not in said:
+            raise Failure(f"the revoked {new_code}'s sync failed without saying the device is refused: {said}")
+        self.van("sync")
 
 
 def main():
