@@ -123,7 +123,7 @@ bool IsZeros(std::string_view s) {
 // PP.KK, e.g. 61.12 (Kubu Raya).
 bool IsRegencyCode(std::string_view s) {
   return s.size() == 5 && s[2] == '.' && IsDigits(s.substr(0, 2)) && IsDigits(s.substr(3, 2)) &&
-         !IsZeros(s.substr(3, 2));
+         !IsZeros(s.substr(0, 2)) && !IsZeros(s.substr(3, 2));
 }
 
 // PP.KK.DD, e.g. 61.12.01 (Sungai Raya).

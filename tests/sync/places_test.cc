@@ -119,6 +119,8 @@ TEST(Places, BadPlacesAreRefusedNamingTheEntry) {
                 "district \"61.12.5\": code must look like 61.12.01");
   ExpectRefused(places(R"({"code": "61.12.00", "name": "Nowhere"})", village),
                 "code must look like 61.12.01");
+  ExpectRefused(places(R"({"code": "00.12.05", "name": "Nowhere"})", village),
+                "code must look like 61.12.01");
   ExpectRefused(places(R"({"code": 611205, "name": "Batu Ampar"})", village),
                 "needs a string \"code\"");
   ExpectRefused(places(R"({"code": "61.12.05", "name": ""})", village),
