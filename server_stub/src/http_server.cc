@@ -23,6 +23,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -149,6 +151,8 @@ struct Answer {
   const char* allow = nullptr;                               // a 405's Allow header
   bool close = false;                                        // close the connection after it
   std::vector<std::pair<std::string, std::string>> headers;  // a WebApp's own
+  // A WebApp's streamed answer (WebAnswer::next_piece): sent chunked after `body`.
+  std::function<Result<std::string>()> next_piece;
 };
 
 Answer TextAnswer(int status, const std::string& reason, int retry_after_s = 0) {
@@ -636,6 +640,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     const bool read_in_full = !refused_at_accept_ && parser_->is_done();
     const bool keep_alive =
         read_in_full && !answer.close && !stopping_ && parser_->get().keep_alive();
+    if (answer.next_piece) {
+      RespondInPieces(std::move(answer), keep_alive);
+      return;
+    }
     response_.emplace();
     response_->result(static_cast<unsigned>(answer.status));
     response_->version(11);
@@ -656,6 +664,85 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
         [self = shared_from_this(), keep_alive, read_in_full](beast::error_code ec, size_t) {
           self->OnWrite(ec, keep_alive, read_in_full);
         });
+  }
+
+  // A streamed answer: the header and the first piece, then each next piece as a chunk, each
+  // made on a worker while the connection waits (it is read in full: nothing else happens on
+  // it meanwhile), written on the strand.
+  void RespondInPieces(Answer answer, bool keep_alive) {
+    streamed_.emplace();
+    streamed_->result(static_cast<unsigned>(answer.status));
+    streamed_->version(11);
+    streamed_->set(http::field::server, "mpp-server");
+    streamed_->set(http::field::content_type, answer.content_type);
+    for (const auto& [name, value] : answer.headers) streamed_->set(name, value);
+    streamed_->chunked(true);
+    streamed_->keep_alive(keep_alive);
+    serializer_.emplace(*streamed_);
+    next_piece_ = std::move(answer.next_piece);
+    piece_ = std::move(answer.body);
+    state_ = State::kWriting;
+    stream_.expires_after(limits_.write_timeout);
+    http::async_write_header(stream_, *serializer_,
+                             [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                               if (ec) {
+                                 self->Close();
+                                 return;
+                               }
+                               self->WritePiece(keep_alive);
+                             });
+  }
+
+  // Writes piece_ (if any) as a chunk, then asks the worker pool for the next one.
+  void WritePiece(bool keep_alive) {
+    if (piece_.empty()) {
+      MakeNextPiece(keep_alive);
+      return;
+    }
+    stream_.expires_after(limits_.write_timeout);
+    net::async_write(stream_, http::make_chunk(net::buffer(piece_)),
+                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                       if (ec) {
+                         self->Close();
+                         return;
+                       }
+                       self->piece_.clear();
+                       self->MakeNextPiece(keep_alive);
+                     });
+  }
+
+  void MakeNextPiece(bool keep_alive) {
+    net::post(server_.workers_, [self = shared_from_this(), keep_alive] {
+      Result<std::string> piece = std::string();
+      try {
+        piece = self->next_piece_();
+      } catch (const std::exception& e) {
+        piece = Error::Internal(e.what());
+      }
+      net::dispatch(self->executor(), [self, keep_alive, piece = std::move(piece)]() mutable {
+        if (self->state_ == State::kClosed) return;
+        if (!piece) {  // the status went out already: the answer can only be cut short
+          self->server_.Log(Timestamp() + " web outcome=cut reason=\"" +
+                            EscapeForLog(piece.error().message()) + "\"");
+          self->server_.Count("web_answer_cut");
+          self->Close();
+          return;
+        }
+        if (!piece->empty()) {
+          self->piece_ = std::move(*piece);
+          self->WritePiece(keep_alive);
+          return;
+        }
+        self->stream_.expires_after(self->limits_.write_timeout);
+        net::async_write(self->stream_, http::make_chunk_last(),
+                         [self, keep_alive](beast::error_code ec, size_t) {
+                           self->next_piece_ = nullptr;
+                           self->serializer_.reset();
+                           self->streamed_.reset();
+                           self->OnWrite(ec, keep_alive, /*read_in_full=*/true);
+                         });
+      });
+    });
   }
 
   void OnWrite(beast::error_code ec, bool keep_alive, bool read_in_full) {
@@ -726,7 +813,13 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;  // bytes read and not yet parsed; bounded
   std::optional<RequestParser> parser_;
   std::optional<http::response<http::string_body>> response_;  // while it is written
-  std::unique_ptr<std::array<char, 16 << 10>> discard_;        // only while lingering
+  // A streamed answer (RespondInPieces), while it is written: its header, the piece being
+  // written, and what makes the next one.
+  std::optional<http::response<http::empty_body>> streamed_;
+  std::optional<http::response_serializer<http::empty_body>> serializer_;
+  std::string piece_;
+  std::function<Result<std::string>()> next_piece_;
+  std::unique_ptr<std::array<char, 16 << 10>> discard_;  // only while lingering
   State state_ = State::kIdle;
   const Route* route_ = nullptr;  // of the current request, once its header is parsed
   size_t served_ = 0;             // requests answered on this connection
@@ -841,6 +934,7 @@ Answer HttpServer::Impl::HandleWeb(const WebRequest& web) {
   a.body = std::move(answer.body);
   a.retry_after_s = answer.retry_after_s;
   a.headers = std::move(answer.headers);
+  a.next_piece = std::move(answer.next_piece);
   return a;
 }
 

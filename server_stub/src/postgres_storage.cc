@@ -846,6 +846,14 @@ class PostgresStorage final : public ServerStorage {
     MPP_ASSIGN_OR_RETURN(Rows r, Query(sql, p));
     return ReadStoredRequests(r);
   }
+  Result<void> NoteDeviceSync(const std::string& device_id, int64_t now_ms) override {
+    MPP_ASSIGN_OR_RETURN(Rows r, Query("UPDATE devices SET last_sync_ms = greatest(last_sync_ms, "
+                                       "$2) WHERE device_id = $1",
+                                       Params().Add(device_id).Add(now_ms)));
+    (void)r;
+    return Ok();
+  }
+
   Result<RequestPageRows> PageRequests(const RequestPageQuery& q) override {
     std::string where = " WHERE true";
     Params p;
@@ -867,6 +875,22 @@ class PostgresStorage final : public ServerStorage {
     MPP_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(*conn, postgres::Isolation::kRepeatableRead,
                                                       postgres::Access::kReadOnly));
     RequestPageRows out;
+    if (q.after_id) {
+      std::string sql = "SELECT body, agency, owner_rev, van_code FROM requests" + where;
+      if (q.status) {
+        sql += " AND status = $" + std::to_string(++n);
+        p.Add(sync::StatusName(*q.status));
+      }
+      sql += " AND id > $" + std::to_string(++n);
+      p.Add(*q.after_id);
+      sql += " ORDER BY id LIMIT $" + std::to_string(++n);
+      p.Add(q.limit);
+      MPP_ASSIGN_OR_RETURN(Rows r, conn->Query(sql, p));
+      MPP_ASSIGN_OR_RETURN(out.rows, ReadStoredRequests(r));
+      for (int i = 0; i < r.size(); ++i) out.van_codes.push_back(r.Text(i, 3));
+      MPP_RETURN_IF_ERROR(txn.Commit());
+      return out;
+    }
     MPP_ASSIGN_OR_RETURN(
         Rows counts,
         conn->Query("SELECT status, count(*)::int8 FROM requests" + where + " GROUP BY status", p));

@@ -204,6 +204,18 @@ Result<std::vector<StoredConflict>> ReadConflicts(Statement& s) {
 }
 
 // Steps `s` (columns body, agency, owner_rev) to its end, decoding every row as a request.
+// Rows of "body, agency, owner_rev, van_code".
+Result<void> ReadPageRows(Statement& s, RequestPageRows& out) {
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return Ok();
+    MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
+    out.rows.push_back(
+        {std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
+    out.van_codes.push_back(s.ColumnText(3));
+  }
+}
+
 Result<std::vector<StoredRequest>> ReadStoredRequests(Statement& s) {
   std::vector<StoredRequest> out;
   for (;;) {
@@ -516,6 +528,15 @@ class SqliteStorage final : public ServerStorage {
     return ReadStoredRequests(s);
   }
 
+  Result<void> NoteDeviceSync(const std::string& device_id, int64_t now_ms) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    MPP_ASSIGN_OR_RETURN(Statement * s,
+                         Prepared("UPDATE devices SET last_sync_ms = max(last_sync_ms, "
+                                  "?2) WHERE device_id = ?1"));
+    s->Bind(1, device_id).Bind(2, now_ms);
+    return s->Run();
+  }
+
   Result<RequestPageRows> PageRequests(const RequestPageQuery& q) override {
     std::lock_guard<std::mutex> lock(reader_->mu());
     // Only the filters given go into the SQL (see ListRequests).
@@ -531,6 +552,17 @@ class SqliteStorage final : public ServerStorage {
     MPP_RETURN_IF_ERROR(reader_->db().Exec("BEGIN"));  // one snapshot for both statements
     auto page = [&]() -> Result<RequestPageRows> {
       RequestPageRows out;
+      if (q.after_id) {
+        MPP_ASSIGN_OR_RETURN(
+            auto s, reader_->db().Prepare("SELECT body, agency, owner_rev, van_code FROM requests" +
+                                          where + (q.status ? " AND status = ?4" : "") +
+                                          " AND id > ?7 ORDER BY id LIMIT ?5"));
+        bind(s);
+        if (q.status) s.Bind(4, sync::StatusName(*q.status));
+        s.Bind(5, static_cast<int64_t>(q.limit)).Bind(7, *q.after_id);
+        MPP_RETURN_IF_ERROR(ReadPageRows(s, out));
+        return out;
+      }
       MPP_ASSIGN_OR_RETURN(auto counts,
                            reader_->db().Prepare("SELECT status, count(*) FROM requests" + where +
                                                  " GROUP BY status"));
@@ -551,14 +583,7 @@ class SqliteStorage final : public ServerStorage {
       bind(s);
       if (q.status) s.Bind(4, sync::StatusName(*q.status));
       s.Bind(5, static_cast<int64_t>(q.limit)).Bind(6, static_cast<int64_t>(q.offset));
-      for (;;) {
-        MPP_ASSIGN_OR_RETURN(bool row, s.Step());
-        if (!row) break;
-        MPP_ASSIGN_OR_RETURN(auto request, sync::DecodeRequest(s.ColumnBlob(0)));
-        out.rows.push_back(
-            {std::move(request), s.ColumnText(1), static_cast<uint64_t>(s.ColumnInt(2))});
-        out.van_codes.push_back(s.ColumnText(3));
-      }
+      MPP_RETURN_IF_ERROR(ReadPageRows(s, out));
       return out;
     }();
     (void)reader_->db().Exec("COMMIT");

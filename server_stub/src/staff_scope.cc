@@ -150,34 +150,101 @@ Result<StoredConflict> ScopedStaff::ResolveConflict(uint64_t rev, Resolution how
   return staff_.ResolveConflict(rev, how, value, actor_.by());
 }
 
+std::optional<RequestSummary> SearchContext::Match(StoredRequest stored) const {
+  const sync::Request& r = stored.request;
+  if (agency && stored.agency != *agency) return std::nullopt;
+  if (!search.service_id.empty() && r.service_id != search.service_id) return std::nullopt;
+  if (!search.officer.empty() && r.officer != search.officer) return std::nullopt;
+  auto van = van_of_device.find(r.device_id);
+  const std::string van_code = van == van_of_device.end() ? "" : van->second;
+  if (!search.van_code.empty() && van_code != search.van_code) return std::nullopt;
+  if (search.created_from_ms != 0 && r.created.wall_ms < search.created_from_ms) {
+    return std::nullopt;
+  }
+  if (search.created_to_ms != 0 && r.created.wall_ms >= search.created_to_ms) return std::nullopt;
+  const bool duplicate = duplicates.count(r.id) != 0;
+  if (search.duplicates_only && !duplicate) return std::nullopt;
+  RequestSummary s = Summarise(std::move(stored), van_code);
+  s.duplicate = duplicate;
+  if (!search.village_code.empty() && s.village_code != search.village_code) return std::nullopt;
+  if (!search.district_code.empty() && s.village_code.rfind(search.district_code + ".", 0) != 0) {
+    return std::nullopt;
+  }
+  if (!ContainsNoCase(s.stored.request.receipt, search.text) &&
+      !ContainsNoCase(s.citizen_name, search.text)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
+Result<std::vector<RequestSummary>> RequestCursor::Next() {
+  std::vector<RequestSummary> out;
+  while (!done_ && out.empty()) {
+    std::vector<StoredRequest> rows;
+    if (!context_.search.nik.empty()) {  // few: one batch
+      MPP_ASSIGN_OR_RETURN(rows, staff_.RequestsWithNik(context_.search.nik));
+      done_ = true;
+    } else {
+      RequestPageQuery q;
+      q.agency = context_.agency;
+      q.status = context_.search.status;
+      q.service_id = context_.search.service_id;
+      q.after_id = after_id_;
+      q.limit = batch_;
+      MPP_ASSIGN_OR_RETURN(RequestPageRows page, staff_.PageRequests(q));
+      done_ = page.rows.size() < batch_;
+      if (!page.rows.empty()) after_id_ = page.rows.back().request.id;
+      rows = std::move(page.rows);
+    }
+    for (auto& stored : rows) {
+      auto s = context_.Match(std::move(stored));
+      if (!s) continue;
+      if (context_.search.status && s->stored.request.status != *context_.search.status) continue;
+      out.push_back(std::move(*s));
+    }
+  }
+  return out;
+}
+
+Result<SearchContext> ScopedStaff::ContextFor(const RequestSearch& search) {
+  SearchContext context;
+  context.search = search;
+  if (!actor_.admin()) {
+    context.agency = actor_.agency;
+  } else if (!search.agency.empty()) {
+    context.agency = search.agency;
+  }
+  MPP_ASSIGN_OR_RETURN(auto pairs, staff_.ListDuplicates());
+  for (const auto& p : pairs) {
+    context.duplicates.insert(p.request.request_id);
+    context.duplicates.insert(p.other.request_id);
+  }
+  MPP_ASSIGN_OR_RETURN(auto devices, staff_.ListDevices());
+  for (const auto& d : devices) context.van_of_device[d.device_id] = d.van_code;
+  return context;
+}
+
+Result<RequestCursor> ScopedStaff::Matching(const RequestSearch& search, size_t batch) {
+  MPP_ASSIGN_OR_RETURN(SearchContext context, ContextFor(search));
+  return RequestCursor(staff_, std::move(context), std::max<size_t>(1, batch));
+}
+
 Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
-  if (!search.every_page &&
-      (search.page == 0 || search.per_page == 0 || search.per_page > kMaxPerPage)) {
+  if (search.page == 0 || search.per_page == 0 || search.per_page > kMaxPerPage) {
     return Error::InvalidInput("pages are numbered from 1, with 1 to " +
                                std::to_string(kMaxPerPage) + " requests each");
   }
-  RequestQuery query;
-  if (!actor_.admin()) {
-    query.agency = actor_.agency;
-  } else if (!search.agency.empty()) {
-    query.agency = search.agency;
-  }
-  std::set<std::string> duplicates;
-  MPP_ASSIGN_OR_RETURN(auto pairs, staff_.ListDuplicates());
-  for (const auto& p : pairs) {
-    duplicates.insert(p.request.request_id);
-    duplicates.insert(p.other.request_id);
-  }
+  MPP_ASSIGN_OR_RETURN(const SearchContext context, ContextFor(search));
   // The inbox as it opens (an agency, perhaps a status, service or van): the database pages it
   // and only the page's requests are decoded. Every other filter reads the agency's requests.
-  const bool indexed_filters_only = !search.every_page && search.text.empty() &&
-                                    search.officer.empty() && search.nik.empty() &&
-                                    search.created_from_ms == 0 && search.created_to_ms == 0 &&
-                                    search.district_code.empty() && search.village_code.empty() &&
-                                    !search.duplicates_only && search.sort != RequestSort::kCreated;
+  const bool indexed_filters_only = search.text.empty() && search.officer.empty() &&
+                                    search.nik.empty() && search.created_from_ms == 0 &&
+                                    search.created_to_ms == 0 && search.district_code.empty() &&
+                                    search.village_code.empty() && !search.duplicates_only &&
+                                    search.sort != RequestSort::kCreated;
   if (indexed_filters_only) {
     RequestPageQuery q;
-    q.agency = query.agency;
+    q.agency = context.agency;
     q.status = search.status;
     q.service_id = search.service_id;
     q.van_code = search.van_code;
@@ -194,48 +261,23 @@ Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
     }
     for (size_t i = 0; i < rows.rows.size(); ++i) {
       RequestSummary s = Summarise(std::move(rows.rows[i]), rows.van_codes[i]);
-      s.duplicate = duplicates.count(s.stored.request.id) != 0;
+      s.duplicate = context.duplicates.count(s.stored.request.id) != 0;
       page.items.push_back(std::move(s));
     }
     return page;
   }
-  std::vector<StoredRequest> candidates;
-  if (!search.nik.empty()) {
-    MPP_ASSIGN_OR_RETURN(candidates, staff_.RequestsWithNik(search.nik));
-  } else {
-    MPP_ASSIGN_OR_RETURN(candidates, staff_.ListRequests(query));
-  }
-  std::unordered_map<std::string, std::string> van_of_device;
-  MPP_ASSIGN_OR_RETURN(auto devices, staff_.ListDevices());
-  for (const auto& d : devices) van_of_device[d.device_id] = d.van_code;
-
   RequestPage page;
   std::vector<RequestSummary> matching;
-  for (auto& stored : candidates) {
-    const sync::Request& r = stored.request;
-    if (query.agency && stored.agency != *query.agency) continue;
-    if (!search.service_id.empty() && r.service_id != search.service_id) continue;
-    if (!search.officer.empty() && r.officer != search.officer) continue;
-    const std::string& van_code = van_of_device[r.device_id];
-    if (!search.van_code.empty() && van_code != search.van_code) continue;
-    if (search.created_from_ms != 0 && r.created.wall_ms < search.created_from_ms) continue;
-    if (search.created_to_ms != 0 && r.created.wall_ms >= search.created_to_ms) continue;
-    const bool duplicate = duplicates.count(r.id) != 0;
-    if (search.duplicates_only && !duplicate) continue;
-    RequestSummary s = Summarise(std::move(stored), van_code);
-    s.duplicate = duplicate;
-    if (!search.village_code.empty() && s.village_code != search.village_code) continue;
-    if (!search.district_code.empty() && s.village_code.rfind(search.district_code + ".", 0) != 0) {
-      continue;
+  MPP_ASSIGN_OR_RETURN(RequestCursor cursor, Matching(search));
+  cursor.context_.search.status.reset();  // counted per status below
+  for (;;) {
+    MPP_ASSIGN_OR_RETURN(auto batch, cursor.Next());
+    if (batch.empty()) break;
+    for (auto& s : batch) {
+      ++page.counts[s.stored.request.status];
+      if (search.status && s.stored.request.status != *search.status) continue;
+      matching.push_back(std::move(s));
     }
-    const sync::Request& kept = s.stored.request;
-    if (!ContainsNoCase(kept.receipt, search.text) &&
-        !ContainsNoCase(s.citizen_name, search.text)) {
-      continue;
-    }
-    ++page.counts[kept.status];
-    if (search.status && kept.status != *search.status) continue;
-    matching.push_back(std::move(s));
   }
   auto key_less = [&](const RequestSummary& a, const RequestSummary& b) {
     switch (search.sort) {
@@ -254,10 +296,6 @@ Result<RequestPage> ScopedStaff::Search(const RequestSearch& search) {
     return search.ascending ? key_less(a, b) : key_less(b, a);
   });
   page.total = matching.size();
-  if (search.every_page) {
-    page.items = std::move(matching);
-    return page;
-  }
   const size_t first = (search.page - 1) * search.per_page;
   for (size_t i = first; i < matching.size() && i < first + search.per_page; ++i) {
     page.items.push_back(std::move(matching[i]));

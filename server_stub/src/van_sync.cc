@@ -13,6 +13,9 @@
 namespace mpp::server {
 namespace {
 
+// How stale a device's last_sync_ms may be before a pull writes it (HandlePull).
+constexpr int64_t kNoteSyncEveryMs = 5 * 60 * 1000;
+
 // Unknown devices, wrong keys and revoked devices get one answer (THREATS.md rows 27-28): a
 // prober learns nothing about which device ids exist, and the signer's bytes are never echoed.
 // The revoked van's officer learns it from the administrator, who revoked it.
@@ -355,6 +358,13 @@ Result<Bytes> VanSync::HandlePull(ByteView envelope, SyncLog* log) {
   if (body.catalog_version < catalog.version()) answer.catalog_json = catalog.ToJson();
   log->received = answer.requests.size() + answer.patches.size();
   log->conflicts = answer.conflicts.size();
+  // A pull is a sync too (staff see when a van was last in touch, and which went quiet): noted
+  // at most every few minutes, so a van's pulls cost no write each. Bookkeeping only: a failure
+  // here does not fail the van's pull.
+  const int64_t now = core_.clock().NowMillis();
+  if (now - page.device_last_sync_ms >= kNoteSyncEveryMs) {
+    (void)core_.storage().NoteDeviceSync(device_id, now);
+  }
   return SealAnswer(sync::EnvelopeKind::kPullAnswer, device_id, h.nonce, sync::EncodeValue(answer));
 }
 
@@ -367,6 +377,7 @@ Result<PullPage> VanSync::ReadPullPage(const std::string& device_id, const PullQ
   if (!device) return Error::Unauthenticated("unknown device " + device_id);
   PullPage page;
   page.last_applied_seq = device->last_applied_seq;
+  page.device_last_sync_ms = device->last_sync_ms;
   if (query.acked_seq < page.last_applied_seq) {
     MPP_ASSIGN_OR_RETURN(page.unclean_seqs, snapshot->UncleanSeqs(device_id, query.acked_seq + 1,
                                                                   page.last_applied_seq));

@@ -613,21 +613,28 @@ class ApiCall {
     if (format != "csv" && format != "json") return JsonError(400, "format is csv or json");
     auto search = ReadSearch(*query, offset_minutes_);
     if (!search) return JsonError(search.error());
-    search->every_page = true;
-    auto page = scope_.Search(*search);
-    if (!page) return JsonError(page.error());
+    auto cursor = scope_.Matching(*search);
+    if (!cursor) return JsonError(cursor.error());
     // Which filters, not their values: a NIK or a name searched for is personal data.
     std::string filters;
     for (const auto& [name, value] : *query) filters += (filters.empty() ? "" : ",") + name;
-    if (auto audited = scope_.Audit(
-            "export", format + (mask ? " masked, " : " unmasked, ") +
-                          std::to_string(page->items.size()) +
-                          " requests, filters: " + (filters.empty() ? "none" : filters));
+    if (auto audited =
+            scope_.Audit("export", format + (mask ? " masked" : " unmasked") +
+                                       ", filters: " + (filters.empty() ? "none" : filters));
         !audited) {
       return JsonError(audited.error());
     }
-    return ExportAnswer(catalog_, *page, format == "csv" ? ExportFormat::kCsv : ExportFormat::kJson,
-                        mask, offset_minutes_);
+    // The CSV's columns: the fields of every service the export may hold.
+    std::vector<const sync::Service*> services;
+    for (const auto& service : catalog_.services()) {
+      if (!scope_.actor().Sees(service.agency)) continue;
+      if (!search->service_id.empty() && service.id != search->service_id) continue;
+      if (!search->agency.empty() && service.agency != search->agency) continue;
+      services.push_back(&service);
+    }
+    return ExportAnswer(
+        services_.staff, scope_.actor().by(), catalog_, std::move(services), std::move(*cursor),
+        format == "csv" ? ExportFormat::kCsv : ExportFormat::kJson, mask, offset_minutes_);
   }
 
  private:

@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -127,6 +128,11 @@ struct WebAnswer {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type
   int retry_after_s = 0;                                     // > 0: a Retry-After header
+  // Set for a long answer sent while it is made (chunked), so memory holds one piece at a time:
+  // `body` goes first, then each piece this returns, called on the worker pool one at a time,
+  // until it returns "" (the end). An error can then only cut the answer short: the status was
+  // sent with the first piece.
+  std::function<Result<std::string>()> next_piece;
 };
 
 // What serves the paths that are not the vans' (the staff's pages and /api/). Handle runs on

@@ -7,7 +7,9 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "mpp/server/staff_accounts.h"
@@ -35,7 +37,6 @@ struct RequestSearch {
   bool ascending = false;  // newest / last first by default
   size_t page = 1;         // 1-based
   size_t per_page = 50;
-  bool every_page = false;  // all matching requests (an export), page and per_page ignored
 };
 
 // A request as the inbox lists it.
@@ -64,6 +65,39 @@ struct RequestPage {
   std::map<sync::RequestStatus, size_t> counts;
 };
 
+class ScopedStaff;
+
+// What every request is checked against in a search: the filters, and what the storage knows
+// besides the request (duplicate pairs, devices' van codes).
+struct SearchContext {
+  RequestSearch search;
+  std::optional<std::string> agency;  // the actor's, or the admin's filter
+  std::set<std::string> duplicates;   // request ids flagged as possible duplicates
+  std::unordered_map<std::string, std::string> van_of_device;
+
+  // The request's summary when it passes every filter but the status (nullopt otherwise).
+  std::optional<RequestSummary> Match(StoredRequest stored) const;
+};
+
+// Every request a search matches (page, per_page and sort ignored), a batch at a time in the
+// order they were made (id order): an export of the whole regency holds one batch in memory.
+class RequestCursor {
+ public:
+  // The next matches; empty once every request was read.
+  Result<std::vector<RequestSummary>> Next();
+
+ private:
+  friend class ScopedStaff;
+  RequestCursor(StaffService& staff, SearchContext context, size_t batch)
+      : staff_(staff), context_(std::move(context)), batch_(batch) {}
+
+  StaffService& staff_;
+  SearchContext context_;
+  size_t batch_;
+  std::string after_id_;
+  bool done_ = false;
+};
+
 class ScopedStaff {
  public:
   static constexpr size_t kMaxPerPage = 200;
@@ -74,6 +108,7 @@ class ScopedStaff {
 
   Result<StoredRequest> Request(const std::string& id_or_receipt);
   Result<RequestPage> Search(const RequestSearch& search);
+  Result<RequestCursor> Matching(const RequestSearch& search, size_t batch = 1000);
   // Per agency the actor sees (every agency of the catalog for an admin), in catalog order.
   Result<std::vector<AgencySummary>> Summary();
 
@@ -93,6 +128,7 @@ class ScopedStaff {
 
  private:
   Result<StoredRequest> Changeable(const std::string& id_or_receipt);
+  Result<SearchContext> ContextFor(const RequestSearch& search);
 
   StaffService& staff_;
   const StaffActor actor_;

@@ -154,6 +154,9 @@ struct RequestPageQuery {
   bool reversed = false;
   size_t offset = 0;
   size_t limit = 50;
+  // Set: in id order instead, the ids after this one ("" from the first), for reading every
+  // request a batch at a time (an export); counts are not computed then.
+  std::optional<std::string> after_id;
 };
 
 struct RequestPageRows {
@@ -309,6 +312,10 @@ class ServerStorage {
   // Ok while the storage can durably accept writes (its files are the ones it opened, writable,
   // with room left); otherwise kUnavailable or kStorageFull, with a reason that names no path.
   virtual Result<void> CheckHealth() { return Ok(); }
+
+  // Moves the device's last_sync_ms up to now_ms (never down), outside any transaction: a pull
+  // that changed nothing is still a sync.
+  virtual Result<void> NoteDeviceSync(const std::string& device_id, int64_t now_ms) = 0;
 
   // Reads outside a write transaction (each is one consistent snapshot).
   virtual Result<std::optional<DeviceRecord>> FindDevice(const std::string& device_id) = 0;

@@ -46,6 +46,7 @@ struct PullPage {
   uint64_t last_applied_seq = 0;
   std::vector<uint64_t> unclean_seqs;  // of the device, after the acked_seq asked for
   bool more = false;
+  int64_t device_last_sync_ms = 0;  // as the snapshot saw it
 };
 
 class VanSync {
