@@ -136,4 +136,13 @@ Result<void> RecordConflict(StorageTxn& txn, const std::string& device_id,
   return txn.AddConflict(device_id, rev, conflict, now_ms);
 }
 
+Result<void> ServerCore::Audit(const std::string& actor, const std::string& action,
+                               const std::string& target, const std::string& detail) {
+  return RunTransaction([&]() -> Result<void> {
+    MPP_ASSIGN_OR_RETURN(auto txn, storage_.Begin());
+    MPP_RETURN_IF_ERROR(txn->AppendAudit(actor, action, target, detail, clock_.NowMillis()));
+    return txn->Commit();
+  });
+}
+
 }  // namespace mpp::server

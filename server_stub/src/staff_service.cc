@@ -327,12 +327,7 @@ Result<std::vector<StaffComment>> StaffService::CommentsOf(const std::string& re
 
 Result<void> StaffService::Audit(const std::string& by, const std::string& action,
                                  const std::string& target, const std::string& detail) {
-  return core_.RunTransaction([&]() -> Result<void> {
-    MPP_ASSIGN_OR_RETURN(auto txn, core_.storage().Begin());
-    MPP_RETURN_IF_ERROR(
-        txn->AppendAudit("staff:" + by, action, target, detail, core_.clock().NowMillis()));
-    return txn->Commit();
-  });
+  return core_.Audit("staff:" + by, action, target, detail);
 }
 
 }  // namespace mpp::server

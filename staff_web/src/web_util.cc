@@ -98,26 +98,6 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-int StatusFor(const Error& error) {
-  switch (error.code()) {
-    case ErrorCode::kInvalidInput:
-    case ErrorCode::kCorrupt:
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kPermissionDenied:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kConflict:
-      return 409;
-    case ErrorCode::kTooLarge:
-      return 413;
-    default:
-      return server::HttpStatusFor(error);
-  }
-}
-
 const char* ApiCode(int status) {
   switch (status) {
     case 400:
@@ -157,7 +137,7 @@ server::WebAnswer JsonError(int status, const std::string& message) {
 }
 
 server::WebAnswer JsonError(const Error& error) {
-  const int status = StatusFor(error);
+  const int status = server::HttpStatusFor(error);
   if (status >= 500) {
     server::WebAnswer a = JsonError(status, status == 503 ? "the server is busy or its database "
                                                             "is unavailable; try again shortly"

@@ -30,8 +30,8 @@ std::string Base64(std::string_view bytes);
 // Equal in time independent of where they differ (CSRF tokens).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
-// The HTTP status and API code of an Error (server_stub/API.md "Errors").
-int StatusFor(const Error& error);
+// The API's word for an HTTP status (server_stub/API.md "Errors"); an Error's status is
+// server::HttpStatusFor's.
 const char* ApiCode(int status);
 
 server::WebAnswer Json(int status, const nlohmann::json& body);

@@ -85,6 +85,11 @@ class ServerCore {
 
   Result<void> CheckHealth() { return storage_.CheckHealth(); }
 
+  // One entry of the audit trail in a transaction of its own (for what changes nothing else:
+  // an account made, a login, an export). `actor` as the trail names it ("staff:rina").
+  Result<void> Audit(const std::string& actor, const std::string& action,
+                     const std::string& target, const std::string& detail);
+
  private:
   void AdoptLocked(sync::Catalog catalog);
 
