@@ -67,9 +67,16 @@ StaffAccounts::StaffAccounts(ServerCore& core, crypto::Argon2Params password_par
       password_params_(password_params),
       // 5 failures per account, 20 per address (an office NAT) within 15 minutes, then slowed.
       per_account_(5, std::chrono::minutes(15), std::chrono::seconds(60)),
-      per_address_(20, std::chrono::minutes(15), std::chrono::seconds(60)) {
-  auto dummy = crypto::Argon2idHashPassword(RandomToken(16), password_params_);
-  if (dummy.ok()) dummy_hash_ = *dummy;
+      per_address_(20, std::chrono::minutes(15), std::chrono::seconds(60)) {}
+
+const std::string& StaffAccounts::DummyHash() {
+  // Made at the first login, not at construction: every administrator command builds a
+  // StaffAccounts, and an Argon2id hash costs a fifth of a second.
+  std::call_once(dummy_once_, [this] {
+    auto dummy = crypto::Argon2idHashPassword(RandomToken(16), password_params_);
+    if (dummy.ok()) dummy_hash_ = *dummy;
+  });
+  return dummy_hash_;
 }
 
 std::string StaffAccounts::RandomToken(size_t bytes) {
@@ -178,7 +185,7 @@ Result<StaffLogin> StaffAccounts::Login(const std::string& user, const std::stri
   MPP_ASSIGN_OR_RETURN(auto account, store_.FindAccount(user));
   // Always one Argon2id verification, so an unknown user costs the same time as a known one.
   const bool password_ok =
-      crypto::Argon2idVerifyPassword(password, account ? account->password_hash : dummy_hash_);
+      crypto::Argon2idVerifyPassword(password, account ? account->password_hash : DummyHash());
   if (!account || !password_ok || account->disabled()) {
     per_account_.Failed(account_key, now);
     per_address_.Failed(address_key, now);

@@ -1246,7 +1246,7 @@
     }
     const used = el('td', {}, k.used_by ? shortId(k.used_by) : txt(k.used_by));
     if (k.used_ms) used.append(' ', el('span', { class: 'muted' }, [t('tokens.usedAt', { t: fmtTime(k.used_ms) })]));
-    return el('tr', { 'data-token-id': id, class: k.state === 'unused' ? null : 'revoked' }, [
+    return el('tr', { 'data-token-id': id, class: k.state === 'revoked' || k.state === 'expired' ? 'revoked' : null }, [
       el('td', { class: 'token-id' }, shortId(id)),
       el('td', { text: txt(k.van_code) }),
       el('td', {}, tokenState(k.state)),

@@ -190,6 +190,34 @@ TEST_F(StaffWebTest, CallsWithoutASessionAreRefusedAndMeNamesTheAccount) {
   EXPECT_EQ(me.value("csrf", ""), capil.csrf);
 }
 
+TEST_F(StaffWebTest, LogoutEndsTheSessionAndClearsTheCookie) {
+  const Browser capil = Login("capil1");
+  const WebAnswer out = Post("/api/logout", json::object(), capil);
+  EXPECT_EQ(out.status, 204);
+  EXPECT_THAT(HeaderOf(out, "Set-Cookie"), HasSubstr("Max-Age=0"));
+  EXPECT_EQ(Get("/api/me", capil).status, 401);
+}
+
+TEST_F(StaffWebTest, PlacesAreTheRegencysDistrictsAndVillagesAndPagesNameThem) {
+  const Browser capil = Login("capil1");
+  const json places = Body(Get("/api/places", capil));
+  EXPECT_EQ(places["districts"].size(), 9u);
+  EXPECT_EQ(places["villages"].size(), 123u);
+  // 61.12.05.2001, the fixtures' village, by name in the list and the detail.
+  const json listed = Body(Get("/api/requests?village=61.12.05.2001&q=Siti", capil));
+  ASSERT_EQ(listed["items"].size(), 1u) << listed;
+  EXPECT_EQ(listed["items"][0].value("village", ""), "Desa Tanjung Beringin, Kec. Batu Ampar");
+  EXPECT_EQ(Body(Get("/api/requests?district=61.12.01", capil))["items"].size(), 0u);
+  bool shown = false;
+  const json detail = Body(Get("/api/requests/" + ktp_.id, capil));
+  for (const auto& f : detail["fields"]) {
+    if (f.value("name", "") == "village_code") {
+      shown = f.value("display", "") == "Desa Tanjung Beringin, Kec. Batu Ampar";
+    }
+  }
+  EXPECT_TRUE(shown);
+}
+
 TEST_F(StaffWebTest, StateChangesNeedTheCsrfTokenAndTheOwnOrigin) {
   const Browser capil = Login("capil1");
   const std::string target = "/api/requests/" + ktp_.id + "/status";

@@ -120,6 +120,8 @@ class StaffAccounts {
   StaffStore& store_;
   const crypto::Argon2Params password_params_;
   // Verified against for an unknown user, so its answer takes as long as a wrong password's.
+  const std::string& DummyHash();
+  std::once_flag dummy_once_;
   std::string dummy_hash_;
   LoginThrottle per_account_;
   LoginThrottle per_address_;
