@@ -87,8 +87,8 @@ class ServerCore {
 
   // One entry of the audit trail in a transaction of its own (for what changes nothing else:
   // an account made, a login, an export). `actor` as the trail names it ("staff:rina").
-  Result<void> Audit(const std::string& actor, const std::string& action,
-                     const std::string& target, const std::string& detail);
+  Result<void> Audit(const std::string& actor, const std::string& action, const std::string& target,
+                     const std::string& detail);
 
  private:
   void AdoptLocked(sync::Catalog catalog);
