@@ -757,7 +757,7 @@
           buildComments(req, seq, message)]),
         el('div', { class: 'detail-side' }, [
           buildStatusForm(req, seq, message) || null,
-          section('detail.history', buildHistory(req.history)),
+          section('detail.history', buildHistory(req.history, req.fields)),
           section('detail.conflicts', buildDetailConflicts(req, seq, message))])
       ]));
     if (okText) setMessage(message, 'ok', [okText]);
@@ -912,7 +912,28 @@
     return box;
   }
 
-  function buildHistory(history) {
+  // The merge writes history in fixed English words ("status a -> b: note", "changed x, y");
+  // staff read them in the page's language, with the form's labels. Anything else as it is.
+  function historyWords(text, labels) {
+    const s = txt(text);
+    let m = /^status ([a-z_]+) -> ([a-z_]+)(?:: ([\s\S]*))?$/.exec(s);
+    if (m) {
+      const words = t('history.status', { from: statusName(m[1]), to: statusName(m[2]) });
+      return m[3] ? words + ': ' + m[3] : words;
+    }
+    m = /^status ([a-z_]+)$/.exec(s);
+    if (m) return t('history.created', { status: statusName(m[1]) });
+    m = /^changed ([a-z0-9_, ]+)$/.exec(s);
+    if (m) {
+      const names = m[1].split(/,\s*|\s+/).filter(Boolean).map((n) => labels[n] || n);
+      return t('history.changed', { fields: names.join(', ') });
+    }
+    return s;
+  }
+
+  function buildHistory(history, fields) {
+    const labels = {};
+    for (const f of Array.isArray(fields) ? fields : []) labels[txt(f.name)] = txt(f.label);
     const list = Array.isArray(history) ? history.slice() : [];
     if (!list.length) return el('p', { id: 'detail-history', class: 'muted', text: t('detail.noHistory') });
     // Oldest first, newest last; entries of the same moment keep the server's order.
@@ -920,7 +941,7 @@
     return el('ol', { id: 'detail-history', class: 'history' }, list.map((h) => el('li', {}, [
       el('span', { class: 'history-time' }, timeEl(h.at_ms)),
       el('span', { class: 'history-actor', text: txt(h.actor) }),
-      el('span', { class: 'history-text', text: txt(h.text) })])));
+      el('span', { class: 'history-text', text: historyWords(h.text, labels) })])));
   }
 
   function buildDetailConflicts(req, seq, message) {
