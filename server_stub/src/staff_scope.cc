@@ -150,13 +150,12 @@ Result<StoredConflict> ScopedStaff::ResolveConflict(uint64_t rev, Resolution how
   return staff_.ResolveConflict(rev, how, value, actor_.by());
 }
 
-std::optional<RequestSummary> SearchContext::Match(StoredRequest stored) const {
+std::optional<RequestSummary> SearchContext::Match(StoredRequest stored,
+                                                   const std::string& van_code) const {
   const sync::Request& r = stored.request;
   if (agency && stored.agency != *agency) return std::nullopt;
   if (!search.service_id.empty() && r.service_id != search.service_id) return std::nullopt;
   if (!search.officer.empty() && r.officer != search.officer) return std::nullopt;
-  auto van = van_of_device.find(r.device_id);
-  const std::string van_code = van == van_of_device.end() ? "" : van->second;
   if (!search.van_code.empty() && van_code != search.van_code) return std::nullopt;
   if (search.created_from_ms != 0 && r.created.wall_ms < search.created_from_ms) {
     return std::nullopt;
@@ -180,9 +179,13 @@ std::optional<RequestSummary> SearchContext::Match(StoredRequest stored) const {
 Result<std::vector<RequestSummary>> RequestCursor::Next() {
   std::vector<RequestSummary> out;
   while (!done_ && out.empty()) {
-    std::vector<StoredRequest> rows;
-    if (!context_.search.nik.empty()) {  // few: one batch
-      MPP_ASSIGN_OR_RETURN(rows, staff_.RequestsWithNik(context_.search.nik));
+    RequestPageRows page;
+    if (!context_.search.nik.empty()) {  // few: one batch, their van codes from the devices
+      MPP_ASSIGN_OR_RETURN(page.rows, staff_.RequestsWithNik(context_.search.nik));
+      MPP_ASSIGN_OR_RETURN(auto devices, staff_.ListDevices());
+      std::unordered_map<std::string, std::string> van_of_device;
+      for (const auto& d : devices) van_of_device[d.device_id] = d.van_code;
+      for (const auto& r : page.rows) page.van_codes.push_back(van_of_device[r.request.device_id]);
       done_ = true;
     } else {
       RequestPageQuery q;
@@ -191,13 +194,12 @@ Result<std::vector<RequestSummary>> RequestCursor::Next() {
       q.service_id = context_.search.service_id;
       q.after_id = after_id_;
       q.limit = batch_;
-      MPP_ASSIGN_OR_RETURN(RequestPageRows page, staff_.PageRequests(q));
+      MPP_ASSIGN_OR_RETURN(page, staff_.PageRequests(q));
       done_ = page.rows.size() < batch_;
       if (!page.rows.empty()) after_id_ = page.rows.back().request.id;
-      rows = std::move(page.rows);
     }
-    for (auto& stored : rows) {
-      auto s = context_.Match(std::move(stored));
+    for (size_t i = 0; i < page.rows.size(); ++i) {
+      auto s = context_.Match(std::move(page.rows[i]), page.van_codes[i]);
       if (!s) continue;
       if (context_.search.status && s->stored.request.status != *context_.search.status) continue;
       out.push_back(std::move(*s));
@@ -219,8 +221,6 @@ Result<SearchContext> ScopedStaff::ContextFor(const RequestSearch& search) {
     context.duplicates.insert(p.request.request_id);
     context.duplicates.insert(p.other.request_id);
   }
-  MPP_ASSIGN_OR_RETURN(auto devices, staff_.ListDevices());
-  for (const auto& d : devices) context.van_of_device[d.device_id] = d.van_code;
   return context;
 }
 

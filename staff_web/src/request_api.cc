@@ -17,6 +17,20 @@ using server::WebRequest;
 
 constexpr size_t kMaxBulkIds = 500;
 
+struct StatusChange {
+  sync::RequestStatus to;
+  std::string note;
+};
+
+// "status" (required) and "note" of a status change's body.
+Result<StatusChange> ReadStatusChange(const json& body) {
+  MPP_ASSIGN_OR_RETURN(std::string name, StringMember(body, "status", true));
+  MPP_ASSIGN_OR_RETURN(std::string note, StringMember(body, "note", false));
+  auto to = sync::ParseStatus(name);
+  if (!to) return Error::InvalidInput("unknown status; see API.md for the names");
+  return StatusChange{*to, std::move(note)};
+}
+
 }  // namespace
 
 WebAnswer RequestApi::ListRequests(const WebRequest& request) {
@@ -45,13 +59,9 @@ WebAnswer RequestApi::ShowRequest(const std::string& id) {
 WebAnswer RequestApi::SetStatus(const WebRequest& request, const std::string& id) {
   auto body = ReadBody(request, {"status", "note"});
   if (!body) return JsonError(body.error());
-  auto status_name = StringMember(*body, "status", true);
-  auto note = StringMember(*body, "note", false);
-  if (!status_name) return JsonError(status_name.error());
-  if (!note) return JsonError(note.error());
-  auto to = sync::ParseStatus(*status_name);
-  if (!to) return JsonError(400, "unknown status; see API.md for the names");
-  auto changed = scope_.SetStatus(id, *to, *note);
+  auto change = ReadStatusChange(*body);
+  if (!change) return JsonError(change.error());
+  auto changed = scope_.SetStatus(id, change->to, change->note);
   if (!changed) return JsonError(changed.error());
   return ShowRequest(changed->id);
 }
@@ -83,16 +93,12 @@ WebAnswer RequestApi::BulkStatus(const WebRequest& request) {
   for (const auto& id : *ids) {
     if (!id.is_string()) return JsonError(400, "each id must be text");
   }
-  auto status_name = StringMember(*body, "status", true);
-  auto note = StringMember(*body, "note", false);
-  if (!status_name) return JsonError(status_name.error());
-  if (!note) return JsonError(note.error());
-  auto to = sync::ParseStatus(*status_name);
-  if (!to) return JsonError(400, "unknown status; see API.md for the names");
+  auto change = ReadStatusChange(*body);
+  if (!change) return JsonError(change.error());
   size_t changed = 0;
   json failed = json::array();
   for (const auto& id : *ids) {
-    auto done = scope_.SetStatus(id.get<std::string>(), *to, *note);
+    auto done = scope_.SetStatus(id.get<std::string>(), change->to, change->note);
     if (done) {
       ++changed;
     } else {

@@ -9,7 +9,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "mpp/server/staff_accounts.h"
@@ -68,15 +67,15 @@ struct RequestPage {
 class ScopedStaff;
 
 // What every request is checked against in a search: the filters, and what the storage knows
-// besides the request (duplicate pairs, devices' van codes).
+// besides the request (duplicate pairs).
 struct SearchContext {
   RequestSearch search;
   std::optional<std::string> agency;  // the actor's, or the admin's filter
   std::set<std::string> duplicates;   // request ids flagged as possible duplicates
-  std::unordered_map<std::string, std::string> van_of_device;
 
-  // The request's summary when it passes every filter but the status (nullopt otherwise).
-  std::optional<RequestSummary> Match(StoredRequest stored) const;
+  // The request's summary when it passes every filter but the status (nullopt otherwise);
+  // `van_code` is its scope, as the requests table holds it.
+  std::optional<RequestSummary> Match(StoredRequest stored, const std::string& van_code) const;
 };
 
 // Every request a search matches (page, per_page and sort ignored), a batch at a time in the
