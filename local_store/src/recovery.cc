@@ -3,68 +3,12 @@
 // receipt it issued is already held on the server, or the server was restored from a backup.
 // Each recovery is one transaction; afterwards the outbox is again gap-free and holds exactly
 // what the server has not applied, so the next push goes through.
+#include <algorithm>
+
+#include "mpp/sync/codec.h"
 #include "van_store_impl.h"
 
 namespace mpp::store {
-
-Result<std::vector<sync::Mutation>> VanStore::Impl::ReadOutbox() {
-  MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT seq, body FROM outbox ORDER BY seq"));
-  return OpenMutations(stmt);
-}
-
-Result<void> VanStore::Impl::WriteOutbox(const std::vector<sync::Mutation>& mutations) {
-  MPP_RETURN_IF_ERROR(db_.Exec("DELETE FROM outbox"));
-  for (const auto& m : mutations) MPP_RETURN_IF_ERROR(AppendOutbox(m));
-  return Ok();
-}
-
-Result<VanStore::ReissuedReceipt> VanStore::Impl::ReissueReceipt(sync::Mutation& m,
-                                                                 uint32_t series) {
-  const size_t day_at = van_code_.size() + 1;
-  std::string day = m.receipt.size() >= day_at + 8 ? m.receipt.substr(day_at, 8) : "";
-  if (day.size() != 8 || day.find_first_not_of("0123456789") != std::string::npos) {
-    day = WibDay(clock_.NowMillis());
-  }
-  const std::string prefix = ReceiptPrefix(day, series);
-  MPP_ASSIGN_OR_RETURN(int64_t highest, HighestReceiptCounter(prefix));
-  char number[32];
-  snprintf(number, sizeof number, "%04lld", static_cast<long long>(highest + 1));
-  ReissuedReceipt reissued{m.receipt, prefix + number};
-  m.receipt = reissued.new_receipt;
-  MPP_ASSIGN_OR_RETURN(auto view, LoadView(m.request_id));
-  if (view) {
-    view->receipt = reissued.new_receipt;
-    MPP_RETURN_IF_ERROR(SaveView(*view, /*is_new=*/false));
-  }
-  MPP_ASSIGN_OR_RETURN(auto row, db_.Prepare("UPDATE requests SET receipt = ? WHERE id = ?"));
-  row.Bind(1, reissued.new_receipt).Bind(2, m.request_id);
-  MPP_RETURN_IF_ERROR(row.Run());
-  return reissued;
-}
-
-Result<void> VanStore::Impl::ReissueFrom(std::vector<sync::Mutation>& mutations, uint64_t first_seq,
-                                         uint32_t series, RecoveryReport& report) {
-  for (auto& m : mutations) {
-    if (m.seq < first_seq || m.kind != sync::MutationKind::kCreate) continue;
-    MPP_ASSIGN_OR_RETURN(auto reissued, ReissueReceipt(m, series));
-    report.reissued.push_back(std::move(reissued));
-  }
-  // The day's counter continues in the new series at the next registration.
-  return db_.Exec("UPDATE sync_state SET receipt_day = '', receipt_counter = 0");
-}
-
-Result<uint64_t> VanStore::Impl::NextSeq() {
-  MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT next_seq FROM sync_state"));
-  MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return Error::Corrupt("the store has no sync state");
-  return static_cast<uint64_t>(stmt.ColumnInt(0));
-}
-
-Result<void> VanStore::Impl::SaveNextSeq(uint64_t next_seq) {
-  MPP_ASSIGN_OR_RETURN(auto stmt, db_.Prepare("UPDATE sync_state SET next_seq = ?"));
-  stmt.Bind(1, static_cast<int64_t>(next_seq));
-  return stmt.Run();
-}
 
 Result<VanStore::RecoveryReport> VanStore::RenumberAfterReuse(uint64_t first_reused_seq,
                                                               uint64_t server_last_applied_seq,
