@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "mpp/field/import_line.h"
 #include "mpp/store/van_store.h"
 #include "mpp/sync/catalog.h"
 #include "mpp/sync/model.h"
@@ -45,18 +46,6 @@ Result<sync::Request> DeliverRequest(store::VanStore& store, const std::string& 
 // Answers a needs_info request: updates at least one field and moves it back to in_review.
 Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const sync::FieldMap& fields);
-
-// One line of an import file: {"service_id": "...", "fields": {"name": "value", ...}}, every
-// value a string. Bounded: lines over kMaxImportLineBytes are refused before parsing, and so
-// are lines with a key repeated in any object or nested deeper than kMaxImportDepth (the line
-// itself is depth 1; THREATS.md row 38).
-struct ImportLine {
-  std::string service_id;
-  sync::FieldMap fields;
-};
-inline constexpr size_t kMaxImportLineBytes = 64 * 1024;
-inline constexpr size_t kMaxImportDepth = 32;
-Result<ImportLine> ParseImportLine(std::string_view line);
 
 struct ImportRefusal {
   size_t line = 0;  // 1-based
