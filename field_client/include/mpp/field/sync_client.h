@@ -31,7 +31,18 @@ struct SyncOptions {
   // encoding): level 3 sends 113 B per request, level 5 107 B for more CPU, and the row-wise
   // encoding needed level 19, far too slow for a tablet, to come near.
   int zstd_level = 3;
+  // Asked before each request and during each backoff wait (every kCancelPollMs); true stops
+  // the sync with kUnavailable and kCancelledSyncMessage. Empty: never cancelled. It may read a
+  // flag another thread sets; a request already in flight is not interrupted (it ends, or its
+  // transport times out, first). What the server acknowledged stays acknowledged.
+  std::function<bool()> cancelled;
 };
+
+// How often a backoff wait asks SyncOptions::cancelled: short enough that a cancel button feels
+// immediate, long enough that the polling costs nothing.
+inline constexpr int64_t kCancelPollMs = 100;
+inline constexpr char kCancelledSyncMessage[] =
+    "the sync was cancelled; changes not yet sent stay saved on this van";
 
 // One change the pull brought to a request this van already held, as the officer sees it
 // (the view before and after the pull): a new status, a field changed by staff, a new conflict.
