@@ -593,7 +593,7 @@ Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, s
                            const SyncProgress& progress) {
   MPP_ASSIGN_OR_RETURN(store::DeviceInfo device, store.Device());
   if (device.enrolled_ms == 0 || device.server_public_key.empty()) {
-    return Error::InvalidInput("this van is not enrolled: run `mpp-field enroll` first");
+    return Error::InvalidInput(kNotEnrolledMessage);
   }
   SyncReport report;
   const sync::TransferStats before = transport.stats();

@@ -102,7 +102,11 @@ Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
 // down, a timeout); false for an answer the server sent, a 503 included.
 bool ServerUnreachable(const Error& error);
 
-// Push, then pull, with retries. Progress (phase, done, total) for a terminal line.
+inline constexpr char kNotEnrolledMessage[] =
+    "this van is not enrolled with the central server: enrol it before syncing";
+
+// Push, then pull, with retries. kInvalidInput with kNotEnrolledMessage before anything is
+// sent when the van is not enrolled. Progress (phase, done, total) for a terminal line.
 using SyncProgress = std::function<void(const char* phase, size_t done, size_t total)>;
 Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, sync::Clock& clock,
                            sync::Rng& rng, const SyncOptions& options,

@@ -61,6 +61,9 @@ Result<ImportLine> ParseImportLine(std::string_view line);
 struct ImportRefusal {
   size_t line = 0;  // 1-based
   std::string reason;
+  // Refused only because the citizen already has an open request for the service (on this van
+  // or on an earlier line): RegisterOptions::force would import it.
+  bool duplicate = false;
 };
 struct ImportReport {
   size_t imported = 0;
