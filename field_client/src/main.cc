@@ -66,6 +66,12 @@ int Fail(const Error& error) {
   return 1;
 }
 
+// The error with what to type next, for this program: the libraries' messages speak of the
+// domain only. On the same line (errors are one line); only for errors without details.
+Error WithHint(const Error& error, const std::string& hint) {
+  return Error(error.code(), error.message() + "; " + hint);
+}
+
 // Fail for a command that was asked for --json: the reason and its problems also as JSON on
 // stdout, so a program sees every field at once.
 int Fail(const Options& o, const Error& error) {
@@ -132,7 +138,11 @@ Result<std::unique_ptr<mpp::store::VanStore>> OpenStore(const Options& o, bool u
                                                         mpp::sync::Rng& rng,
                                                         int64_t* unlock_ms = nullptr) {
   MPP_ASSIGN_OR_RETURN(std::string dir, DataDir(o));
-  MPP_ASSIGN_OR_RETURN(auto store, mpp::store::VanStore::Open(dir, clock, rng));
+  auto opened = mpp::store::VanStore::Open(dir, clock, rng);
+  if (!opened && opened.error().code() == mpp::ErrorCode::kNotFound) {
+    return WithHint(opened.error(), "run `mpp-field init`");
+  }
+  MPP_ASSIGN_OR_RETURN(auto store, std::move(opened));
   if (unlock) {
     MPP_ASSIGN_OR_RETURN(std::string passphrase, Passphrase(false));
     const auto started = std::chrono::steady_clock::now();
@@ -242,6 +252,9 @@ int RunNew(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   mpp::field::RegisterOptions register_options;
   register_options.force = o.force;
   auto request = mpp::field::RegisterRequest(**store, o.service, *fields, register_options);
+  if (!request && request.error().code() == mpp::ErrorCode::kConflict) {
+    return Fail(o, WithHint(request.error(), "if so, repeat with --force"));
+  }
   if (!request) return Fail(o, request.error());
   if (o.json_output) {
     std::cout << json{{"id", request->id},
@@ -280,7 +293,7 @@ int RunImport(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (o.json_output) {
     json refused = json::array();
     for (const auto& r : report->refused)
-      refused.push_back({{"line", r.line}, {"reason", r.reason}});
+      refused.push_back({{"line", r.line}, {"reason", r.reason}, {"duplicate", r.duplicate}});
     std::cout << json{{"imported", report->imported},
                       {"refused", refused},
                       {"duration_ms", duration_ms},
@@ -290,8 +303,13 @@ int RunImport(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   } else {
     std::cout << "Imported " << report->imported << " requests, refused " << report->refused.size()
               << " lines.\n";
+    bool duplicates = false;
     for (const auto& r : report->refused) {
       std::cout << "  line " << r.line << ": " << r.reason << "\n";
+      duplicates = duplicates || r.duplicate;
+    }
+    if (duplicates) {
+      std::cout << "Lines of citizens who really ask twice: import them with --force.\n";
     }
   }
   return 0;
@@ -349,6 +367,14 @@ int RunChange(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng,
     result = mpp::field::CancelRequest(**store, o.id, o.reason);
   } else if (what == "deliver") {
     result = mpp::field::DeliverRequest(**store, o.id);
+  }
+  if (!result && result.error().code() == mpp::ErrorCode::kInvalidInput) {
+    if (what == "answer" && o.assignments.empty()) {
+      return Fail(o, WithHint(result.error(), "give the fields with --set key=value"));
+    }
+    if (what == "cancel" && o.reason.empty()) {
+      return Fail(o, WithHint(result.error(), "give it with --reason"));
+    }
   }
   if (!result) return Fail(o, result.error());
   if (o.json_output) {
@@ -549,7 +575,8 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   auto device = (*store)->Device();
   if (!device) return Fail(device.error());
   if (device->server_url.empty()) {
-    return Fail(Error::InvalidInput("this van is not enrolled: run `mpp-field enroll` first"));
+    return Fail(
+        WithHint(Error::InvalidInput(mpp::field::kNotEnrolledMessage), "run `mpp-field enroll`"));
   }
   // Answers are checked against the server key pinned at enrolment whatever the URL, so
   // --server reaches only a server of the same deployment; the enrolled URL stays.

@@ -54,6 +54,11 @@ Error HttpError(const sync::HttpResponse& response, const std::string& what) {
   }
 }
 
+Result<void> CheckCancelled(const SyncOptions& options) {
+  if (options.cancelled && options.cancelled()) return Error::Unavailable(kCancelledSyncMessage);
+  return Ok();
+}
+
 // Sends with exponential backoff and full jitter on transient failures (network errors and
 // 502/503/504). Every request the sync sends is safe to repeat. The request is built anew for
 // each attempt (1, 2, ...), so a caller can send less after a failure.
@@ -73,6 +78,8 @@ class RetryingSender {
     std::chrono::milliseconds backoff = options_.initial_backoff;
     Error last = Error::Unavailable(what + ": not attempted");
     for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      // Every step of the sync sends through here, so this one check covers them all.
+      MPP_RETURN_IF_ERROR(CheckCancelled(options_));
       MPP_ASSIGN_OR_RETURN(sync::HttpRequest request, build(attempt));
       auto response = transport_.Send(request);
       if (response.ok() && response->status == 200) return response;
@@ -91,7 +98,7 @@ class RetryingSender {
       // Full jitter: a fleet that lost the link together does not come back in lockstep.
       const auto wait_ms =
           static_cast<int64_t>(rng_.Uniform(static_cast<uint64_t>(backoff.count()) + 1));
-      clock_.SleepFor(std::chrono::milliseconds(wait_ms));
+      MPP_RETURN_IF_ERROR(Wait(wait_ms));
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
     return Error(last.code(), what + " failed after " + std::to_string(options_.max_attempts) +
@@ -99,6 +106,19 @@ class RetryingSender {
   }
 
  private:
+  // Sleeps in slices of kCancelPollMs, so a cancel during a long backoff is heard promptly.
+  Result<void> Wait(int64_t wait_ms) {
+    if (!options_.cancelled) {
+      clock_.SleepFor(std::chrono::milliseconds(wait_ms));
+      return Ok();
+    }
+    for (int64_t left = wait_ms; left > 0; left -= kCancelPollMs) {
+      MPP_RETURN_IF_ERROR(CheckCancelled(options_));
+      clock_.SleepFor(std::chrono::milliseconds(std::min(left, kCancelPollMs)));
+    }
+    return Ok();
+  }
+
   sync::Transport& transport_;
   sync::Clock& clock_;
   sync::Rng& rng_;
@@ -573,7 +593,7 @@ Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, s
                            const SyncProgress& progress) {
   MPP_ASSIGN_OR_RETURN(store::DeviceInfo device, store.Device());
   if (device.enrolled_ms == 0 || device.server_public_key.empty()) {
-    return Error::InvalidInput("this van is not enrolled: run `mpp-field enroll` first");
+    return Error::InvalidInput(kNotEnrolledMessage);
   }
   SyncReport report;
   const sync::TransferStats before = transport.stats();

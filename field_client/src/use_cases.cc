@@ -91,7 +91,7 @@ std::string DuplicateMessage(const std::string& service_id,
         (receipts.empty() ? "" : ", ") + r.receipt + " (" + sync::StatusWords(r.status) + ")";
   }
   return "this NIK already has an open request for " + service_id + " on this van: " + receipts +
-         "; to register another one anyway, repeat with --force";
+         "; register another one only if the citizen really asks twice";
 }
 
 }  // namespace
@@ -120,7 +120,7 @@ Result<sync::Request> RegisterRequest(store::VanStore& store, const std::string&
 
 Result<sync::Request> UpdateRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const sync::FieldMap& fields) {
-  if (fields.empty()) return Error::InvalidInput("nothing to change: give --set key=value");
+  if (fields.empty()) return Error::InvalidInput("nothing to change: no field was given");
   MPP_ASSIGN_OR_RETURN(store::RequestRow row, store.Find(id_or_receipt));
   MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
   return CommitOne(store, {FieldsDraft(catalog, row.view, fields)});
@@ -128,7 +128,7 @@ Result<sync::Request> UpdateRequest(store::VanStore& store, const std::string& i
 
 Result<sync::Request> CancelRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const std::string& reason) {
-  if (reason.empty()) return Error::InvalidInput("a cancellation needs a --reason");
+  if (reason.empty()) return Error::InvalidInput("a cancellation needs the citizen's reason");
   MPP_ASSIGN_OR_RETURN(store::RequestRow row, store.Find(id_or_receipt));
   return CommitOne(store, {StatusDraft(row.view.id, sync::RequestStatus::kCancelled, reason)});
 }
@@ -147,8 +147,8 @@ Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& i
       sync::CheckTransition(row.view.status, sync::RequestStatus::kInReview, sync::Role::kVan));
   if (fields.empty()) {
     return Error::InvalidInput(
-        "an answer gives the information the agency asked for: at least one --set field=value "
-        "(the request stays waiting for information)");
+        "an answer gives the information the agency asked for: at least one field (the "
+        "request stays waiting for information)");
   }
   MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, store.Catalog());
   std::vector<Mutation> drafts;
@@ -169,8 +169,7 @@ Result<std::optional<std::string>> ImportDuplicate(
       first_lines.emplace(std::pair(line.service_id, nik->second), line_number);
   if (!inserted) {
     return std::optional<std::string>("the same citizen (NIK) and service as line " +
-                                      std::to_string(first->second) +
-                                      "; to import both, repeat with --force");
+                                      std::to_string(first->second));
   }
   MPP_ASSIGN_OR_RETURN(auto open, FindOpenDuplicates(store, catalog, line.service_id, line.fields));
   if (open.empty()) return std::optional<std::string>();
@@ -224,7 +223,7 @@ Result<ImportReport> ImportFile(store::VanStore& store, const std::string& path,
       MPP_ASSIGN_OR_RETURN(auto duplicate, ImportDuplicate(store, catalog, *parsed, line_number,
                                                            first_line_of_citizen));
       if (duplicate) {
-        report.refused.push_back({line_number, std::move(*duplicate)});
+        report.refused.push_back({line_number, std::move(*duplicate), /*duplicate=*/true});
         continue;
       }
     }

@@ -107,13 +107,14 @@ Result<int> MigrateToCurrent(sqlite::Database& db, bool fresh) {
   MPP_ASSIGN_OR_RETURN(int64_t app_id, db.PragmaInt("application_id"));
   MPP_ASSIGN_OR_RETURN(int64_t version, db.PragmaInt("user_version"));
   if (!fresh && app_id != kApplicationId) {
-    return Error::InvalidInput("the database is not an mpp-field store (application_id " +
+    return Error::InvalidInput("the database is not an MPP van store (application_id " +
                                std::to_string(app_id) + ")");
   }
   if (version > kSchemaVersion) {
-    return Error::InvalidInput("the store has schema v" + std::to_string(version) +
-                               ", made by a newer mpp-field; this program knows up to v" +
-                               std::to_string(kSchemaVersion) + ": upgrade mpp-field");
+    return Error::InvalidInput(
+        "the store has schema v" + std::to_string(version) +
+        ", made by a newer version of the van's software; this version knows up to v" +
+        std::to_string(kSchemaVersion) + ": update the software");
   }
   MPP_RETURN_IF_ERROR(db.UseDurableWal());
   for (int64_t v = version; v < kSchemaVersion; ++v) {

@@ -127,7 +127,7 @@ Result<std::unique_ptr<VanStore>> VanStore::Open(const std::string& dir, sync::C
                                                  sync::Rng& rng) {
   const std::string path = (std::filesystem::path(dir) / kStoreFileName).string();
   if (!std::filesystem::exists(path)) {
-    return Error::NotFound("no store in " + dir + " (run `mpp-field init` first)");
+    return Error::NotFound("no van store in " + dir + ": create one first");
   }
   MPP_ASSIGN_OR_RETURN(Database db, Database::Open(path, Database::Mode::kReadWrite));
   auto migrated = MigrateToCurrent(db, /*fresh=*/false);

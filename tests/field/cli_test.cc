@@ -392,8 +392,8 @@ TEST_F(MppFieldCli, ForeignSqliteDatabaseIsRefusedAndLeftAsItIs) {
                  {kPath});
   ASSERT_EQ(made.exit_code, 0) << made;
   const auto files_before = FilesIn(data_dir_);
-  ExpectOneLineError(Field({"status", "--json"}), "not an mpp-field store");
-  ExpectOneLineError(Field({"request", "list", "--json"}), "not an mpp-field store");
+  ExpectOneLineError(Field({"status", "--json"}), "not an MPP van store");
+  ExpectOneLineError(Field({"request", "list", "--json"}), "not an MPP van store");
   EXPECT_EQ(FileChanges(files_before, FilesIn(data_dir_)), "")
       << "a refused foreign database must be left as it was";
 }

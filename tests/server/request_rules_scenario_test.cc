@@ -67,7 +67,7 @@ TEST(RequestRulesScenario, AnAnswerNeedsInformationAndStaysWaitingWithout) {
 
   auto empty = field::AnswerRequest(*van.store, id, {});
   ASSERT_FALSE(empty.ok());
-  EXPECT_THAT(empty.error().message(), HasSubstr("at least one --set"));
+  EXPECT_THAT(empty.error().message(), HasSubstr("at least one field"));
   EXPECT_EQ(van.store->Find(id)->view.status, RequestStatus::kNeedsInfo);
   EXPECT_EQ(van.store->Device()->pending, 0);
 

@@ -245,5 +245,67 @@ TEST(SyncScenario, ServerRestartLosesNoAcknowledgedWrite) {
   EXPECT_TRUE(audit->failures.empty());
 }
 
+// The officer presses "cancel" after the first batch: the sync stops before the next request,
+// what the server acknowledged stays acknowledged, the rest stays pending, and the next sync
+// sends it.
+TEST(SyncScenario, CancelledBetweenBatchesKeepsTheRestPendingForTheNextSync) {
+  SyncWorld world(12);
+  Van& van = world.AddVan("KR01");
+  for (int i = 0; i < 30; ++i) SyncWorld::RegisterKtp(van, 200 + i).id;
+  bool cancel = false;
+  field::SyncOptions options;
+  options.batch_size = 10;
+  options.cancelled = [&cancel] { return cancel; };
+  auto cancelled = field::RunSync(*van.store, *van.link, *van.clock, world.rng(), options,
+                                  [&cancel](const char*, size_t, size_t) { cancel = true; });
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(cancelled.error().message(), field::kCancelledSyncMessage);
+  EXPECT_EQ(van.store->Device()->pending, 20);
+  EXPECT_EQ(world.storage().ListRequests({})->size(), 10u);
+  EXPECT_EQ(van.store->Device()->last_sync_ms, 0) << "a cancelled sync is not a sync";
+
+  ASSERT_OK(world.Sync(van));
+  EXPECT_EQ(van.store->Device()->pending, 0);
+  EXPECT_EQ(world.storage().ListRequests({})->size(), 30u);
+}
+
+TEST(SyncScenario, CancelledBeforeStartSendsNothing) {
+  SyncWorld world(13);
+  Van& van = world.AddVan("KR01");
+  SyncWorld::RegisterKtp(van, 1).id;
+  const uint64_t requests_before = world.loopback().stats().requests;
+  field::SyncOptions options;
+  options.cancelled = [] { return true; };
+  auto cancelled = world.Sync(van, options);
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error().message(), field::kCancelledSyncMessage);
+  EXPECT_EQ(world.loopback().stats().requests, requests_before);
+  EXPECT_EQ(van.store->Device()->pending, 1);
+}
+
+// A cancel while the sync waits out a busy server ends the wait within one poll interval,
+// instead of after the backoff (up to a minute here).
+TEST(SyncScenario, CancelledDuringBackoffEndsTheWaitPromptly) {
+  SyncWorld world(14);
+  Van& van = world.AddVan("KR01");
+  SyncWorld::RegisterKtp(van, 1).id;
+  van.link->Queue({Fault::kServerBusy, Fault::kServerBusy, Fault::kServerBusy, Fault::kServerBusy,
+                   Fault::kServerBusy, Fault::kServerBusy, Fault::kServerBusy, Fault::kServerBusy});
+  const int64_t start = world.clock().NowMillis();
+  constexpr int64_t kCancelAfterMs = 1000;
+  field::SyncOptions options;
+  options.initial_backoff = std::chrono::milliseconds(60'000);
+  options.max_backoff = std::chrono::milliseconds(60'000);
+  options.cancelled = [&world, start] {
+    return world.clock().NowMillis() - start >= kCancelAfterMs;
+  };
+  auto cancelled = world.Sync(van, options);
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error().message(), field::kCancelledSyncMessage);
+  EXPECT_LT(world.clock().NowMillis() - start, kCancelAfterMs + field::kCancelPollMs + 1);
+  EXPECT_EQ(van.store->Device()->pending, 1);
+}
+
 }  // namespace
 }  // namespace mpp::test

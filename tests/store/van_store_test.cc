@@ -254,7 +254,7 @@ TEST_F(VanStoreTest, NewerSchemaIsRefusedWithAClearMessage) {
   }
   auto store = VanStore::Open(dir_.path().string(), clock_, rng_);
   ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.error().message().find("newer mpp-field"), std::string::npos)
+  EXPECT_NE(store.error().message().find("newer version of the van's software"), std::string::npos)
       << store.error().message();
 }
 
@@ -267,7 +267,7 @@ TEST_F(VanStoreTest, ForeignDatabaseIsRefused) {
   }
   auto store = VanStore::Open(dir_.path().string(), clock_, rng_);
   ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.error().message().find("not an mpp-field store"), std::string::npos)
+  EXPECT_NE(store.error().message().find("not an MPP van store"), std::string::npos)
       << store.error().message();
 }
 

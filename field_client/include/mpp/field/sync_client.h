@@ -31,7 +31,18 @@ struct SyncOptions {
   // encoding): level 3 sends 113 B per request, level 5 107 B for more CPU, and the row-wise
   // encoding needed level 19, far too slow for a tablet, to come near.
   int zstd_level = 3;
+  // Asked before each request and during each backoff wait (every kCancelPollMs); true stops
+  // the sync with kUnavailable and kCancelledSyncMessage. Empty: never cancelled. It may read a
+  // flag another thread sets; a request already in flight is not interrupted (it ends, or its
+  // transport times out, first). What the server acknowledged stays acknowledged.
+  std::function<bool()> cancelled;
 };
+
+// How often a backoff wait asks SyncOptions::cancelled: short enough that a cancel button feels
+// immediate, long enough that the polling costs nothing.
+inline constexpr int64_t kCancelPollMs = 100;
+inline constexpr char kCancelledSyncMessage[] =
+    "the sync was cancelled; changes not yet sent stay saved on this van";
 
 // One change the pull brought to a request this van already held, as the officer sees it
 // (the view before and after the pull): a new status, a field changed by staff, a new conflict.
@@ -91,7 +102,11 @@ Result<EnrollResult> Enroll(store::VanStore& store, sync::Transport& transport,
 // down, a timeout); false for an answer the server sent, a 503 included.
 bool ServerUnreachable(const Error& error);
 
-// Push, then pull, with retries. Progress (phase, done, total) for a terminal line.
+inline constexpr char kNotEnrolledMessage[] =
+    "this van is not enrolled with the central server: enrol it before syncing";
+
+// Push, then pull, with retries. kInvalidInput with kNotEnrolledMessage before anything is
+// sent when the van is not enrolled. Progress (phase, done, total) for a terminal line.
 using SyncProgress = std::function<void(const char* phase, size_t done, size_t total)>;
 Result<SyncReport> RunSync(store::VanStore& store, sync::Transport& transport, sync::Clock& clock,
                            sync::Rng& rng, const SyncOptions& options,

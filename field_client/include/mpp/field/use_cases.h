@@ -50,6 +50,9 @@ Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& i
 struct ImportRefusal {
   size_t line = 0;  // 1-based
   std::string reason;
+  // Refused only because the citizen already has an open request for the service (on this van
+  // or on an earlier line): RegisterOptions::force would import it.
+  bool duplicate = false;
 };
 struct ImportReport {
   size_t imported = 0;
