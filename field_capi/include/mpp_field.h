@@ -66,7 +66,7 @@ typedef enum mpp_error_code {
   MPP_OK = 0,
   MPP_ERR_INVALID_INPUT = 1,     /* the input is wrong; the same input cannot succeed */
   MPP_ERR_NOT_FOUND = 2,         /* no such request, store or service */
-  MPP_ERR_CONFLICT = 3,          /* the state does not allow it (deliver an open request...) */
+  MPP_ERR_CONFLICT = 3,          /* the state changed, or the citizen already has an open request */
   MPP_ERR_CORRUPT = 4,           /* stored or received bytes do not decode */
   MPP_ERR_UNAUTHENTICATED = 5,   /* wrong passphrase, store locked, bad signature */
   MPP_ERR_PERMISSION_DENIED = 6, /* the server no longer allows this van (revoked) */
