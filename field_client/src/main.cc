@@ -1,20 +1,24 @@
 // mpp-field: the officer's command-line program on the van. Every command works offline.
 // Errors print one line on stderr ("mpp-field: <reason>") and exit non-zero.
 #include <curl/curl.h>
+#include <pthread.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "mpp/field/passphrase.h"
 #include "mpp/field/sync_client.h"
 #include "mpp/field/use_cases.h"
+#include "mpp/field_web/van_web.h"
 #include "mpp/store/van_store.h"
 #include "mpp/sync/curl_transport.h"
 #include "mpp/sync/enrollment_qr.h"
@@ -44,6 +48,7 @@ struct Options {
   // request commands
   std::vector<std::string> assignments;
   std::string id, reason, import_file;
+  std::string received_by;  // request deliver --to
   bool force = false;  // request new: even when the citizen has an open request for the service
   // enroll / sync
   std::string server_url, token, server_key, enroll_qr;
@@ -52,6 +57,10 @@ struct Options {
   std::string sync_server_url;
   size_t batch_size = mpp::field::SyncOptions{}.batch_size;
   int attempts = mpp::field::SyncOptions{}.max_attempts;
+  // serve-ui
+  std::string listen = "127.0.0.1:8090";
+  std::string lan;
+  int idle_lock_minutes = 10;
 };
 
 int Fail(const Error& error) {
@@ -366,7 +375,7 @@ int RunChange(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng,
   } else if (what == "cancel") {
     result = mpp::field::CancelRequest(**store, o.id, o.reason);
   } else if (what == "deliver") {
-    result = mpp::field::DeliverRequest(**store, o.id);
+    result = mpp::field::DeliverRequest(**store, o.id, o.received_by);
   }
   if (!result && result.error().code() == mpp::ErrorCode::kInvalidInput) {
     if (what == "answer" && o.assignments.empty()) {
@@ -653,6 +662,84 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   return 0;
 }
 
+// "HOST:PORT" or "[V6]:PORT"; HOST alone keeps `port`.
+Result<std::pair<std::string, int>> SplitHostPort(const std::string& text, int port,
+                                                  const char* option) {
+  std::string host = text;
+  const size_t colon = text.rfind(':');
+  const bool bracketed = !text.empty() && text.front() == '[';
+  if (colon != std::string::npos && (bracketed || text.find(':') == colon)) {
+    host = text.substr(0, colon);
+    const std::string digits = text.substr(colon + 1);
+    char* end = nullptr;
+    const long value = std::strtol(digits.c_str(), &end, 10);
+    if (digits.empty() || *end != '\0' || value < 0 || value > 65535) {
+      return Error::InvalidInput(std::string(option) + " " + text + ": the port must be 0-65535");
+    }
+    port = static_cast<int>(value);
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) return Error::InvalidInput(std::string(option) + " " + text + ": no address");
+  return std::make_pair(host, port);
+}
+
+int RunServeUi(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
+  auto dir = DataDir(o);
+  if (!dir) return Fail(dir.error());
+  auto listen = SplitHostPort(o.listen, 8090, "--listen");
+  if (!listen) return Fail(listen.error());
+  mpp::field_web::VanWebOptions options;
+  options.data_dir = *dir;
+  options.listen_host = listen->first;
+  options.listen_port = listen->second;
+  if (!o.lan.empty()) {
+    auto lan = SplitHostPort(o.lan, 0, "--lan");
+    if (!lan) return Fail(lan.error());
+    options.lan_address = lan->first;
+    options.lan_port = lan->second;
+  }
+  options.idle_lock = std::chrono::minutes(o.idle_lock_minutes);
+  options.zone = o.zone;
+  options.transport = [](const std::string& url) -> Result<std::unique_ptr<mpp::sync::Transport>> {
+    MPP_ASSIGN_OR_RETURN(auto curl, mpp::sync::CurlTransport::Create(url, {}));
+    return std::unique_ptr<mpp::sync::Transport>(std::move(curl));
+  };
+  auto server = mpp::field_web::VanWebServer::Start(options, clock, rng, std::cerr);
+  if (!server) return Fail(server.error());
+  const std::string url =
+      "http://" +
+      (options.listen_host.find(':') != std::string::npos ? "[" + options.listen_host + "]"
+                                                          : options.listen_host) +
+      ":" + std::to_string((*server)->port()) + "/";
+  std::cout << "The officer's app: open " << url << " in this laptop's browser." << std::endl;
+  if (!options.lan_address.empty()) {
+    std::cout << "Tablet: open http://" << options.lan_address << ":" << (*server)->lan_port()
+              << "/ and type the pairing code " << (*server)->PairingCode()
+              << " (the laptop's Sync page shows the current code)." << std::endl;
+  }
+  // Ctrl-C and SIGTERM stop the server from a thread of their own (sigwait), never from a
+  // signal handler: Stop() takes locks. The server's threads, started after this, inherit the
+  // blocked mask, so the signals reach only sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  mpp::field_web::VanWebServer& serving = **server;
+  std::thread stopper([&] {
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    serving.Stop();
+  });
+  serving.Run();
+  pthread_kill(stopper.native_handle(), SIGTERM);  // Run() ended by itself: end the waiter too
+  stopper.join();
+  std::cout << "Stopped." << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -709,6 +796,7 @@ int main(int argc, char** argv) {
   req_cancel->add_option("--reason", o.reason, "why the citizen cancels")->required();
   auto* req_deliver = request->add_subcommand("deliver", "hand a completed document over");
   req_deliver->add_option("id", o.id, "request id or receipt number")->required();
+  req_deliver->add_option("--to", o.received_by, "who received the document (a name)");
 
   auto* status = app.add_subcommand("status", "device, enrolment and pending changes");
   auto* conflicts = app.add_subcommand("conflicts", "conflicts reported by the server");
@@ -732,6 +820,16 @@ int main(int argc, char** argv) {
   passphrase->require_subcommand(1);
   auto* passphrase_change = passphrase->add_subcommand(
       "change", "new passphrase (MPP_PASSPHRASE: old, MPP_NEW_PASSPHRASE: new, or prompts)");
+  auto* serve_ui = app.add_subcommand(
+      "serve-ui", "serve the officer's app to this laptop's browser (and a tablet with --lan)");
+  serve_ui->add_option("--listen", o.listen, "loopback address and port (default 127.0.0.1:8090)");
+  serve_ui->add_option("--lan", o.lan,
+                       "also serve the van's tablet on this private Wi-Fi address (ADDR or "
+                       "ADDR:PORT), with pairing");
+  serve_ui
+      ->add_option("--idle-lock", o.idle_lock_minutes,
+                   "minutes without use before the data locks (default 10)")
+      ->check(CLI::Range(1, 240));
   auto* sync_cmd = app.add_subcommand("sync", "push pending changes, pull the server's");
   sync_cmd->add_option("--server", o.sync_server_url,
                        "this sync only: another URL of the same deployment (the enrolled one "
@@ -743,9 +841,11 @@ int main(int argc, char** argv) {
                    "tries per step on a failing link, with backoff (default 8)")
       ->check(CLI::Range(1, 100));
 
-  for (auto* sub : {init, catalog, request, req_new, req_import, req_list, req_show, req_update,
-                    req_answer, req_cancel, req_deliver, status, conflicts, enroll, sync_cmd,
-                    officer, officer_set, passphrase, passphrase_change}) {
+  for (auto* sub : {init,        catalog,    request,           req_new,
+                    req_import,  req_list,   req_show,          req_update,
+                    req_answer,  req_cancel, req_deliver,       status,
+                    conflicts,   enroll,     sync_cmd,          officer,
+                    officer_set, passphrase, passphrase_change, serve_ui}) {
     sub->fallthrough();
   }
 
@@ -770,6 +870,7 @@ int main(int argc, char** argv) {
   mpp::sync::SystemRng rng;
   if (*enroll) return RunEnroll(o, clock, rng);
   if (*sync_cmd) return RunSync(o, clock, rng);
+  if (*serve_ui) return RunServeUi(o, clock, rng);
   if (*init) return RunInit(o, clock, rng);
   if (*officer_set) return RunOfficerSet(o, clock, rng);
   if (*passphrase_change) return RunPassphraseChange(o, clock, rng);

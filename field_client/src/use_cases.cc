@@ -133,10 +133,20 @@ Result<sync::Request> CancelRequest(store::VanStore& store, const std::string& i
   return CommitOne(store, {StatusDraft(row.view.id, sync::RequestStatus::kCancelled, reason)});
 }
 
-Result<sync::Request> DeliverRequest(store::VanStore& store, const std::string& id_or_receipt) {
+Result<sync::Request> DeliverRequest(store::VanStore& store, const std::string& id_or_receipt,
+                                     const std::string& received_by) {
   MPP_ASSIGN_OR_RETURN(store::RequestRow row, store.Find(id_or_receipt));
-  return CommitOne(store,
-                   {StatusDraft(row.view.id, sync::RequestStatus::kDelivered, "diserahkan")});
+  std::string note = "diserahkan";
+  if (!received_by.empty()) {
+    const std::string name = sync::ToNfc(received_by);
+    MPP_RETURN_IF_ERROR(
+        sync::CheckText(name, "who received the document", sync::TextRules::Name()));
+    if (name.size() > 100) {
+      return Error::InvalidInput("who received the document: at most 100 characters");
+    }
+    note += " kepada " + name;
+  }
+  return CommitOne(store, {StatusDraft(row.view.id, sync::RequestStatus::kDelivered, note)});
 }
 
 Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& id_or_receipt,

@@ -92,6 +92,11 @@ Result<void> VanStore::Impl::RetireAcknowledged(
   for (const auto& [id, base] : bases) {
     if (base) MPP_RETURN_IF_ERROR(SaveBase(*base));
   }
+  MPP_ASSIGN_OR_RETURN(auto acked,
+                       db_.Prepare("UPDATE requests SET acked_ms = ?1 WHERE id IN (SELECT "
+                                   "request_id FROM outbox WHERE seq <= ?2)"));
+  acked.Bind(1, clock_.NowMillis()).Bind(2, static_cast<int64_t>(last_applied_seq));
+  MPP_RETURN_IF_ERROR(acked.Run());
   MPP_ASSIGN_OR_RETURN(auto drop, db_.Prepare("DELETE FROM outbox WHERE seq <= ?"));
   drop.Bind(1, static_cast<int64_t>(last_applied_seq));
   return drop.Run();

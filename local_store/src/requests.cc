@@ -14,10 +14,11 @@
 namespace mpp::store {
 
 Result<RequestRow> VanStore::Impl::ReadRow(Statement& stmt) const {
-  // Columns: id, view, pending
+  // Columns: id, view, pending, acked_ms
   RequestRow row;
   MPP_ASSIGN_OR_RETURN(row.view, OpenRequest(stmt.ColumnBlob(1), ViewAad(stmt.ColumnText(0))));
   row.pending = stmt.ColumnInt(2) != 0;
+  row.acked_ms = stmt.ColumnInt(3);
   return row;
 }
 
@@ -88,10 +89,11 @@ Result<RequestRow> VanStore::Find(std::string_view id_or_receipt) {
     return static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   });
   MPP_ASSIGN_OR_RETURN(
-      auto stmt, impl_->db_.Prepare(
-                     "SELECT id, view, EXISTS(SELECT 1 FROM outbox o WHERE o.request_id = r.id) "
-                     "FROM requests r WHERE id = ?1 OR receipt = ?2 ORDER BY id = ?1 DESC, id "
-                     "LIMIT 2"));
+      auto stmt,
+      impl_->db_.Prepare(
+          "SELECT id, view, EXISTS(SELECT 1 FROM outbox o WHERE o.request_id = r.id), acked_ms "
+          "FROM requests r WHERE id = ?1 OR receipt = ?2 ORDER BY id = ?1 DESC, id "
+          "LIMIT 2"));
   stmt.Bind(1, id_or_receipt).Bind(2, receipt);
   MPP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return Error::NotFound("no request with id or receipt " + std::string(id_or_receipt));
@@ -112,7 +114,7 @@ Result<std::vector<RequestRow>> VanStore::List(const RequestFilter& filter) {
   // Only the conditions asked for: "(?3 IS NULL OR nik_index = ?3)" would make SQLite scan every
   // row instead of using the NIK index, and a registration looks its citizen up by NIK.
   std::string sql =
-      "SELECT id, view, EXISTS(SELECT 1 FROM outbox o WHERE o.request_id = r.id) "
+      "SELECT id, view, EXISTS(SELECT 1 FROM outbox o WHERE o.request_id = r.id), acked_ms "
       "FROM requests r WHERE 1";
   if (filter.status) sql += " AND status = ?1";
   if (filter.service_id) sql += " AND service_id = ?2";

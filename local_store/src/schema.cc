@@ -99,6 +99,11 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     CREATE INDEX requests_status ON requests(status, service_id);
     CREATE INDEX requests_receipt ON requests(receipt);
     )sql",
+    // v5: when the server acknowledged the van's changes of a request, for the officer's
+    // "sent, acknowledged at ..." (0: never, or acknowledged before this version kept it).
+    R"sql(
+    ALTER TABLE requests ADD COLUMN acked_ms INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 
 }  // namespace

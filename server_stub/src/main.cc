@@ -16,7 +16,7 @@
 
 #include "mpp/server/http_server.h"
 #include "mpp/server/migrate.h"
-#include "mpp/server/qr_code.h"
+#include "mpp/sync/qr_code.h"
 #include "mpp/server/server_home.h"
 #include "mpp/server/services.h"
 #include "mpp/server/staff_accounts.h"
@@ -759,7 +759,7 @@ int main(int argc, char** argv) {
       auto payload =
           mpp::sync::EncodeEnrollmentQr({o.server_url, *t, services.core.server_fingerprint()});
       if (!payload) return Fail(payload.error());
-      auto svg = mpp::server::QrCodeSvg(*payload);
+      auto svg = mpp::sync::QrCodeSvg(*payload);
       if (!svg) return Fail(svg.error());
       std::ofstream out(o.qr_file, std::ios::binary);
       out << *svg;

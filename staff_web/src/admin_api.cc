@@ -4,7 +4,7 @@
 
 #include "api_input.h"
 #include "api_views.h"
-#include "mpp/server/qr_code.h"
+#include "mpp/sync/qr_code.h"
 #include "mpp/sync/crypto.h"
 #include "mpp/sync/enrollment_qr.h"
 #include "web_util.h"
@@ -97,7 +97,7 @@ WebAnswer AdminApi::CreateToken(const WebRequest& request) {
   auto payload =
       sync::EncodeEnrollmentQr({*server_url, *token, services_.core.server_fingerprint()});
   if (!payload) return JsonError(payload.error());
-  auto svg = server::QrCodeSvg(*payload);
+  auto svg = sync::QrCodeSvg(*payload);
   if (!svg) return JsonError(svg.error());
   const auto hash = crypto::Sha256(ViewOf(*token));
   const std::string id = ToHex(ByteView(hash.data(), hash.size())).substr(0, server::kTokenIdChars);

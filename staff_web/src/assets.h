@@ -1,4 +1,4 @@
-// The dashboard's files (staff_web/assets), embedded at build time (embed_assets.cmake).
+// The dashboard's files (staff_web/assets), embedded at build time (cmake/MppAssets.cmake).
 #pragma once
 
 #include <string_view>

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mpp/field/use_cases.h"
-#include "mpp/server/qr_code.h"
+#include "mpp/sync/qr_code.h"
 #include "mpp/server/staff_accounts.h"
 #include "mpp/sqlite/sqlite.h"
 #include "mpp/sync/enrollment_qr.h"
@@ -597,7 +597,7 @@ TEST(EnrollmentQrTest, RoundTripsAndRefusesMisreadOrForeignText) {
   EXPECT_FALSE(sync::DecodeEnrollmentQr(text->substr(0, text->size() - 3)).ok());
   EXPECT_FALSE(sync::DecodeEnrollmentQr("MPPQR2|a|b|c|d").ok());
   EXPECT_FALSE(sync::EncodeEnrollmentQr({"https://x", "to|ken", "f"}).ok());
-  auto svg = server::QrCodeSvg(*text);
+  auto svg = sync::QrCodeSvg(*text);
   ASSERT_TRUE(svg.ok());
   EXPECT_EQ(svg->rfind("<svg", 0), 0u);
 }

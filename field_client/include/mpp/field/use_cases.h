@@ -41,8 +41,11 @@ Result<sync::Request> UpdateRequest(store::VanStore& store, const std::string& i
 // Cancels an open request at the citizen's wish; the reason is kept in the history.
 Result<sync::Request> CancelRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const std::string& reason);
-// Hands the finished document over: only a completed request can be delivered.
-Result<sync::Request> DeliverRequest(store::VanStore& store, const std::string& id_or_receipt);
+// Hands the finished document over: only a completed request can be delivered. The status note
+// says who received it ("diserahkan kepada NAME") when `received_by` is given (a name: one line,
+// at most 100 characters).
+Result<sync::Request> DeliverRequest(store::VanStore& store, const std::string& id_or_receipt,
+                                     const std::string& received_by = "");
 // Answers a needs_info request: updates at least one field and moves it back to in_review.
 Result<sync::Request> AnswerRequest(store::VanStore& store, const std::string& id_or_receipt,
                                     const sync::FieldMap& fields);

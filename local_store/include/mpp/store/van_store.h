@@ -35,7 +35,7 @@
 
 namespace mpp::store {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 inline constexpr const char* kStoreFileName = "van.db";
 
 struct InitOptions {
@@ -62,6 +62,8 @@ struct DeviceInfo {
 struct RequestRow {
   sync::Request view;    // what the officer sees
   bool pending = false;  // the outbox holds unsynced changes of it
+  // When the server last acknowledged a change of it (the van's clock, unix ms); 0 if never.
+  int64_t acked_ms = 0;
 };
 
 struct RequestFilter {

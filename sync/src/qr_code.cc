@@ -1,10 +1,10 @@
-#include "mpp/server/qr_code.h"
+#include "mpp/sync/qr_code.h"
 
 #include <qrencode.h>
 
 #include <memory>
 
-namespace mpp::server {
+namespace mpp::sync {
 namespace {
 
 struct QrFree {
@@ -40,4 +40,4 @@ Result<std::string> QrCodeSvg(std::string_view text) {
          path + "\"/></svg>\n";
 }
 
-}  // namespace mpp::server
+}  // namespace mpp::sync
