@@ -12,6 +12,7 @@
 #include "callback_transport.h"
 #include "capi_error.h"
 #include "default_catalog.h"
+#include "mpp/field/json_format.h"
 #include "mpp/field/passphrase.h"
 #include "mpp/field/sync_client.h"
 #include "mpp/field/use_cases.h"
@@ -140,29 +141,13 @@ Result<std::string> ChangedRequest(const Result<sync::Request>& changed) {
   return Dump(RequestJson(*changed, /*pending=*/true, /*with_history=*/false));
 }
 
-json ChangeJson(const field::RequestChange& c) {
-  using Kind = field::RequestChange::Kind;
-  const char* kind = c.kind == Kind::kStatus  ? "status"
-                     : c.kind == Kind::kField ? "field"
-                                              : "conflict";
-  return {{"kind", kind},
-          {"request_id", c.request_id},
-          {"receipt", c.receipt},
-          {"field", c.field},
-          {"old_value", c.old_value},
-          {"new_value", c.new_value},
-          {"note", c.note},
-          {"by", c.by},
-          {"text", field::DescribeChange(c)}};
-}
-
 json ReportJson(const field::SyncReport& report) {
   json reissued = json::array();
   for (const auto& r : report.reissued_receipts) {
     reissued.push_back({{"old", r.old_receipt}, {"new", r.new_receipt}});
   }
   json changes = json::array();
-  for (const auto& c : report.changes) changes.push_back(ChangeJson(c));
+  for (const auto& c : report.changes) changes.push_back(field::RequestChangeToJson(c));
   return {{"pushed", report.pushed},
           {"acknowledged", report.acknowledged},
           {"pulled", report.pulled},

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "mpp/field/json_format.h"
 #include "mpp/field/passphrase.h"
 #include "mpp/field/sync_client.h"
 #include "mpp/field/use_cases.h"
@@ -494,22 +495,6 @@ int RunEnroll(Options o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   return 0;
 }
 
-json ChangeJson(const mpp::field::RequestChange& c) {
-  using Kind = mpp::field::RequestChange::Kind;
-  const char* kind = c.kind == Kind::kStatus  ? "status"
-                     : c.kind == Kind::kField ? "field"
-                                              : "conflict";
-  return {{"kind", kind},
-          {"request_id", c.request_id},
-          {"receipt", c.receipt},
-          {"field", c.field},
-          {"old_value", c.old_value},
-          {"new_value", c.new_value},
-          {"note", c.note},
-          {"by", c.by},
-          {"text", mpp::field::DescribeChange(c)}};
-}
-
 // The sync failed in a way that may pass (no network, the server down, busy or unable to take
 // changes now): one sentence the officer can act on; what curl or the server said only with
 // --verbose, beside the HTTP status of an answer.
@@ -615,7 +600,7 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
       reissued.push_back({{"old", r.old_receipt}, {"new", r.new_receipt}});
     }
     json changes = json::array();
-    for (const auto& c : report->changes) changes.push_back(ChangeJson(c));
+    for (const auto& c : report->changes) changes.push_back(mpp::field::RequestChangeToJson(c));
     std::cout << json{{"server", server_url},
                       {"pushed", report->pushed},
                       {"acknowledged", report->acknowledged},

@@ -1,6 +1,10 @@
-// Real child processes for tests: run a command to completion under a time bound, or start a
-// long-running one (a server, a sync) in the background and stop or kill it by its PID; plus a
-// tiny HTTP/1.1 client over a loopback socket to probe a server without libcurl.
+// Real child processes for tests, over mpp_subprocess (mpp/subprocess/subprocess.h, which
+// states the invariants: only this program's own children are signalled, every wait has a
+// bound): run a command to completion, or start a long-running one (a server, a sync) in the
+// background and stop or kill it by its PID. What the tests add: a child that cannot be started
+// or reaped is a test failure (ADD_FAILURE) plus a plain value (-1), so a test reads
+// `EXPECT_EQ(StopProcess(pid, 5s), 0)`; results print in gtest messages; and a tiny HTTP/1.1
+// client over a loopback socket to probe a server without libcurl.
 //
 // Every wait here waits on a condition (the child's exit, an answer on a port, a pipe closing)
 // with a bound; none is a fixed sleep standing in for a condition.
@@ -14,44 +18,48 @@
 #include <string>
 #include <vector>
 
+#include "mpp/subprocess/subprocess.h"
+
+namespace mpp::subprocess {
+// For gtest messages (`EXPECT_EQ(r.exit_code, 0) << r`) and printing. Declared in the struct's
+// own namespace, where gtest's printer and argument-dependent lookup look for it.
+std::ostream& operator<<(std::ostream& os, const CommandResult& r);
+}  // namespace mpp::subprocess
+
 namespace mpp::test {
 
-struct ProcessResult {
-  int exit_code = -1;  // 128 + signal when the child was killed
-  bool timed_out = false;
-  std::string out;
-  std::string err;
-};
-std::ostream& operator<<(std::ostream& os, const ProcessResult& r);
+using ProcessResult = subprocess::CommandResult;
 
-// Runs argv (argv[0] looked up in PATH) with exactly `env` as its environment and /dev/null as
-// stdin, capturing stdout and stderr. A child still running after `timeout` is killed, with its
-// own children (it leads its own process group), and `timed_out` is set.
+// subprocess::RunCommand with stdout captured. A command that cannot start is a test failure
+// and an exit_code of -1.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-// Starts argv in the background with exactly `env`, stdin /dev/null, stdout and stderr written
-// to the given files (truncated, or appended to when `append`). Returns the child's PID, or -1
-// (with a test failure) when it cannot start. The child dies with SIGKILL if the thread that
-// started it ends, so a crashed or killed test run leaves no server behind: start background
-// processes from the test's own thread, not from a short-lived helper thread.
+// subprocess::StartBackground with stdout and stderr to the given files (truncated, or
+// appended to when `append`; one shared file when both paths are the same). Returns the child's
+// PID, or -1 (with a test failure) when it cannot start. The child dies with SIGKILL if the
+// thread that started it ends, so a crashed or killed test run leaves no server behind: start
+// background processes from the test's own thread, not from a short-lived helper thread.
 // The caller owns the PID: reap it with WaitForExit, StopProcess or KillProcess exactly once.
 pid_t StartBackground(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                       const std::string& stdout_path, const std::string& stderr_path,
                       bool append = false);
 
 // True while the child has not exited (it is not reaped by this check).
-bool IsRunning(pid_t pid);
+using subprocess::IsRunning;
 
 // Waits up to `timeout` for the child to exit and reaps it. Returns its exit code (128 + signal
-// when killed), or nothing when it still runs after `timeout` (it is then left running).
+// when killed), or nothing when it still runs after `timeout` (it is then left running). A PID
+// that is not an unreaped child (reaped twice) is a test failure and -1.
 std::optional<int> WaitForExit(pid_t pid, std::chrono::milliseconds timeout);
 
 // SIGTERM, then SIGKILL if the child is still running after `grace`; reaps it and returns its
-// exit code (128 + signal when killed by one).
+// exit code (128 + signal when killed by one). -1 for pid <= 0; -1 and a test failure for a PID
+// that is not an unreaped child (nothing is signalled then).
 int StopProcess(pid_t pid, std::chrono::milliseconds grace = std::chrono::seconds(10));
 
-// SIGKILL at once, then reaps; returns the exit code (137 unless it had exited already).
+// SIGKILL at once, then reaps; returns the exit code (137 unless it had exited already). -1 as
+// StopProcess.
 int KillProcess(pid_t pid);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed). Another

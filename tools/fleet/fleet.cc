@@ -24,6 +24,7 @@
 #include "mpp/field/use_cases.h"
 #include "mpp/server/storage.h"
 #include "mpp/store/van_store.h"
+#include "mpp/subprocess/subprocess.h"
 #include "mpp/sync/crypto.h"
 #include "mpp/sync/curl_transport.h"
 
@@ -33,6 +34,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
+using subprocess::CommandResult;
+using subprocess::RunCommand;
 
 // Every van store is throwaway and unlocked once, so they share one passphrase.
 constexpr char kPassphrase[] = "fleet-van-passphrase";

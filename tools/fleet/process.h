@@ -1,6 +1,8 @@
-// Child processes for the fleet simulator: run a command to completion under a time bound, or
-// start a long-running one (the server, the proxy) and stop it by its PID. Only processes this
-// program started are ever signalled, and every wait has a bound.
+// Child processes of the fleet simulator, over mpp_subprocess (mpp/subprocess/subprocess.h:
+// only processes this program started are ever signalled, and every wait has a bound): an
+// owning ChildProcess for the long-running ones (the server, the proxy) whose stdout is read
+// line by line, and readers of a process's memory and CPU use. Commands run to completion with
+// subprocess::RunCommand.
 #pragma once
 
 #include <sys/types.h>
@@ -10,30 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "mpp/subprocess/subprocess.h"
 #include "mpp/sync/result.h"
 
 namespace mpp::fleet {
 
-struct CommandResult {
-  int exit_code = -1;  // 128 + signal when the child was killed
-  bool timed_out = false;
-  std::string out;  // empty when stdout went to a file
-  std::string err;
-};
-
-// Runs argv (argv[0] looked up in PATH) with exactly `env` and /dev/null as stdin. stdout is
-// captured, or written to `stdout_path` when one is given; stderr is captured. A child still
-// running after `timeout` is killed with its process group, and `timed_out` is set.
-// Error only when the child cannot be started.
-Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                 const std::vector<std::string>& env,
-                                 std::chrono::milliseconds timeout,
-                                 const std::string& stdout_path = "");
-
-// A background child (the server, the proxy). Its stdout is a pipe read with ReadLine; its
-// stderr is appended to a file. It leads its own process group, so a Ctrl-C at the terminal
-// reaches only this program, and it dies with SIGKILL if the thread that started it ends, so a
-// crashed simulator leaves no server behind: start children from the main thread.
+// A background child (the server, the proxy), started with subprocess::StartBackground. Its
+// stdout is a pipe read with ReadLine; its stderr is appended to a file. It leads its own process
+// group, so a Ctrl-C at the terminal reaches only this program, and it dies with SIGKILL if the
+// thread that started it ends, so a crashed simulator leaves no server behind: start children
+// from the main thread.
 // Move-only; the destructor kills and reaps a child that is still running.
 class ChildProcess {
  public:
@@ -53,15 +41,15 @@ class ChildProcess {
   // True while the child has not exited (it is not reaped by this check).
   bool Running() const;
   // SIGTERM, then SIGKILL if it still runs after `grace`; reaps it. Returns the exit code
-  // (128 + signal when a signal ended it). Safe to call once the child is gone: returns the
-  // code already collected.
+  // (128 + signal when a signal ended it; -1 when it could not be reaped). Safe to call once
+  // the child is gone: returns the code already collected.
   int Stop(std::chrono::milliseconds grace);
 
  private:
   ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
   void Release();
 
-  pid_t pid_ = -1;
+  pid_t pid_ = -1;  // > 0 exactly while this object owns an unreaped child
   int stdout_fd_ = -1;
   std::string pending_;  // bytes read from stdout after the last full line
   int exit_code_ = -1;
