@@ -141,30 +141,6 @@ Result<std::string> ChangedRequest(const Result<sync::Request>& changed) {
   return Dump(RequestJson(*changed, /*pending=*/true, /*with_history=*/false));
 }
 
-json ReportJson(const field::SyncReport& report) {
-  json reissued = json::array();
-  for (const auto& r : report.reissued_receipts) {
-    reissued.push_back({{"old", r.old_receipt}, {"new", r.new_receipt}});
-  }
-  json changes = json::array();
-  for (const auto& c : report.changes) changes.push_back(field::RequestChangeToJson(c));
-  return {{"pushed", report.pushed},
-          {"acknowledged", report.acknowledged},
-          {"pulled", report.pulled},
-          {"conflicts", report.conflicts},
-          {"retries", report.retries},
-          {"duration_ms", report.duration_ms},
-          {"bytes_sent", report.bytes_sent},
-          {"bytes_received", report.bytes_received},
-          {"server_restored", report.server_restored},
-          {"store_restored", report.store_restored},
-          {"renumbered", report.renumbered},
-          {"resent", report.resent},
-          {"reissued_receipts", reissued},
-          {"changes", changes},
-          {"new_requests", report.new_requests}};
-}
-
 // libcurl's process-wide set-up: the host has no main() of ours to do it in (STYLE.md §5), so
 // the first use does it, once, whichever thread gets there first. Never undone: the library
 // may be in use until the process ends.
@@ -321,7 +297,7 @@ Result<std::string> Sync(mpp_van* van, const char* options_json, mpp_progress_fn
   }
   MPP_ASSIGN_OR_RETURN(field::SyncReport report, field::RunSync(*store, *transport, van->clock,
                                                                 van->rng, options, on_progress));
-  return Dump(ReportJson(report));
+  return Dump(field::SyncReportToJson(report));
 }
 
 }  // namespace

@@ -595,31 +595,10 @@ int RunSync(const Options& o, mpp::sync::Clock& clock, mpp::sync::Rng& rng) {
   if (!report && report.error().transient()) return FailTransient(o, **store, report.error());
   if (!report) return Fail(report.error());
   if (o.json_output) {
-    json reissued = json::array();
-    for (const auto& r : report->reissued_receipts) {
-      reissued.push_back({{"old", r.old_receipt}, {"new", r.new_receipt}});
-    }
-    json changes = json::array();
-    for (const auto& c : report->changes) changes.push_back(mpp::field::RequestChangeToJson(c));
-    std::cout << json{{"server", server_url},
-                      {"pushed", report->pushed},
-                      {"acknowledged", report->acknowledged},
-                      {"pulled", report->pulled},
-                      {"conflicts", report->conflicts},
-                      {"retries", report->retries},
-                      {"duration_ms", report->duration_ms},
-                      {"bytes_sent", report->bytes_sent},
-                      {"bytes_received", report->bytes_received},
-                      {"unlock_ms", unlock_ms},
-                      {"server_restored", report->server_restored},
-                      {"store_restored", report->store_restored},
-                      {"renumbered", report->renumbered},
-                      {"resent", report->resent},
-                      {"reissued_receipts", reissued},
-                      {"changes", changes},
-                      {"new_requests", report->new_requests}}
-                     .dump()
-              << "\n";
+    json out = mpp::field::SyncReportToJson(*report);
+    out["server"] = server_url;
+    out["unlock_ms"] = unlock_ms;
+    std::cout << out.dump() << "\n";
   } else {
     if (report->server_restored) {
       std::cout << "The server was restored from a backup: sent " << report->resent

@@ -647,7 +647,8 @@
   }
 
   function drawSyncState(box, state) {
-    const parts = [el('p', { id: 'sync-status', class: state.running ? 'running' : (state.ok === false ? 'form-message' : ''), text: describeSync(state) })];
+    const parts = [el('p', { id: 'sync-status', class: state.running ? 'running' : (state.ok === false ? 'form-message' : ''),
+      'data-started': String(state.started_ms || 0), text: describeSync(state) })];
     if (state.running) {
       parts.push(el('progress', { id: 'sync-progress', max: String(Math.max(1, state.total)), value: String(state.done) }));
     }
@@ -681,6 +682,7 @@
     start.addEventListener('click', async () => {
       const r = await api('POST', '/api/sync');
       if (r.status !== 202) { message(r.body.error || t('error.generic', { error: r.status }), 'error'); return; }
+      drawSyncState(box, r.body);
       poll();
     });
     stop.addEventListener('click', async () => { await api('POST', '/api/sync/cancel'); poll(); });

@@ -7,26 +7,6 @@ namespace mpp::field_web {
 
 using nlohmann::json;
 
-nlohmann::json SyncReportJson(const field::SyncReport& report) {
-  json reissued = json::array();
-  for (const auto& r : report.reissued_receipts) {
-    reissued.push_back({{"old", r.old_receipt}, {"new", r.new_receipt}});
-  }
-  json changes = json::array();
-  for (const auto& c : report.changes) changes.push_back(field::RequestChangeToJson(c));
-  return {{"pushed", report.pushed},
-          {"acknowledged", report.acknowledged},
-          {"pulled", report.pulled},
-          {"conflicts", report.conflicts},
-          {"retries", report.retries},
-          {"duration_ms", report.duration_ms},
-          {"bytes_sent", report.bytes_sent},
-          {"bytes_received", report.bytes_received},
-          {"reissued_receipts", reissued},
-          {"changes", changes},
-          {"new_requests", report.new_requests}};
-}
-
 SyncJob::~SyncJob() {
   cancel_ = true;
   std::thread running;
@@ -81,7 +61,7 @@ void SyncJob::Run(std::unique_ptr<store::VanStore> store,
       field::RunSync(*store, *transport, clock_, rng, options, progress);
   json end = {{"ok", report.ok()}};
   if (report) {
-    end["report"] = SyncReportJson(*report);
+    end["report"] = field::SyncReportToJson(*report);
   } else {
     end["error"] = report.error().message();
     end["unreachable"] = field::ServerUnreachable(report.error());

@@ -53,7 +53,4 @@ class SyncJob {
   std::thread thread_;
 };
 
-// The sync's figures and what it changed, as the page shows them.
-nlohmann::json SyncReportJson(const field::SyncReport& report);
-
 }  // namespace mpp::field_web

@@ -245,6 +245,7 @@ void VanWebServer::Impl::Serve(const Listener& listener, const httplib::Request&
     res.set_content(R"({"code":"method","error":"use GET for the app's pages"})",
                     "application/json");
   } else if (const Asset* asset = FindAsset(req.path == "/" ? "/index.html" : req.path)) {
+    res.status = 200;
     res.set_content(std::string(asset->bytes), ContentTypeOf(asset->path));
     res.set_header("Cache-Control", "no-cache");
   } else {

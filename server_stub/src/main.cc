@@ -16,7 +16,6 @@
 
 #include "mpp/server/http_server.h"
 #include "mpp/server/migrate.h"
-#include "mpp/sync/qr_code.h"
 #include "mpp/server/server_home.h"
 #include "mpp/server/services.h"
 #include "mpp/server/staff_accounts.h"
@@ -26,6 +25,7 @@
 #include "mpp/sync/enrollment_qr.h"
 #include "mpp/sync/json_format.h"
 #include "mpp/sync/local_time.h"
+#include "mpp/sync/qr_code.h"
 
 namespace {
 
@@ -755,10 +755,12 @@ int main(int argc, char** argv) {
     }
     auto t = devices.CreateEnrollmentToken(o.van_code, *ttl);
     if (!t) return Fail(t.error());
+    std::string qr_payload;  // the text the QR code carries
     if (!o.qr_file.empty()) {
       auto payload =
           mpp::sync::EncodeEnrollmentQr({o.server_url, *t, services.core.server_fingerprint()});
       if (!payload) return Fail(payload.error());
+      qr_payload = *payload;
       auto svg = mpp::sync::QrCodeSvg(*payload);
       if (!svg) return Fail(svg.error());
       std::ofstream out(o.qr_file, std::ios::binary);
@@ -769,13 +771,13 @@ int main(int argc, char** argv) {
     if (o.json_output) {
       const auto hash = mpp::crypto::Sha256(mpp::ViewOf(*t));
       const int64_t expires = clock.NowMillis() + *ttl;
-      std::cout << json{{"token", *t},
-                        {"id", mpp::ToHex(hash).substr(0, mpp::server::kTokenIdChars)},
-                        {"van_code", o.van_code},
-                        {"expires_ms", expires},
-                        {"expires", Local(expires, o)}}
-                       .dump()
-                << "\n";
+      json out = {{"token", *t},
+                  {"id", mpp::ToHex(hash).substr(0, mpp::server::kTokenIdChars)},
+                  {"van_code", o.van_code},
+                  {"expires_ms", expires},
+                  {"expires", Local(expires, o)}};
+      if (!qr_payload.empty()) out["qr_payload"] = qr_payload;
+      std::cout << out.dump() << "\n";
     } else {
       std::cout << *t << "\n";  // the token alone, for scripts; its id is in `token list`
     }

@@ -148,7 +148,9 @@ export async function runPhase(phase, body) {
       args: ['--no-sandbox'],
     });
     step(phase, `Chromium ${browser.version()}`);
-    const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+    // VIEWPORT=WxH: the van's 10-inch tablet is 1280x800; the staff's office screen 1366x768.
+    const [width, height] = (process.env.VIEWPORT || '1366x768').split('x').map(Number);
+    const context = await browser.newContext({ viewport: { width, height } });
     const page = await context.newPage();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
     watch = new Watch(page, phase, env('SCREENSHOT_DIR'));

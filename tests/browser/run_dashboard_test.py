@@ -25,145 +25,21 @@ import json
 import os
 import re
 import secrets
-import shlex
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 
+from harness import CHROMIUM, Deadline, Failure, Processes, run_main, step
+
 OVERALL_S = 240
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-CHROMIUM = "/usr/bin/chromium"
-
-DEADLINE = time.monotonic() + OVERALL_S
 
 
-class Failure(Exception):
-    pass
-
-
-def remaining(cap=None):
-    left = DEADLINE - time.monotonic()
-    if left <= 1:
-        raise Failure(f"the test ran past its {OVERALL_S} s bound")
-    return left if cap is None else min(cap, left)
-
-
-def step(text):
-    print(f"\n== {text}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_pid(proc, sig=signal.SIGTERM, group=False, wait_s=10):
-    """Ends one process this script started (or its process group), with a bound."""
-    if proc is None or proc.poll() is not None:
-        if proc is not None and group:
-            try:  # what the group's leader left behind (a browser), should it outlive it
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        return
-    try:
-        if group:
-            os.killpg(proc.pid, sig)
-        else:
-            proc.send_signal(sig)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=wait_s)
-    except subprocess.TimeoutExpired:
-        try:
-            if group:
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                proc.kill()
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-    if group:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-class Run:
+class Run(Processes):
     def __init__(self, build, server_bin=None, field_bin=None):
-        self.build = os.path.abspath(build)
-        self.server_bin = os.path.abspath(server_bin or os.path.join(self.build, "server_stub", "mpp-server"))
-        self.field_bin = os.path.abspath(field_bin or os.path.join(self.build, "field_client", "mpp-field"))
-        self.work = tempfile.mkdtemp(prefix="mpp-browser-")
-        self.server_data = os.path.join(self.work, "server")
-        self.van_data = os.path.join(self.work, "van-KR01")
-        self.server_log = os.path.join(self.work, "server.log")
-        self.server = None
-        self.children = []  # node processes (each the leader of its own process group)
+        super().__init__(build, Deadline(OVERALL_S), server_bin, field_bin)
         self.shots = os.path.join(self.build, "browser-screenshots")
         self.passwords = {u: f"{u}-Kapuas-{secrets.token_hex(6)}" for u in ("admin1", "capil1", "other1")}
-
-    # ---- processes
-
-    def run(self, argv, env=None, timeout=60, check=True, show=True):
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        if show:
-            print("$ " + shlex.join([os.path.basename(argv[0])] + list(argv[1:])), flush=True)
-        try:
-            p = subprocess.run(argv, env=full_env, capture_output=True, text=True,
-                               timeout=remaining(timeout), stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as e:
-            raise Failure(f"{' '.join(argv)} took longer than {e.timeout:.0f} s")
-        if check and p.returncode != 0:
-            raise Failure(f"{' '.join(argv)} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
-        return p
-
-    def server_cmd(self, *args, env=None, **kw):
-        e = {"MPP_SERVER_DATA": self.server_data}
-        e.update(env or {})
-        return self.run([self.server_bin, *args], env=e, **kw)
-
-    def van(self, *args, data=None, passphrase="sampan-biru-KR01-pagi", **kw):
-        e = {"MPP_FIELD_DATA": data or self.van_data, "MPP_PASSPHRASE": passphrase}
-        return self.run([self.field_bin, *args], env=e, **kw)
-
-    def van_json(self, *args, **kw):
-        out = self.van("--json", *args, **kw).stdout
-        try:
-            return json.loads(out)
-        except json.JSONDecodeError:
-            raise Failure(f"mpp-field --json {' '.join(args)} printed no JSON: {out!r}")
-
-    def node(self, script, env):
-        """Runs one phase script in its own process group; its output goes to ours."""
-        full_env = dict(os.environ)
-        full_env.update(env)
-        argv = [shutil.which("node") or "node", os.path.join(HERE, script)]
-        print(f"$ node tests/browser/{script}", flush=True)
-        limit = remaining(150)
-        full_env["PHASE_TIMEOUT_MS"] = str(int((limit - 5) * 1000))
-        proc = subprocess.Popen(argv, env=full_env, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        self.children.append(proc)
-        try:
-            rc = proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            raise Failure(f"node {script} took longer than {limit:.0f} s")
-        finally:
-            stop_pid(proc, group=True)
-        if rc != 0:
-            raise Failure(f"node {script} exited {rc}")
 
     def api_login(self, user, password):
         """POST /api/login as a browser would (with Origin); answers (status, body as JSON or text)."""
@@ -171,7 +47,7 @@ class Run:
                                      data=json.dumps({"user": user, "password": password}).encode(),
                                      headers={"Content-Type": "application/json", "Origin": self.url})
         try:
-            with urllib.request.urlopen(req, timeout=remaining(15)) as r:
+            with urllib.request.urlopen(req, timeout=self.remaining(15)) as r:
                 status, body = r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             status, body = e.code, e.read().decode()
@@ -180,60 +56,11 @@ class Run:
         except json.JSONDecodeError:
             return status, body
 
-    def start_server(self):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        log = open(self.server_log, "w")
-        env = dict(os.environ, MPP_SERVER_DATA=self.server_data)
-        print(f"$ mpp-server serve --listen 127.0.0.1:{self.port}", flush=True)
-        self.server = subprocess.Popen([self.server_bin, "serve", "--listen", f"127.0.0.1:{self.port}"],
-                                       env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-        end = time.monotonic() + remaining(30)
-        last = ""
-        while time.monotonic() < end:
-            if self.server.poll() is not None:
-                raise Failure(f"mpp-server serve exited {self.server.returncode} before it was healthy")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
-                    body = r.read().decode()
-                    if r.status == 200 and body.strip() == "ok":
-                        print(f"server (pid {self.server.pid}) healthy on {self.url}", flush=True)
-                        return
-                    last = f"{r.status} {body!r}"
-            except (urllib.error.URLError, ConnectionError, OSError) as e:
-                last = str(e)
-            time.sleep(0.1)
-        raise Failure(f"GET /healthz did not answer ok within 30 s (last: {last})")
-
-    def server_tail(self, lines=40):
-        try:
-            with open(self.server_log, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError as e:
-            return f"(no server log: {e})"
-
-    def cleanup(self):
-        for proc in self.children:
-            stop_pid(proc, group=True)
-        stop_pid(self.server)
-        shutil.rmtree(self.work, ignore_errors=True)
-
     # ---- the flow
 
     def main(self):
         step("Versions: Debian's chromium and the pinned playwright-core")
-        for path in (self.server_bin, self.field_bin):
-            if not os.access(path, os.X_OK):
-                raise Failure(f"{path} is missing: build the release preset first")
-        node = shutil.which("node")
-        if node is None:
-            raise Failure("node is missing: run tools/setup.sh")
-        p = self.run([node, os.path.join(HERE, "check_versions.mjs"), "--chromium", CHROMIUM],
-                     check=False, show=False, timeout=40)
-        print((p.stdout + p.stderr).strip(), flush=True)
-        if p.returncode != 0:
-            raise Failure("the browser and playwright-core do not fit (the line above says what to do)")
+        self.check_browser()
         shutil.rmtree(self.shots, ignore_errors=True)
         os.makedirs(self.shots)
 
@@ -410,25 +237,8 @@ def main():
     parser.add_argument("--field-bin", help="mpp-field (default: BUILD/field_client/mpp-field)")
     args = parser.parse_args()
     run = Run(args.build, args.server_bin, args.field_bin)
-    # SIGTERM (ctest's timeout, say) ends the run through the finally below, as Ctrl-C does.
-    def on_term(*_):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, on_term)
-    ok = False
-    try:
-        run.main()
-        ok = True
-    except Failure as e:
-        print(f"\nFAILED: {e}", flush=True)
-    except KeyboardInterrupt:
-        print("\nFAILED: interrupted", flush=True)
-    finally:
-        if not ok:
-            print(f"\n-- server log (last lines) --\n{run.server_tail()}", flush=True)
-        run.cleanup()
-    if ok:
-        print(f"\nbrowser_dashboard: passed (screenshots in {run.shots})", flush=True)
-    return 0 if ok else 1
+    return run_main(run, "browser_dashboard", run.shots,
+                    lambda: f"\n-- server log (last lines) --\n{run.server_tail()}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-// JSON views of what the van's sync reports, shared by `mpp-field --json` and the C API
-// (libmppfield), so a change reads the same in both.
+// JSON views of what the van's sync reports, shared by `mpp-field --json`, the C API
+// (libmppfield) and the officer's app, so a sync reads the same in all three.
 //
 // Its own header rather than sync_client.h: the sync client's callers (the sync loop, the
 // fleet, the tests) need no JSON, and nlohmann/json.hpp is heavy to compile; only those that
@@ -15,5 +15,10 @@ namespace mpp::field {
 // {"kind": "status" | "field" | "conflict", "request_id", "receipt", "field", "old_value",
 //  "new_value", "note", "by", "text"}; "text" is DescribeChange(change).
 nlohmann::json RequestChangeToJson(const RequestChange& change);
+
+// {"pushed", "acknowledged", "pulled", "conflicts", "retries", "duration_ms", "bytes_sent",
+//  "bytes_received", "server_restored", "store_restored", "renumbered", "resent",
+//  "reissued_receipts": [{"old", "new"}], "changes": [RequestChangeToJson], "new_requests"}.
+nlohmann::json SyncReportToJson(const SyncReport& report);
 
 }  // namespace mpp::field

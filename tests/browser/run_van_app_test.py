@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The officer's app (`mpp-field serve-ui`) in a real browser, end to end, with real processes.
+
+    python3 tests/browser/run_van_app_test.py --build build/release
+
+A server (`mpp-server init`, a staff account, `serve` on a free loopback port), a van store
+(`mpp-field init`, not enrolled) served by `mpp-field serve-ui` on another free loopback port, and
+Debian's Chromium driven by playwright-core:
+  phase 1 (van_app_phase1.mjs): unlock, the officer, enrolment by the token's QR payload, live
+  validation, the receipt slip and its print layouts, the duplicate warning, honest states
+  before and after a sync started from the page, English, the lock;
+  then staff decide on the server (`mpp-server request set-status`): one request needs
+  information, another is completed;
+  phase 2 (van_app_phase2.mjs, at a 10-inch tablet's 1280x800): the decisions arrive with a
+  sync, the next visit's work by district and village, an answer, a hand-over, synced back;
+  the server then holds the answer and who received the document.
+
+Everything lives in a temporary directory, removed at the end; every process this script starts
+is stopped by its PID (its process group for node and the browser it launches), also on failure.
+Only 127.0.0.1 is used. The whole run is bounded (240 s). Screenshots of every page visited go to
+BUILD_DIR/browser-screenshots-van-app. Python's standard library only.
+"""
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+
+from harness import CHROMIUM, Deadline, Failure, Processes, free_port, run_main, step
+
+OVERALL_S = 240
+PASSPHRASE = "sampan-biru-KR01-pagi"
+NIK_A = "6112051203850001"  # a man born 12-03-1985, Batu Ampar
+NIK_B = "6112054507920003"  # a woman born 05-07-1992, Batu Ampar
+NOTE = "Mohon bawa fotokopi kartu keluarga"
+
+
+class Run(Processes):
+    def __init__(self, build, server_bin=None, field_bin=None):
+        super().__init__(build, Deadline(OVERALL_S), server_bin, field_bin, prefix="mpp-van-app-")
+        self.shots = os.path.join(self.build, "browser-screenshots-van-app")
+        self.van_log = os.path.join(self.work, "serve-ui.log")
+        self.staff_password = f"capil1-Kapuas-{secrets.token_hex(6)}"
+
+    def start_van_app(self):
+        port = free_port()
+        self.van_url = f"http://127.0.0.1:{port}"
+        log = open(self.van_log, "w")
+        env = dict(os.environ, MPP_FIELD_DATA=self.van_data)
+        env.pop("MPP_PASSPHRASE", None)  # the app asks the officer, not the environment
+        print(f"$ mpp-field serve-ui --listen 127.0.0.1:{port}", flush=True)
+        proc = subprocess.Popen([self.field_bin, "serve-ui", "--listen", f"127.0.0.1:{port}"],
+                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        self.background.append(proc)
+        self.wait_http(proc, f"{self.van_url}/", "mpp-field serve-ui",
+                       lambda status, body: status == 200 and "<html" in body)
+        print(f"van app (pid {proc.pid}) on {self.van_url}", flush=True)
+
+    def tail(self):
+        out = f"\n-- server log (last lines) --\n{self.server_tail()}"
+        try:
+            with open(self.van_log, errors="replace") as f:
+                out += "\n-- serve-ui log (last lines) --\n" + "".join(f.readlines()[-40:])
+        except OSError:
+            pass
+        return out
+
+    def show(self, receipt):
+        return json.loads(self.server_cmd("--json", "request", "show", receipt).stdout)
+
+    def main(self):
+        step("Versions: Debian's chromium and the pinned playwright-core")
+        self.check_browser()
+        shutil.rmtree(self.shots, ignore_errors=True)
+        os.makedirs(self.shots)
+
+        step("a. The server, a Dukcapil staff account, a token for KR01 with its QR payload")
+        self.server_cmd("init")
+        self.server_cmd("staff", "add", "--user", "capil1", "--agency", "dukcapil", "--role", "officer",
+                        env={"MPP_STAFF_PASSWORD": self.staff_password})
+        self.start_server()
+        token = json.loads(self.server_cmd("--json", "token", "create", "--van-code", "KR01", "--qr",
+                                           os.path.join(self.work, "kr01.svg"), "--server-url",
+                                           self.url).stdout)
+        print(f"  token {token['id']}, QR payload of {len(token['qr_payload'])} characters")
+
+        step("b. The van's store (not enrolled) and `mpp-field serve-ui`")
+        self.van("init", "--van-code", "KR01", "--officer", "Rahmat Hidayat", "--kdf-memory-kib", "8192",
+                 passphrase=PASSPHRASE)
+        self.start_van_app()
+        common = {"VAN_URL": self.van_url, "SCREENSHOT_DIR": self.shots, "CHROMIUM": CHROMIUM,
+                  "PASSPHRASE": PASSPHRASE}
+
+        out = os.path.join(self.work, "phase1.json")
+        step("c. Phase 1 in Chromium: unlock, officer, enrolment, registrations, receipt, sync, lock")
+        self.node("van_app_phase1.mjs", dict(common, QR_PAYLOAD=token["qr_payload"], NIK_A=NIK_A,
+                                             NIK_B=NIK_B, OUT=out))
+        with open(out) as f:
+            made = json.load(f)
+        siti, dewi = made["siti"], made["dewi"]
+        for who in (siti, dewi, made["again"]):
+            got = self.show(who["receipt"])
+            print(f"  server: {who['receipt']} {got['status']} by {got.get('officer')}")
+            if got["status"] != "submitted" or got.get("officer") != "Nurul Hasanah":
+                raise Failure(f"the server holds {who['receipt']} as {got['status']} by "
+                              f"{got.get('officer')!r}, not submitted by Nurul Hasanah")
+
+        step(f"d. Staff decide: {siti['receipt']} needs information, {dewi['receipt']} is completed")
+        self.server_cmd("request", "set-status", siti["receipt"], "in_review", "--by", "capil1")
+        self.server_cmd("request", "set-status", siti["receipt"], "needs_info", "--note", NOTE, "--by", "capil1")
+        for status in ("received", "in_review", "completed"):
+            self.server_cmd("request", "set-status", dewi["receipt"], status, "--by", "capil1")
+
+        step("e. Phase 2 in Chromium at 1280x800: the decisions arrive, the next visit, answer, hand-over")
+        self.node("van_app_phase2.mjs", dict(common, VIEWPORT="1280x800", SITI=json.dumps(siti),
+                                             DEWI=json.dumps(dewi), NOTE=NOTE))
+
+        step("f. The server holds the answer and who received the document")
+        answered, delivered = self.show(siti["receipt"]), self.show(dewi["receipt"])
+        print(f"  {siti['receipt']}: {answered['status']}, phone {answered['fields'].get('phone')}")
+        print(f"  {dewi['receipt']}: {delivered['status']}, note {delivered['status_note']!r}")
+        if answered["status"] != "in_review" or answered["fields"].get("phone") != "081298765432":
+            raise Failure(f"the answer did not reach the server: {answered}")
+        if delivered["status"] != "delivered" or "Ahmad Fauzi" not in delivered["status_note"]:
+            raise Failure(f"the hand-over did not reach the server: {delivered}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build", required=True, help="the build directory (e.g. build/release)")
+    parser.add_argument("--server-bin", help="mpp-server (default: BUILD/server_stub/mpp-server)")
+    parser.add_argument("--field-bin", help="mpp-field (default: BUILD/field_client/mpp-field)")
+    args = parser.parse_args()
+    run = Run(args.build, args.server_bin, args.field_bin)
+    return run_main(run, "browser_van_app", run.shots, run.tail)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
