@@ -186,10 +186,11 @@ class Processes:
             time.sleep(0.1)
         raise Failure(f"{what}: GET {url} did not answer within {bound_s} s (last: {last})")
 
-    def start_server(self):
-        self.port = free_port()
+    def start_server(self, port=None):
+        """Starts `mpp-server serve` on a free port, or again on `port` (a restart)."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        log = open(self.server_log, "w")
+        log = open(self.server_log, "a")
         env = dict(os.environ, MPP_SERVER_DATA=self.server_data)
         print(f"$ mpp-server serve --listen 127.0.0.1:{self.port}", flush=True)
         self.server = subprocess.Popen([self.server_bin, "serve", "--listen", f"127.0.0.1:{self.port}"],
@@ -198,6 +199,11 @@ class Processes:
         self.wait_http(self.server, f"{self.url}/healthz", "mpp-server serve",
                        lambda status, body: status == 200 and body.strip() == "ok")
         print(f"server (pid {self.server.pid}) healthy on {self.url}", flush=True)
+
+    def stop_server(self):
+        stop_pid(self.server)
+        print(f"server (pid {self.server.pid}) stopped: exit {self.server.returncode}", flush=True)
+        self.server = None
 
     def server_tail(self, lines=40):
         try:

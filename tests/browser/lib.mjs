@@ -38,6 +38,8 @@ export class Watch {
     this.errors = [];
     this.dialogs = [];
     this.responses = [];
+    this.requests = [];  // every URL the page asked for, answered or not
+    page.on('request', (request) => this.requests.push(request.url()));
     // [status, RegExp on the path]: always allowed. GET /api/me answers 401 when no session is
     // open (the dashboard asks it on load and after logout to know whether to show the login).
     this.allowed = [[401, /^\/api\/me$/]];

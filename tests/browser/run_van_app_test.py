@@ -5,15 +5,17 @@
 
 A server (`mpp-server init`, a staff account, `serve` on a free loopback port), a van store
 (`mpp-field init`, not enrolled) served by `mpp-field serve-ui` on another free loopback port, and
-Debian's Chromium driven by playwright-core:
-  phase 1 (van_app_phase1.mjs): unlock, the officer, enrolment by the token's QR payload, live
-  validation, the receipt slip and its print layouts, the duplicate warning, honest states
-  before and after a sync started from the page, English, the lock;
+Debian's Chromium driven by playwright-core, at a 10-inch tablet's 1280x800:
+  phase 1 (van_app_phase1.mjs): unlock (a wrong passphrase refused), the officer, enrolment by
+  the token's QR payload, live validation (which part of the NIK is wrong), the receipt slip
+  with its QR code and print layouts, the duplicate warning, requests saved on the van;
+  phase 2, the server down: a sync keeps retrying and is stopped; the requests stay saved;
+  phase 3, the server back: a sync from the page, the requests sent (with when), English, lock;
   then staff decide on the server (`mpp-server request set-status`): one request needs
   information, another is completed;
-  phase 2 (van_app_phase2.mjs, at a 10-inch tablet's 1280x800): the decisions arrive with a
-  sync, the next visit's work by district and village, an answer, a hand-over, synced back;
-  the server then holds the answer and who received the document.
+  phase 4: the decisions arrive with a sync, the next visit's work by district and village, an
+  answer, a hand-over, synced back; the server then holds the answer and who received it.
+Every phase checks that the pages asked no origin but the van's own.
 
 Everything lives in a temporary directory, removed at the end; every process this script starts
 is stopped by its PID (its process group for node and the browser it launches), also on failure.
@@ -91,16 +93,25 @@ class Run(Processes):
         self.van("init", "--van-code", "KR01", "--officer", "Rahmat Hidayat", "--kdf-memory-kib", "8192",
                  passphrase=PASSPHRASE)
         self.start_van_app()
+        # A 10-inch tablet's screen, as officers use the app in the van.
         common = {"VAN_URL": self.van_url, "SCREENSHOT_DIR": self.shots, "CHROMIUM": CHROMIUM,
-                  "PASSPHRASE": PASSPHRASE}
+                  "PASSPHRASE": PASSPHRASE, "VIEWPORT": "1280x800"}
 
         out = os.path.join(self.work, "phase1.json")
-        step("c. Phase 1 in Chromium: unlock, officer, enrolment, registrations, receipt, sync, lock")
+        step("c. Phase 1 in Chromium: unlock, officer, enrolment, live validation, receipts, saved")
         self.node("van_app_phase1.mjs", dict(common, QR_PAYLOAD=token["qr_payload"], NIK_A=NIK_A,
                                              NIK_B=NIK_B, OUT=out))
         with open(out) as f:
             made = json.load(f)
         siti, dewi = made["siti"], made["dewi"]
+
+        step("d. The server goes down; phase 2: a sync keeps retrying, is stopped, nothing is lost")
+        self.stop_server()
+        self.node("van_app_phase2.mjs", common)
+
+        step("e. The server is back (same address); phase 3: sync, sent with when, English, lock")
+        self.start_server(self.port)
+        self.node("van_app_phase3.mjs", dict(common, SITI=json.dumps(siti)))
         for who in (siti, dewi, made["again"]):
             got = self.show(who["receipt"])
             print(f"  server: {who['receipt']} {got['status']} by {got.get('officer')}")
@@ -108,17 +119,17 @@ class Run(Processes):
                 raise Failure(f"the server holds {who['receipt']} as {got['status']} by "
                               f"{got.get('officer')!r}, not submitted by Nurul Hasanah")
 
-        step(f"d. Staff decide: {siti['receipt']} needs information, {dewi['receipt']} is completed")
+        step(f"f. Staff decide: {siti['receipt']} needs information, {dewi['receipt']} is completed")
         self.server_cmd("request", "set-status", siti["receipt"], "in_review", "--by", "capil1")
         self.server_cmd("request", "set-status", siti["receipt"], "needs_info", "--note", NOTE, "--by", "capil1")
         for status in ("received", "in_review", "completed"):
             self.server_cmd("request", "set-status", dewi["receipt"], status, "--by", "capil1")
 
-        step("e. Phase 2 in Chromium at 1280x800: the decisions arrive, the next visit, answer, hand-over")
-        self.node("van_app_phase2.mjs", dict(common, VIEWPORT="1280x800", SITI=json.dumps(siti),
+        step("g. Phase 4 in Chromium: the decisions arrive, the next visit, answer, hand-over")
+        self.node("van_app_phase4.mjs", dict(common, SITI=json.dumps(siti),
                                              DEWI=json.dumps(dewi), NOTE=NOTE))
 
-        step("f. The server holds the answer and who received the document")
+        step("h. The server holds the answer and who received the document")
         answered, delivered = self.show(siti["receipt"]), self.show(dewi["receipt"])
         print(f"  {siti['receipt']}: {answered['status']}, phone {answered['fields'].get('phone')}")
         print(f"  {dewi['receipt']}: {delivered['status']}, note {delivered['status_note']!r}")

@@ -1,6 +1,6 @@
 // What the van app's phases share: unlocking, waiting for a text in an element, filling a
 // registration form, running a sync from the Sync page.
-import { route, step, waitUntil } from './lib.mjs';
+import { check, route, step, waitUntil } from './lib.mjs';
 
 // Waits until the element's text contains `text` (a string or a RegExp).
 export async function waitText(page, selector, text, what) {
@@ -60,4 +60,13 @@ export async function syncNow(page, phase) {
   }, before, { describe: () => document.querySelector('#sync-box')?.textContent ?? '(no #sync-box)' });
   step(phase, `  ${await page.textContent('#sync-status')}`);
   await waitText(page, '#last-sync', /Sinkron terakhir|Last sync/, 'the status bar to show the sync');
+}
+
+// Every request the pages made went to the van's own origin (data: URLs aside): the app works
+// with no network and leaks nothing to another site.
+export function expectOwnOrigin(watch, base) {
+  const own = new URL(base).origin;
+  const foreign = watch.requests.filter((u) => !u.startsWith('data:') && new URL(u).origin !== own);
+  check(foreign.length === 0, `the pages asked other origins: ${JSON.stringify(foreign)}`);
+  check(watch.requests.length > 0, 'no request was seen at all');
 }

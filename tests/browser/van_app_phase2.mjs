@@ -1,50 +1,29 @@
-// The officer's app, phase 2, on a 10-inch tablet's screen (1280x800): the agencies' decisions
-// arrive with a sync (what changed), the next visit's work grouped by district and village, a
-// needs_info answered, a completed document handed over (who received it), synced back.
+// The officer's app, phase 2: the server is down. A sync started from the page keeps retrying
+// the dead link; the officer stops it; the requests stay saved on this device, nothing lost.
 import { check, env, route, runPhase, step } from './lib.mjs';
-import { syncNow, unlock, waitText } from './van_app_lib.mjs';
+import { expectOwnOrigin, unlock, waitText } from './van_app_lib.mjs';
 
+const BASE = env('VAN_URL');
 const PHASE = 'van2';
-const SITI = JSON.parse(env('SITI'));
-const DEWI = JSON.parse(env('DEWI'));
 
 await runPhase(PHASE, async (page, watch) => {
-  await page.goto(env('VAN_URL'));
+  await page.goto(BASE);
   await unlock(page, env('PASSPHRASE'));
-
-  step(PHASE, 'the sync brings the agencies\' decisions');
-  await syncNow(page, PHASE);
-  await waitText(page, '#sync-changes', SITI.receipt);
-  await waitText(page, '#sync-changes', DEWI.receipt);
-  await watch.shot('sync-changes');
-
-  step(PHASE, 'the next visit: Tanjung Beringin, Batu Ampar');
-  await route(page, '#/visits');
-  await page.waitForSelector('[data-district="61.12.05"] [data-village="61.12.05.2001"]');
-  await waitText(page, `[data-village="61.12.05.2001"] li[data-id="${SITI.id}"]`, 'Perlu informasi');
-  await waitText(page, `[data-village="61.12.05.2001"] li[data-id="${SITI.id}"]`, env('NOTE'));
-  await waitText(page, `[data-village="61.12.05.2001"] li[data-id="${DEWI.id}"]`, 'Siap diserahkan');
-  await watch.shot('visits');
-
-  step(PHASE, `answer ${SITI.receipt}: a new phone number`);
-  await page.click(`li[data-id="${SITI.id}"] a`);
-  await page.waitForSelector('#answer-form');
-  await page.fill('#answer-phone', '081298765432');
-  await watch.shot('answer');
-  await page.click('#answer-form button[type=submit]');
-  await waitText(page, '#page-message', 'Jawaban tersimpan');
-  await waitText(page, '.state-line', 'Tersimpan di perangkat');
-  check(!(await page.isVisible('#answer-form')), 'the answer form still shows after answering');
-
-  step(PHASE, `hand ${DEWI.receipt} over`);
-  await route(page, `#/request/${encodeURIComponent(DEWI.id)}`);
-  await page.waitForSelector('#deliver-to-form');
-  await page.fill('#deliver-to', 'Ahmad Fauzi (suami)');
-  await page.click('#deliver-to-form button[type=submit]');
-  await waitText(page, '#page-message', 'Penyerahan tercatat');
-  await waitText(page, '#history', 'diserahkan kepada Ahmad Fauzi (suami)');
-  await watch.shot('delivered');
-
-  await syncNow(page, PHASE);
-  await watch.shot('synced-back');
+  await route(page, '#/sync');
+  await page.waitForSelector('#sync-start:enabled');
+  await page.click('#sync-start');
+  await page.waitForSelector('#sync-cancel', { state: 'visible' });
+  await waitText(page, '#sync-status', 'Sinkron berjalan');
+  await watch.shot('sync-retrying');
+  await page.click('#sync-cancel');
+  await waitText(page, '#sync-status', 'Sinkron dihentikan');
+  await waitText(page, '#pending-count', '3 perubahan belum terkirim');
+  await watch.shot('sync-stopped');
+  await route(page, '#/requests');
+  await page.waitForSelector('#requests-table');
+  const states = await page.$$eval('#requests-table tbody [data-state]', (b) => b.map((x) => x.dataset.state));
+  check(states.length === 3 && states.every((s) => s === 'saved'), `states with the server down: ${states}`);
+  await watch.shot('requests-still-saved');
+  step(PHASE, `  ${states.length} requests saved on this device`);
+  expectOwnOrigin(watch, BASE);
 });
