@@ -2,7 +2,8 @@
 // QR payload, a registration with live validation (every field's problem, NIK part by part), the
 // receipt slip with its QR code and its two print layouts, the duplicate warning, the requests
 // saved on this device. Every request the pages make goes to the van's own origin.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { check, env, route, runPhase, step, waitUntil } from './lib.mjs';
 import { expectOwnOrigin, fillKtpForm, submitForReceipt, unlock, waitText } from './van_app_lib.mjs';
 
@@ -88,10 +89,22 @@ await runPhase(PHASE, async (page, watch) => {
   await waitText(page, '#receipt-slip', 'Siti Aminah');
   await watch.shot('receipt');
   await page.emulateMedia({ media: 'print' });
-  for (const kind of ['thermal', 'a6']) {
+  // The paper each layout asks for (CSS @page), as Chromium prints it: 80 mm wide thermal
+  // roll, A6 (105 x 148 mm); one page each.
+  for (const [kind, widthMm, heightMm] of [['thermal', 80, 200], ['a6', 105, 148]]) {
     await page.evaluate((k) => { document.body.dataset.print = k; }, kind);
     check(await page.isHidden('.app-header'), 'the header prints on the slip');
     await watch.shot(`receipt-print-${kind}`);
+    const pdfPath = join(env('SCREENSHOT_DIR'), `receipt-${kind}.pdf`);
+    await page.pdf({ path: pdfPath, preferCSSPageSize: true, printBackground: true });
+    const pdf = readFileSync(pdfPath).toString('latin1');
+    const pages = (pdf.match(/\/Type\s*\/Page[^s]/g) || []).length;
+    const box = /\/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]/.exec(pdf);
+    check(box, `no page size in ${pdfPath}`);
+    const [w, h] = [Number(box[1]) * 25.4 / 72, Number(box[2]) * 25.4 / 72];
+    step(PHASE, `  ${kind}: ${pages} page(s) of ${w.toFixed(1)} x ${h.toFixed(1)} mm (${pdfPath})`);
+    check(Math.abs(w - widthMm) < 1 && Math.abs(h - heightMm) < 1, `the ${kind} slip prints on ${w} x ${h} mm`);
+    check(pages === 1, `the ${kind} slip prints on ${pages} pages`);
   }
   await page.emulateMedia({ media: 'screen' });
   await page.evaluate(() => { delete document.body.dataset.print; });
