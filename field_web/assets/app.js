@@ -23,7 +23,7 @@
     catalog: null,    // GET /api/catalog, once unlocked
     seq: 0,           // bumped on each route, so a late answer cannot draw over a newer page
     keepMessage: false,
-    lastReceipt: null,
+    lastRegistered: null,  // POST /api/requests' answer: the request and its QR code
     syncTimer: null
   };
 
@@ -413,7 +413,7 @@
       submit.disabled = false;
       submit.textContent = t('form.submit');
       if (r.status === 201) {
-        app.lastReceipt = r.body.request.id;
+        app.lastRegistered = r.body;  // the receipt page draws it without asking again
         refreshState();
         location.hash = '#/receipt/' + encodeURIComponent(r.body.request.id);
         return;
@@ -446,11 +446,14 @@
   }
 
   async function drawReceipt(seq, id) {
-    const r = await api('GET', '/api/requests/' + encodeURIComponent(id));
+    const fresh = app.lastRegistered && app.lastRegistered.request.id === id ? app.lastRegistered : null;
+    const r = fresh ? { status: 200, body: fresh } : await api('GET', '/api/requests/' + encodeURIComponent(id));
     const catalog = await ensureCatalog();
     if (seq !== app.seq) return;
     if (r.status !== 200) { message(r.body.error || t('error.generic', { error: r.status }), 'error'); return; }
     const q = r.body.request;
+    const qrSrc = fresh ? 'data:image/svg+xml,' + encodeURIComponent(fresh.receipt_qr_svg)
+      : '/api/requests/' + encodeURIComponent(q.id) + '/qr.svg';
     const agency = catalog.agencies.find((a) => a.id === q.agency);
     const line = (key, value, cls) => el('div', { class: 'slip-line' + (cls ? ' ' + cls : '') }, [
       el('span', { class: 'slip-key', text: t(key) }), el('span', { class: 'slip-value', text: value })]);
@@ -458,7 +461,7 @@
       el('header', { class: 'slip-head' }, [el('strong', { text: t('receipt.heading') }), el('div', { text: t('receipt.sub') })]),
       el('div', { class: 'slip-number-label', text: t('receipt.number') }),
       el('div', { id: 'receipt-number', class: 'slip-number', text: q.receipt }),
-      el('img', { class: 'slip-qr', src: '/api/requests/' + encodeURIComponent(q.id) + '/qr.svg', alt: q.receipt, width: '132', height: '132' }),
+      el('img', { class: 'slip-qr', src: qrSrc, alt: q.receipt, width: '132', height: '132' }),
       line('receipt.service', app.lang === 'en' && q.service_name_en ? q.service_name_en : q.service_name),
       line('receipt.agency', agency ? agencyName(agency) : q.agency),
       line('receipt.citizen', citizenName(q)),

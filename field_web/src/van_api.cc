@@ -269,7 +269,9 @@ ApiAnswer VanApi::Register(const ApiCall& call) {
     }
     MPP_ASSIGN_OR_RETURN(store::RequestRow row, s.Find(request->id));
     MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, s.Catalog());
-    return Answer({{"request", RowJson(row, catalog, 0, false)}}, 201);
+    // The slip's QR code comes with the answer: the receipt is drawn without another request.
+    MPP_ASSIGN_OR_RETURN(std::string qr, sync::QrCodeSvg(row.view.receipt));
+    return Answer({{"request", RowJson(row, catalog, 0, false)}, {"receipt_qr_svg", qr}}, 201);
   });
   return registered ? *registered : ErrorAnswer(registered.error());
 }

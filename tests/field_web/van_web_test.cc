@@ -309,6 +309,7 @@ TEST_F(VanWebTest, ARegisteredRequestIsSavedThenSentWithWhenAfterTheSync) {
   const std::string id = request["id"];
   const std::string receipt = request["receipt"];
   EXPECT_EQ(receipt.rfind("KR01-", 0), 0u);
+  EXPECT_EQ(made.body["receipt_qr_svg"].get<std::string>().rfind("<svg", 0), 0u);
 
   // The receipt's QR code is the receipt number, as an SVG image.
   Answer qr = b.Get("/api/requests/" + id + "/qr.svg");
