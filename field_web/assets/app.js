@@ -157,8 +157,9 @@
     last.textContent = s.paired ? syncAgo(s.last_sync_ms, s.now_ms) : '';
     // More than a day without a verified sync: the officer should know the van's copy is old.
     last.classList.toggle('stale', !!s.paired && (!s.last_sync_ms || s.now_ms - s.last_sync_ms > 24 * 3600000));
-    $('#pending-count').textContent = open
-      ? (s.pending > 0 ? t('sync.pending', { n: s.pending }) : t('sync.pending.none')) : '';
+    // "All changes sent" only once something was: a new van has nothing to claim.
+    $('#pending-count').textContent = !open ? ''
+      : s.pending > 0 ? t('sync.pending', { n: s.pending }) : (s.last_sync_ms ? t('sync.pending.none') : '');
     for (const a of document.querySelectorAll('#main-nav a')) {
       a.classList.toggle('active', location.hash.startsWith(a.getAttribute('href')));
     }
@@ -344,6 +345,24 @@
     return values;
   }
 
+  // One of a form's problems as the officer reads it: under its own field, without the
+  // "field NAME: " the checks put first; dates as the officer types them (DD-MM-YYYY); in
+  // Indonesian where DICT.problems knows the wording.
+  function problemText(detail, underField) {
+    let text = String(detail);
+    if (underField) text = text.replace(/^field \w+: /, '');
+    text = text.replace(/\b(\d{4})-(\d{2})-(\d{2})\b/g, '$3-$2-$1');
+    if (app.lang === 'id') {
+      for (const [pattern, wording] of DICT.problems) {
+        const re = new RegExp(pattern);
+        if (re.test(text)) return text.replace(re, wording);
+      }
+    } else if (/^field \w+ \(.*\) is required( for [a-z0-9_.-]+)?$/.test(text)) {
+      return 'required';
+    }
+    return text;
+  }
+
   // Shows the van's verdict on the form: a field's problems under it (only for the fields the
   // officer has touched, unless `all`), the problems that name no field above the button.
   function showProblems(form, problems, touched, all) {
@@ -351,12 +370,13 @@
       const name = box.dataset.for;
       const list = (problems.fields && problems.fields[name]) || [];
       const show = all || touched.has(name);
-      box.textContent = show ? list.join(' · ') : '';
+      box.textContent = show ? list.map((p) => problemText(p, true)).join(' · ') : '';
       const input = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
       if (input) input.setAttribute('aria-invalid', show && list.length ? 'true' : 'false');
     }
     const general = form.querySelector('#form-general');
-    general.textContent = all && problems.general && problems.general.length ? problems.general.join(' · ') : '';
+    general.textContent = all && problems.general && problems.general.length
+      ? problems.general.map((p) => problemText(p, false)).join(' · ') : '';
   }
 
   function showDuplicates(box, duplicates) {
@@ -550,7 +570,7 @@
     if (r.status !== 200) {
       if (r.body.problems) {
         const all = [].concat(...Object.values(r.body.problems.fields), r.body.problems.general);
-        return all.join(' · ');
+        return all.map((p) => problemText(p, false)).join(' · ');
       }
       return r.body.error || t('error.generic', { error: r.status });
     }

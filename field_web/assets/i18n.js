@@ -4,6 +4,39 @@
 'use strict';
 
 window.MPP_VAN_I18N = Object.freeze({
+  // The van's checks word a form's problems in English (sync/src/catalog.cc, nik.cc); the page
+  // says them in Indonesian. Each entry: a pattern over one problem (its "field NAME: " prefix
+  // already taken off, dates already DD-MM-YYYY) and its Indonesian wording, $1.. being the
+  // pattern's groups. A problem no pattern knows is shown as it is.
+  problems: Object.freeze([
+    ['^field \\w+ \\(.*\\) is required( for [a-z0-9_.-]+)?$', 'wajib diisi'],
+    ['^NIK must be 16 digits, got (\\d+) characters$', 'NIK harus 16 angka; yang diketik $1 karakter'],
+    ['^NIK must be 16 ASCII digits 0-9: character (\\d+) is (U\\+[0-9A-F]+)$', 'NIK harus 16 angka 0-9: karakter ke-$1 ($2) bukan angka biasa'],
+    ["^NIK digit (\\d+): '(.)' is not a digit$", "NIK angka ke-$1: '$2' bukan angka"],
+    ['^NIK digits 1-2: (\\d\\d) is not a province code$', 'NIK angka 1-2: $1 bukan kode provinsi'],
+    ['^NIK digits 3-4: regency/city code 00 does not exist$', 'NIK angka 3-4: kode kabupaten/kota 00 tidak ada'],
+    ['^NIK digits 5-6: district code 00 does not exist$', 'NIK angka 5-6: kode kecamatan 00 tidak ada'],
+    ['^NIK digits 5-6: (\\d\\d) is not a district of (.+?) \\(a NIK starting (\\d+) is issued there; its districts are (.*)\\)$',
+      'NIK angka 5-6: $1 bukan kecamatan di $2 (NIK berawalan $3 terbit di sana; kecamatannya: $4)'],
+    ['^NIK digits 9-10: month (\\d\\d) is not a valid month of birth \\(01-12\\)$', 'NIK angka 9-10: $1 bukan bulan lahir (01-12)'],
+    ['^NIK digits 7-8: day (\\d\\d) is not a valid day of birth for month (\\d\\d) \\(01-(\\d+), or 41-(\\d+) for women\\)$',
+      'NIK angka 7-8: $1 bukan tanggal lahir untuk bulan $2 (01-$3, atau 41-$4 untuk perempuan)'],
+    ['^NIK digits 13-16: serial number 0000 is not valid \\(starts at 0001\\)$', 'NIK angka 13-16: nomor urut 0000 tidak sah (mulai dari 0001)'],
+    ['^(\\S+) does not agree with \\w+: NIK digits 7-12 are (\\d+) \\(day (\\d\\d)(?: = 40 \\+ \\d+ for a woman)?, month (\\d\\d), year \\.\\.(\\d\\d)\\), the birth date is day (\\d\\d), month (\\d\\d), year \\.\\.(\\d\\d)$',
+      '$1 tidak cocok dengan NIK: angka 7-12 NIK ($2) berarti tanggal $3, bulan $4, tahun ..$5 (perempuan: tanggal + 40)'],
+    ['^"(.*)" does not agree with \\w+: NIK digits 7-8 are (\\d\\d).*$', '"$1" tidak cocok dengan NIK: angka 7-8 NIK adalah $2 (perempuan: tanggal lahir + 40)'],
+    ['^(\\S+) is in the future$', '$1 belum terjadi (tanggal di masa depan)'],
+    ['^(\\S+) is more than (\\d+) years ago$', '$1 lebih dari $2 tahun yang lalu'],
+    ['^"(.*)" is not a date \\(YYYY-MM-DD\\)$', '"$1" bukan tanggal; tulis HH-BB-TTTT, misalnya 17-08-1990'],
+    ['^phone number must be 10-15 digits starting with 08$', 'nomor HP harus 10-15 angka, diawali 08'],
+    ['^must contain digits only$', 'hanya boleh berisi angka'],
+    ['^"(.*)" is not one of: (.*)$', '"$1" bukan salah satu dari: $2'],
+    ['^not an e-mail address$', 'bukan alamat e-mail'],
+    ['^village code must look like (.*)$', 'kode desa harus seperti $1'],
+    ['^longer than (\\d+) characters$', 'lebih dari $1 karakter'],
+    ['^(\\S+) is not a village of (.+?): (.*); see the catalog.s list of villages$', '$1 bukan desa di $2: $3']
+  ]),
+
   id: Object.freeze({
     'app.title': 'Layanan Keliling — MPP Kabupaten Kubu Raya',
     'app.brand': 'MPP Kubu Raya',

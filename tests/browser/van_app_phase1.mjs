@@ -64,13 +64,13 @@ await runPhase(PHASE, async (page, watch) => {
   await page.fill('#f-nik', '6112');
   await waitText(page, '#f-nik-problem', 'NIK', 'a NIK problem under the NIK field');
   await page.fill('#f-nik', '6112991203850001');
-  await waitText(page, '#f-nik-problem', 'digits 5-6', 'the NIK\'s district part refused');
+  await waitText(page, '#f-nik-problem', 'NIK angka 5-6: 99 bukan kecamatan di Kubu Raya', 'the NIK\'s district part refused, in Indonesian');
   await page.fill('#f-birth_date', '31-02-1985');
-  await waitText(page, '#f-birth_date-problem', 'birth_date');
+  await waitText(page, '#f-birth_date-problem', '"31-02-1985" bukan tanggal', 'the impossible date refused, as the officer typed it');
   await watch.shot('form-live-validation');
   await watch.expecting(400, /^\/api\/requests$/, async () => {
     await page.click('#form-submit');
-    await waitText(page, '#f-name-problem', 'required', 'the empty name refused at submit');
+    await waitText(page, '#f-name-problem', 'wajib diisi', 'the empty name refused at submit');
   });
   check(await page.isVisible('#f-address-problem'), 'no problem shown for the empty address');
   await watch.shot('form-all-problems');
