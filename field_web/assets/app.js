@@ -669,6 +669,18 @@
     return t('syncpage.failed', { error: state.error });
   }
 
+  // One change a pull brought (field/json_format.h RequestChangeToJson), in the officer's words.
+  function describeChange(c) {
+    if (c.kind === 'status') {
+      return t('change.status', { status: t('status.' + c.new_value) }) + (c.note ? ` "${c.note}"` : '');
+    }
+    // The form's label of a field name (the catalog's forms use one label per name).
+    const spec = app.catalog && app.catalog.services.flatMap((sv) => sv.fields).find((f) => f.name === c.field);
+    const field = spec ? spec.label : c.field;
+    if (c.kind === 'field') return t('change.field', { field, old: c.old_value, new: c.new_value });
+    return t('change.conflict', { field, lost: c.old_value, kept: c.new_value });
+  }
+
   function drawSyncState(box, state) {
     const parts = [el('p', { id: 'sync-status', class: state.running ? 'running' : (state.ok === false ? 'form-message' : ''),
       'data-started': String(state.started_ms || 0), text: describeSync(state) })];
@@ -679,7 +691,10 @@
       const rep = state.report;
       const lines = [];
       for (const r of rep.reissued_receipts) lines.push(el('li', { class: 'warning', text: t('syncpage.reissued', { old: r.old, new: r.new }) }));
-      for (const c of rep.changes) lines.push(el('li', { text: c.text }));
+      for (const c of rep.changes) {
+        lines.push(el('li', { 'data-request': c.request_id }, [
+          el('a', { href: '#/request/' + encodeURIComponent(c.request_id), text: c.receipt }), ': ', describeChange(c)]));
+      }
       if (rep.new_requests) lines.push(el('li', { text: t('syncpage.new', { n: rep.new_requests }) }));
       parts.push(el('h2', { text: t('syncpage.changes') }),
         lines.length ? el('ul', { id: 'sync-changes' }, lines) : el('p', { id: 'sync-changes', class: 'muted', text: t('syncpage.nochanges') }));
@@ -688,6 +703,8 @@
   }
 
   async function drawSync(seq) {
+    await ensureCatalog();  // the labels of the fields a sync's changes name
+    if (seq !== app.seq) return;
     const s = app.s;
     const box = el('div', { id: 'sync-box' });
     const start = el('button', { id: 'sync-start', type: 'button', class: 'btn btn-primary', text: t('syncpage.start') });

@@ -14,8 +14,8 @@ await runPhase(PHASE, async (page, watch) => {
 
   step(PHASE, 'the sync brings the agencies\' decisions');
   await syncNow(page, PHASE);
-  await waitText(page, '#sync-changes', SITI.receipt);
-  await waitText(page, '#sync-changes', DEWI.receipt);
+  await waitText(page, `#sync-changes li[data-request="${SITI.id}"]`, `${SITI.receipt}: instansi: Perlu informasi "${env('NOTE')}"`);
+  await waitText(page, `#sync-changes li[data-request="${DEWI.id}"]`, `${DEWI.receipt}: instansi: Selesai, siap diserahkan`);
   await watch.shot('sync-changes');
 
   step(PHASE, 'the next visit: Tanjung Beringin, Batu Ampar');
