@@ -2,8 +2,9 @@
 # The whole loop on one machine, on the embedded default (SQLite, loopback):
 #   two vans register citizens' requests while the server is down, the server starts, the vans
 #   enrol and sync, an administrator changes a status and corrects a field, the vans sync and
-#   show it, and one deliberate conflict shows on both sides.
-# Starts one server process and stops it (by PID) on exit, whatever happens.
+#   show it, and one deliberate conflict shows on both sides; then the officer's app of one van
+#   (`mpp-field serve-ui`) beside the staff dashboard.
+# Starts one server process and the app and stops them (by PID) on exit, whatever happens.
 #
 #   tools/demo.sh --postgres    the same loop on a throwaway PostgreSQL cluster (initdb in a temp
 #                               dir, as nobody when run as root; socket in that dir, a free
@@ -33,6 +34,7 @@ server="$root/build/release/server_stub/mpp-server"
 work=$(mktemp -d)
 server_pid=""
 server2_pid=""
+app_pid=""
 pg_pid=""
 pg_dir=""
 stop_pid() {  # PID, signal: ends one process this script started, with a bound
@@ -46,6 +48,7 @@ stop_pid() {  # PID, signal: ends one process this script started, with a bound
 cleanup() {
   stop_pid "$server_pid" TERM
   stop_pid "$server2_pid" TERM
+  stop_pid "$app_pid" TERM
   stop_pid "$pg_pid" INT  # PostgreSQL's fast shutdown
   rm -rf "$work"
   [ -z "$pg_dir" ] || rm -rf "$pg_dir"
@@ -212,8 +215,24 @@ if grep -rqa 6112054507920003 "$work/van-KR01"; then
 fi
 echo "grep for 6112054507920003 in $work/van-KR01: no match"
 
-step "The staff dashboard"
+step "The officer's app on van KR01: mpp-field serve-ui (locked until the passphrase)"
+app_port=$(free_port)
+MPP_FIELD_DATA="$work/van-KR01" "$field" serve-ui --listen "127.0.0.1:$app_port" 2> "$work/app.log" &
+app_pid=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$app_port/api/state" >/dev/null && break
+  kill -0 "$app_pid" || { cat "$work/app.log"; exit 1; }
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$app_port/api/state" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("van", s["van_code"], "officer", s["officer"], "unlocked:", s["unlocked"], "pending:", s["pending"])'
+
+step "The staff dashboard and the officer's app"
 cat <<EOF
+Open http://127.0.0.1:$app_port/ for the officer's app of van KR01 (passphrase
+sampan-biru-KR01-pagi): register, print the receipt slip, sync, the next visit's work.
 Open $url/ in a browser (Bahasa Indonesia; "English" at the top right) and log in:
   admin / admin-demo-2026   admin: every agency, vans
   rina  / rina-demo-2026    officer of Dukcapil: changes status, corrects fields, settles conflicts
@@ -221,5 +240,5 @@ Open $url/ in a browser (Bahasa Indonesia; "English" at the top right) and log i
 EOF
 if [ "$wait_at_end" = 1 ]; then
   # read returns at once when stdin is not a terminal (a script), like --no-wait.
-  read -r -p "The server keeps running; press Enter to stop it. " _ || true
+  read -r -p "The server and the app keep running; press Enter to stop them. " _ || true
 fi
