@@ -6,6 +6,7 @@
 
 #include "mpp/field/use_cases.h"
 #include "mpp/sync/enrollment_qr.h"
+#include "mpp/sync/http_status.h"
 #include "mpp/sync/json_format.h"
 #include "mpp/sync/qr_code.h"
 #include "views.h"
@@ -19,50 +20,6 @@ using nlohmann::json;
 constexpr size_t kMaxBodyDepth = 4;
 // Search results on one page: an officer looks for one citizen, not at the whole van.
 constexpr size_t kMaxListed = 200;
-
-int StatusOf(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidInput:
-    case ErrorCode::kCorrupt:  // a damaged QR scan, a form that is not what it claims
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kPermissionDenied:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kConflict:
-      return 409;
-    case ErrorCode::kTooLarge:
-      return 413;
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kTimeout:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
-const char* CodeWord(int status) {
-  switch (status) {
-    case 400:
-      return "invalid";
-    case 401:
-      return "unauthenticated";
-    case 403:
-      return "forbidden";
-    case 404:
-      return "not_found";
-    case 409:
-      return "conflict";
-    case 413:
-      return "too_large";
-    case 503:
-      return "unavailable";
-    default:
-      return "internal";
-  }
-}
 
 ApiAnswer Answer(json body, int status = 200) { return ApiAnswer{status, std::move(body), ""}; }
 
@@ -140,9 +97,9 @@ json DuplicatesJson(const std::vector<sync::Request>& duplicates) {
 }  // namespace
 
 ApiAnswer ErrorAnswer(const Error& error) {
-  const int status = StatusOf(error.code());
+  const int status = sync::HttpStatusFor(error);
   // A 5xx says only that the van's program failed; the page cannot act on the reason.
-  json body = {{"code", CodeWord(status)},
+  json body = {{"code", sync::ApiCodeFor(status)},
                {"error", status >= 500 && status != 503 ? "the van's program failed; see its log"
                                                         : error.message()}};
   if (!error.details().empty()) body["problems"] = ProblemsJson(error);

@@ -10,14 +10,18 @@
 #include <set>
 #include <thread>
 
-#include "assets.h"
 #include "mpp/sync/json_format.h"
+#include "mpp/web_assets/web_assets.h"
 #include "sessions.h"
 #include "sync_job.h"
 #include "van_api.h"
 #include "van_lock.h"
 
 namespace mpp::field_web {
+
+// The app's files (field_web/assets), embedded at build time (generated assets.cc).
+const web_assets::AssetList& Assets();
+
 namespace {
 
 using nlohmann::json;
@@ -25,29 +29,6 @@ using nlohmann::json;
 constexpr const char* kSessionCookie = "mpp_van_session";
 // The biggest body the app sends is a form (a few KiB); a QR payload or a passphrase less.
 constexpr size_t kMaxBodyBytes = 64 << 10;
-
-// The pages run only the program's own script and style: no inline script, no outside origin.
-constexpr const char* kContentSecurityPolicy =
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-std::string ContentTypeOf(std::string_view path) {
-  auto ends = [&](std::string_view s) {
-    return path.size() >= s.size() && path.substr(path.size() - s.size()) == s;
-  };
-  if (ends(".html")) return "text/html; charset=utf-8";
-  if (ends(".js")) return "text/javascript; charset=utf-8";
-  if (ends(".css")) return "text/css; charset=utf-8";
-  if (ends(".svg")) return "image/svg+xml";
-  return "application/octet-stream";
-}
-
-const Asset* FindAsset(std::string_view path) {
-  for (const Asset& a : Assets()) {
-    if (a.path == path) return &a;
-  }
-  return nullptr;
-}
 
 std::string CookieValue(const std::string& header, std::string_view name) {
   size_t at = 0;
@@ -205,10 +186,9 @@ void VanWebServer::Impl::Configure(Listener& listener) {
 void VanWebServer::Impl::Serve(const Listener& listener, const httplib::Request& req,
                                httplib::Response& res) {
   const auto started = std::chrono::steady_clock::now();
-  res.set_header("Content-Security-Policy", kContentSecurityPolicy);
-  res.set_header("X-Content-Type-Options", "nosniff");
-  res.set_header("X-Frame-Options", "DENY");
-  res.set_header("Referrer-Policy", "no-referrer");
+  for (const auto& [name, value] : web_assets::SecurityHeaders()) {
+    res.set_header(std::string(name), std::string(value));
+  }
   auto refuse = [&](int status, const std::string& why) {
     res.status = status;
     res.set_content(
@@ -244,9 +224,9 @@ void VanWebServer::Impl::Serve(const Listener& listener, const httplib::Request&
     res.status = 405;
     res.set_content(R"({"code":"method","error":"use GET for the app's pages"})",
                     "application/json");
-  } else if (const Asset* asset = FindAsset(req.path == "/" ? "/index.html" : req.path)) {
+  } else if (const web_assets::Asset* asset = web_assets::Find(Assets(), req.path)) {
     res.status = 200;
-    res.set_content(std::string(asset->bytes), ContentTypeOf(asset->path));
+    res.set_content(std::string(asset->bytes), std::string(web_assets::ContentTypeOf(asset->path)));
     res.set_header("Cache-Control", "no-cache");
   } else {
     refuse(404, "no such page");

@@ -165,32 +165,6 @@ Answer TextAnswer(int status, const std::string& reason, int retry_after_s = 0) 
 
 }  // namespace
 
-int HttpStatusFor(const Error& error) {
-  switch (error.code()) {
-    case ErrorCode::kInvalidInput:
-    case ErrorCode::kCorrupt:
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kPermissionDenied:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kConflict:
-      return 409;
-    case ErrorCode::kTooLarge:
-      return 413;
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kTimeout:
-    case ErrorCode::kStorageFull:
-    case ErrorCode::kAborted:  // retried inside already: the van's backoff tries again later
-      return 503;
-    case ErrorCode::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
 class HttpServer::Impl {
  public:
   class Session;

@@ -6,11 +6,15 @@
 #include "admin_api.h"
 #include "api_input.h"
 #include "api_views.h"
-#include "assets.h"
+#include "mpp/web_assets/web_assets.h"
 #include "request_api.h"
 #include "web_util.h"
 
 namespace mpp::staff_web {
+
+// The dashboard's files (staff_web/assets), embedded at build time (generated assets.cc).
+const web_assets::AssetList& Assets();
+
 namespace {
 
 using nlohmann::json;
@@ -19,35 +23,10 @@ using server::WebRequest;
 
 constexpr std::string_view kSessionCookie = "mpp_session";
 
-// The pages run only the server's own script and style: no inline script, no outside origin.
-constexpr const char* kContentSecurityPolicy =
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-
 void AddSecurityHeaders(WebAnswer& a) {
-  a.headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
-  a.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  a.headers.emplace_back("X-Frame-Options", "DENY");
-  a.headers.emplace_back("Referrer-Policy", "no-referrer");
-}
-
-std::string_view ContentTypeOf(std::string_view path) {
-  auto ends = [&](std::string_view s) {
-    return path.size() >= s.size() && path.substr(path.size() - s.size()) == s;
-  };
-  if (ends(".html")) return "text/html; charset=utf-8";
-  if (ends(".js")) return "text/javascript; charset=utf-8";
-  if (ends(".css")) return "text/css; charset=utf-8";
-  if (ends(".svg")) return "image/svg+xml";
-  if (ends(".png")) return "image/png";
-  return "application/octet-stream";
-}
-
-const Asset* FindAsset(std::string_view path) {
-  for (const Asset& a : Assets()) {
-    if (a.path == path) return &a;
+  for (const auto& [name, value] : web_assets::SecurityHeaders()) {
+    a.headers.emplace_back(std::string(name), std::string(value));
   }
-  return nullptr;
 }
 
 // The body as a JSON object whose keys are all in `allowed` (API.md: unknown keys are refused).
@@ -66,7 +45,7 @@ std::optional<std::pair<std::string, std::string>> SplitItemPath(std::string_vie
 }  // namespace
 
 bool StaffWeb::Serves(std::string_view path) const {
-  return path == "/" || path.substr(0, 5) == "/api/" || FindAsset(path) != nullptr;
+  return path == "/" || path.substr(0, 5) == "/api/" || web_assets::Find(Assets(), path) != nullptr;
 }
 
 WebAnswer StaffWeb::Handle(const WebRequest& request) {
@@ -106,10 +85,10 @@ WebAnswer StaffWeb::Asset(const WebRequest& request, std::string_view path) cons
     a.headers.emplace_back("Allow", "GET, HEAD");
     return a;
   }
-  const class Asset* asset = FindAsset(path == "/" ? "/index.html" : path);
+  const web_assets::Asset* asset = web_assets::Find(Assets(), path);
   if (asset == nullptr) return JsonError(404, "no such page");
   WebAnswer a;
-  a.content_type = std::string(ContentTypeOf(asset->path));
+  a.content_type = std::string(web_assets::ContentTypeOf(asset->path));
   if (request.method == "GET") a.body = std::string(asset->bytes);
   // Revalidated at each load, so a new server version's pages are used at once.
   a.headers.emplace_back("Cache-Control", "no-cache");

@@ -1,5 +1,7 @@
 #include "web_util.h"
 
+#include "mpp/sync/http_status.h"
+
 namespace mpp::staff_web {
 namespace {
 
@@ -98,31 +100,6 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-const char* ApiCode(int status) {
-  switch (status) {
-    case 400:
-      return "invalid";
-    case 401:
-      return "unauthenticated";
-    case 403:
-      return "forbidden";
-    case 404:
-      return "not_found";
-    case 405:
-      return "method_not_allowed";
-    case 409:
-      return "conflict";
-    case 413:
-      return "too_large";
-    case 429:
-      return "too_many";
-    case 503:
-      return "unavailable";
-    default:
-      return status >= 500 ? "internal" : "invalid";
-  }
-}
-
 server::WebAnswer Json(int status, const nlohmann::json& body) {
   server::WebAnswer a;
   a.status = status;
@@ -133,11 +110,11 @@ server::WebAnswer Json(int status, const nlohmann::json& body) {
 }
 
 server::WebAnswer JsonError(int status, const std::string& message) {
-  return Json(status, {{"code", ApiCode(status)}, {"error", message}});
+  return Json(status, {{"code", sync::ApiCodeFor(status)}, {"error", message}});
 }
 
 server::WebAnswer JsonError(const Error& error) {
-  const int status = server::HttpStatusFor(error);
+  const int status = sync::HttpStatusFor(error);
   if (status >= 500) {
     server::WebAnswer a = JsonError(status, status == 503 ? "the server is busy or its database "
                                                             "is unavailable; try again shortly"

@@ -30,10 +30,6 @@ std::string Base64(std::string_view bytes);
 // Equal in time independent of where they differ (CSRF tokens).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
-// The API's word for an HTTP status (server_stub/API.md "Errors"); an Error's status is
-// server::HttpStatusFor's.
-const char* ApiCode(int status);
-
 server::WebAnswer Json(int status, const nlohmann::json& body);
 // {"code", "error"} with the message; a 5xx says only that the server failed (its reason goes
 // to the log, not to the page).

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "mpp/server/services.h"
+#include "mpp/sync/http_status.h"
 
 namespace mpp::server {
 
@@ -100,11 +101,8 @@ struct HttpLimits {
   int retry_after_seconds = 5;
 };
 
-// HTTP status for an Error; the one mapping, used by the server and the loopback transport
-// (400 invalid/corrupt, 401 unauthenticated, 403 denied, 404, 409 conflict, 413 too large,
-// 503 unavailable, timeout and storage full (the server's disk full is transient from a van's
-// view, THREATS.md row 13; answers carry Retry-After), 500 otherwise).
-int HttpStatusFor(const Error& error);
+// HTTP status for an Error: sync/http_status.h's, the one mapping.
+using sync::HttpStatusFor;
 
 // A request for the staff's dashboard and JSON API, as HttpServer hands it to a WebApp: read in
 // full within the limits above (the body also within WebApp::max_body_bytes).
