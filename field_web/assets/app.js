@@ -29,23 +29,7 @@
 
   /* ---------- small helpers ---------- */
 
-  const $ = (sel, root) => (root || document).querySelector(sel);
-
-  function el(tag, props, children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (/^on/i.test(key) || key === 'style') throw new Error('el(): no inline ' + key);
-      if (key === 'text') node.textContent = String(value);
-      else if (key === 'class') node.className = value;
-      else if (key === 'value' || key === 'checked' || key === 'selected') node[key] = value;
-      else node.setAttribute(key, value === true ? '' : String(value));
-    }
-    for (const child of [].concat(children === undefined ? [] : children)) {
-      if (child !== null && child !== undefined && child !== false) node.append(child);
-    }
-    return node;
-  }
+  const { $, el } = window.MPP_DOM;
 
   function t(key, params) {
     const table = DICT[app.lang] || DICT.id;

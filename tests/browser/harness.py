@@ -5,6 +5,7 @@ stopped by their PID (their process group for node and the browser it launches),
 Every wait waits for a condition, with a bound; nothing here sleeps in place of one.
 Python's standard library only.
 """
+import argparse
 import json
 import os
 import shlex
@@ -12,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -212,6 +212,9 @@ class Processes:
         except OSError as e:
             return f"(no server log: {e})"
 
+    def tail(self):
+        return f"\n-- server log (last lines) --\n{self.server_tail()}"
+
     def cleanup(self):
         for proc in self.children:
             stop_pid(proc, group=True)
@@ -221,8 +224,17 @@ class Processes:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def run_main(run, name, shots, tail):
-    """Runs run.main() and cleans up whatever happens; the exit code of the test."""
+def main(run_class, name, description):
+    """The command line of a browser test: builds run_class(build, server_bin, field_bin), runs
+    its main() and cleans up whatever happens; answers the exit code. run_class has `shots` (the
+    screenshot folder) and tail() (the logs shown on failure)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--build", required=True, help="the build directory (e.g. build/release)")
+    parser.add_argument("--server-bin", help="mpp-server (default: BUILD/server_stub/mpp-server)")
+    parser.add_argument("--field-bin", help="mpp-field (default: BUILD/field_client/mpp-field)")
+    args = parser.parse_args()
+    run = run_class(args.build, args.server_bin, args.field_bin)
+
     # SIGTERM (ctest's timeout, say) ends the run through the finally below, as Ctrl-C does.
     def on_term(*_):
         raise KeyboardInterrupt()
@@ -237,8 +249,8 @@ def run_main(run, name, shots, tail):
         print("\nFAILED: interrupted", flush=True)
     finally:
         if not ok:
-            print(tail(), flush=True)
+            print(run.tail(), flush=True)
         run.cleanup()
     if ok:
-        print(f"\n{name}: passed (screenshots in {shots})", flush=True)
+        print(f"\n{name}: passed (screenshots in {run.shots})", flush=True)
     return 0 if ok else 1

@@ -20,7 +20,6 @@ is stopped by its PID (its process group for node and the browser it launches), 
 Only 127.0.0.1 is used. The whole run is bounded (240 s). Screenshots of every page visited go to
 BUILD_DIR/browser-screenshots. Python's standard library only.
 """
-import argparse
 import json
 import os
 import re
@@ -30,7 +29,8 @@ import sys
 import urllib.error
 import urllib.request
 
-from harness import CHROMIUM, Deadline, Failure, Processes, run_main, step
+import harness
+from harness import CHROMIUM, Deadline, Failure, Processes, step
 
 OVERALL_S = 240
 
@@ -230,16 +230,5 @@ class Run(Processes):
         self.van("sync")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", required=True, help="the build directory (e.g. build/release)")
-    parser.add_argument("--server-bin", help="mpp-server (default: BUILD/server_stub/mpp-server)")
-    parser.add_argument("--field-bin", help="mpp-field (default: BUILD/field_client/mpp-field)")
-    args = parser.parse_args()
-    run = Run(args.build, args.server_bin, args.field_bin)
-    return run_main(run, "browser_dashboard", run.shots,
-                    lambda: f"\n-- server log (last lines) --\n{run.server_tail()}")
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(Run, "browser_dashboard", __doc__.split("\n\n")[0]))

@@ -22,7 +22,6 @@ is stopped by its PID (its process group for node and the browser it launches), 
 Only 127.0.0.1 is used. The whole run is bounded (240 s). Screenshots of every page visited go to
 BUILD_DIR/browser-screenshots-van-app. Python's standard library only.
 """
-import argparse
 import json
 import os
 import secrets
@@ -30,7 +29,8 @@ import shutil
 import subprocess
 import sys
 
-from harness import CHROMIUM, Deadline, Failure, Processes, free_port, run_main, step
+import harness
+from harness import CHROMIUM, Deadline, Failure, Processes, free_port, step
 
 OVERALL_S = 240
 PASSPHRASE = "sampan-biru-KR01-pagi"
@@ -62,7 +62,7 @@ class Run(Processes):
         print(f"van app (pid {proc.pid}) on {self.van_url}", flush=True)
 
     def tail(self):
-        out = f"\n-- server log (last lines) --\n{self.server_tail()}"
+        out = super().tail()
         try:
             with open(self.van_log, errors="replace") as f:
                 out += "\n-- serve-ui log (last lines) --\n" + "".join(f.readlines()[-40:])
@@ -139,15 +139,5 @@ class Run(Processes):
             raise Failure(f"the hand-over did not reach the server: {delivered}")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", required=True, help="the build directory (e.g. build/release)")
-    parser.add_argument("--server-bin", help="mpp-server (default: BUILD/server_stub/mpp-server)")
-    parser.add_argument("--field-bin", help="mpp-field (default: BUILD/field_client/mpp-field)")
-    args = parser.parse_args()
-    run = Run(args.build, args.server_bin, args.field_bin)
-    return run_main(run, "browser_van_app", run.shots, run.tail)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(Run, "browser_van_app", __doc__.split("\n\n")[0]))
