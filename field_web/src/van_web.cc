@@ -176,11 +176,12 @@ void VanWebServer::Impl::Configure(Listener& listener) {
   s.Delete(".*", handler);
   s.Patch(".*", handler);
   s.Options(".*", handler);
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    res.status = 500;
-    res.set_content(R"({"code":"internal","error":"the van's program failed; see its log"})",
-                    "application/json");
-  });
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
+        res.status = 500;
+        res.set_content(R"({"code":"internal","error":"the van's program failed; see its log"})",
+                        "application/json");
+      });
 }
 
 void VanWebServer::Impl::Serve(const Listener& listener, const httplib::Request& req,
@@ -249,7 +250,6 @@ ApiAnswer VanWebServer::Impl::Api(const Listener& listener, const httplib::Reque
   const int64_t now = clock_.NowMillis();
   const std::string cookie_id = CookieValue(req.get_header_value("Cookie"), kSessionCookie);
   std::optional<SessionView> session = sessions_.Find(cookie_id, now);
-  std::string id = cookie_id;
   if (req.path == "/api/state" && req.method == "GET") {
     if (!session) {
       // The laptop's own browser is paired by being there; a tablet pairs with the code.
@@ -278,10 +278,10 @@ ApiAnswer VanWebServer::Impl::Api(const Listener& listener, const httplib::Reque
     if (code == body->end() || !code->is_string()) {
       return ErrorAnswer(Error::InvalidInput("type the pairing code the laptop shows"));
     }
-    if (auto paired = sessions_.Pair(id, code->get<std::string>()); !paired) {
+    if (auto paired = sessions_.Pair(cookie_id, code->get<std::string>()); !paired) {
       return ErrorAnswer(paired.error());
     }
-    return ApiAnswer{200, State(listener, *sessions_.Find(id, now)), ""};
+    return ApiAnswer{200, State(listener, *sessions_.Find(cookie_id, now)), ""};
   }
   if (!session->paired) {
     return ApiAnswer{403,
@@ -299,8 +299,8 @@ ApiAnswer VanWebServer::Impl::Api(const Listener& listener, const httplib::Reque
     if (auto unlocked = van_->Unlock(passphrase->get<std::string>()); !unlocked) {
       return ErrorAnswer(unlocked.error());
     }
-    sessions_.MarkUnlocked(id);
-    return ApiAnswer{200, State(listener, *sessions_.Find(id, now)), ""};
+    sessions_.MarkUnlocked(cookie_id);
+    return ApiAnswer{200, State(listener, *sessions_.Find(cookie_id, now)), ""};
   }
   if (!session->unlocked || !van_->unlocked()) {
     return ApiAnswer{
@@ -309,7 +309,7 @@ ApiAnswer VanWebServer::Impl::Api(const Listener& listener, const httplib::Reque
   if (req.path == "/api/lock" && req.method == "POST") {
     van_->Lock();
     sessions_.LockAll();
-    return ApiAnswer{200, State(listener, *sessions_.Find(id, now)), ""};
+    return ApiAnswer{200, State(listener, *sessions_.Find(cookie_id, now)), ""};
   }
   // Polling the sync's progress is not the officer at work: it keeps no store unlocked.
   if (!(req.path == "/api/sync" && req.method == "GET")) van_->Touch();
