@@ -326,8 +326,12 @@ ApiAnswer VanApi::ChangeRequest(const ApiCall& call, const std::string& id,
 
 ApiAnswer VanApi::Visits() {
   auto visits = van_.With([&](store::VanStore& s) -> Result<json> {
-    MPP_ASSIGN_OR_RETURN(auto rows, s.List({.status = sync::RequestStatus::kNeedsInfo}));
-    MPP_ASSIGN_OR_RETURN(auto ready, s.List({.status = sync::RequestStatus::kCompleted}));
+    store::RequestFilter needs_info;
+    needs_info.status = sync::RequestStatus::kNeedsInfo;
+    store::RequestFilter completed;
+    completed.status = sync::RequestStatus::kCompleted;
+    MPP_ASSIGN_OR_RETURN(auto rows, s.List(needs_info));
+    MPP_ASSIGN_OR_RETURN(auto ready, s.List(completed));
     MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, s.Catalog());
     MPP_ASSIGN_OR_RETURN(auto conflicts, s.Conflicts());
     rows.insert(rows.end(), std::make_move_iterator(ready.begin()),
