@@ -538,9 +538,11 @@
   function actionForm(id, title, label, inputId, submitKey, onSubmit) {
     const input = el('input', { id: inputId, type: 'text', autocomplete: 'off', maxlength: '200' });
     const error = el('p', { class: 'form-message', role: 'alert' });
+    // Cancelling cannot be undone: its button is not the page's main one.
+    const primary = inputId !== 'cancel-reason';
     const form = el('form', { id: inputId + '-form', class: 'card narrow' }, [el('h2', { text: title }),
       el('label', { for: inputId, text: label }), input, error,
-      el('button', { type: 'submit', class: 'btn btn-primary', text: t(submitKey) })]);
+      el('button', { type: 'submit', class: primary ? 'btn btn-primary' : 'btn btn-danger', text: t(submitKey) })]);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const text = await onSubmit(input.value.trim());
@@ -565,6 +567,26 @@
     return '';
   }
 
+  // A form's values in the form's order (then any the form no longer has), with their spec.
+  function orderedFields(q, service) {
+    const specs = service ? service.fields : [];
+    const known = specs.filter((f) => f.name in q.fields).map((f) => [f.name, q.fields[f.name], f]);
+    const rest = Object.entries(q.fields).filter(([k]) => !specs.some((f) => f.name === k)).map(([k, v]) => [k, v, null]);
+    return known.concat(rest);
+  }
+
+  function isoToDmy(value) { return String(value).replace(/^(\d{4})-(\d{2})-(\d{2})$/, '$3-$2-$1'); }
+
+  // A history line (sync/src/merge.cc words it for the record) in the officer's words.
+  function historyText(text, labelOf) {
+    let m = /^status (\w+) -> (\w+)(?:: ([\s\S]*))?$/.exec(text);
+    if (m) return `${t('status.' + m[1])} → ${t('status.' + m[2])}` + (m[3] ? ` "${m[3]}"` : '');
+    if (text === 'status submitted') return t('history.submitted');
+    m = /^changed (.*)$/.exec(text);
+    if (m) return t('history.changed', { fields: m[1].split(', ').map(labelOf).join(', ') });
+    return text;
+  }
+
   async function drawDetail(seq, id) {
     const [r, catalog] = [await api('GET', '/api/requests/' + encodeURIComponent(id)), await ensureCatalog()];
     if (seq !== app.seq) return;
@@ -583,7 +605,8 @@
         el('ul', {}, q.conflict_records.map((c) => el('li', { text: t('detail.conflict.line', { field: labelOf(c.field), kept: c.kept_value, lost: c.lost_value, reason: c.reason }) })))]));
     }
     parts.push(el('section', { class: 'card' }, [el('h2', { text: t('detail.fields') }),
-      el('dl', { class: 'fields' }, Object.entries(q.fields).flatMap(([k, v]) => [el('dt', { text: labelOf(k) }), el('dd', { text: v })]))]));
+      el('dl', { class: 'fields' }, orderedFields(q, service).flatMap(([k, v, f]) => [
+        el('dt', { text: labelOf(k) }), el('dd', { text: f && f.type === 'date' ? isoToDmy(v) : v })]))]));
     if (q.status === 'needs_info' && service) {
       const inputs = service.fields.map((f) => {
         const input = fieldInput(f, catalog.places);
@@ -614,7 +637,7 @@
         reason ? change(q.id, 'cancel', { reason }, 'cancel.done') : t('cancel.missing')));
     }
     parts.push(el('section', { class: 'card' }, [el('h2', { text: t('detail.history') }),
-      el('ul', { id: 'history' }, q.history.map((h) => el('li', { text: `${fmtTime(h.at_ms)} · ${h.actor} · ${h.text}` })))]));
+      el('ul', { id: 'history' }, q.history.map((h) => el('li', { text: `${fmtTime(h.at_ms)} · ${h.actor} · ${historyText(h.text, labelOf)}` })))]));
     parts.push(el('p', {}, el('a', { class: 'btn', href: '#/receipt/' + encodeURIComponent(q.id), text: t('detail.receipt') })));
     page(t('detail.title', { receipt: q.receipt }), parts);
   }

@@ -55,6 +55,14 @@ std::string HostPort(const std::string& host, int port) {
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+// The Host header values a browser sends for host:port: without the port when it is HTTP's
+// default (a browser leaves it out).
+void AddHostNames(std::set<std::string>& names, const std::string& host, int port) {
+  const std::string with_port = HostPort(host, port);
+  names.insert(with_port);
+  if (port == 80) names.insert(with_port.substr(0, with_port.rfind(':')));
+}
+
 }  // namespace
 
 bool IsPrivateAddress(const std::string& address) {
@@ -142,9 +150,8 @@ Result<void> VanWebServer::Impl::Bind() {
                               HostPort(options_.listen_host, options_.listen_port) +
                               ": the port is in use, or the address is not this machine's");
   }
-  for (const char* name : {"127.0.0.1", "localhost", "::1"}) {
-    loopback_.hosts.insert(HostPort(name, port_));
-  }
+  for (const char* name : {"127.0.0.1", "localhost", "::1"})
+    AddHostNames(loopback_.hosts, name, port_);
   if (!options_.lan_address.empty()) {
     lan_ = std::make_unique<Listener>();
     lan_->lan = true;
@@ -155,7 +162,7 @@ Result<void> VanWebServer::Impl::Bind() {
                                 ": the port is in use, or the address is not this machine's");
     }
     lan_port_ = wanted;
-    lan_->hosts.insert(HostPort(options_.lan_address, lan_port_));
+    AddHostNames(lan_->hosts, options_.lan_address, lan_port_);
   }
   idle_thread_ = std::thread(&Impl::IdleLoop, this);
   return Ok();
