@@ -87,11 +87,6 @@ void Sessions::LockAll() {
   for (auto& [hash, entry] : by_hash_) entry.view.unlocked = false;
 }
 
-void Sessions::Remove(const std::string& cookie_id) {
-  std::lock_guard lock(mutex_);
-  by_hash_.erase(HashOf(cookie_id));
-}
-
 std::string Sessions::PairingCode() const {
   std::lock_guard lock(mutex_);
   return pairing_code_;

@@ -54,7 +54,6 @@ class Sessions {
   void MarkUnlocked(const std::string& cookie_id);
   // Every session loses its unlocked flag (the store locked).
   void LockAll();
-  void Remove(const std::string& cookie_id);
 
   std::string PairingCode() const;
 
