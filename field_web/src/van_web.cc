@@ -407,9 +407,10 @@ Result<std::unique_ptr<VanWebServer>> VanWebServer::Start(const VanWebOptions& o
         "--listen takes a loopback address (127.0.0.1 or ::1); serve a "
         "tablet with --lan ADDR");
   }
-  if (!options.lan_address.empty() &&
-      (!IsPrivateAddress(options.lan_address) || IsLoopbackHost(options.lan_address) ||
-       options.lan_address.rfind("127.", 0) == 0)) {
+  const bool loopback_lan =
+      IsLoopbackHost(options.lan_address) || options.lan_address.rfind("127.", 0) == 0;
+  if (!options.lan_address.empty() && (!IsPrivateAddress(options.lan_address) ||
+                                       (loopback_lan && !options.lan_on_loopback_for_testing))) {
     return Error::InvalidInput("--lan " + options.lan_address.substr(0, 60) +
                                ": give this laptop's address on the van's own Wi-Fi, a private "
                                "one (10.x, 172.16-31.x, 192.168.x, fdxx::)");

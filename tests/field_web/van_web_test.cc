@@ -54,11 +54,12 @@ struct Answer {
 // A browser session: the cookie and the CSRF token the state gave.
 class Browser {
  public:
-  Browser(int port) : port_(port), client_("127.0.0.1", port) {
+  explicit Browser(int port, std::string host = "127.0.0.1")
+      : host_(std::move(host)), port_(port), client_(host_, port) {
     client_.set_connection_timeout(5);
     client_.set_read_timeout(20);
   }
-  std::string origin() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string origin() const { return "http://" + host_ + ":" + std::to_string(port_); }
 
   Answer Get(const std::string& path, httplib::Headers extra = {}) {
     httplib::Headers headers = Base();
@@ -107,6 +108,7 @@ class Browser {
     return a;
   }
 
+  std::string host_;
   int port_;
   httplib::Client client_;
   std::string cookie_, csrf_;
@@ -397,6 +399,57 @@ TEST_F(VanWebTest, AVanEnrolsWithTheQrPayloadAndABadChecksumChangesNothing) {
   ASSERT_EQ(enrolled.status, 200) << enrolled.raw;
   EXPECT_EQ(enrolled.body["server_fingerprint"], world_.services().core.server_fingerprint());
   EXPECT_TRUE(b.State().body["enrolled"].get<bool>());
+}
+
+// The tablet's listener (--lan), on 127.0.0.2 so that the traffic stays on this machine: a
+// browser there must pair with the laptop's code before anything, learns nothing of the van
+// before, and then unlocks with the passphrase like any other.
+TEST_F(VanWebTest, ATabletOnTheLanPairsWithTheLaptopsCodeFirst) {
+  StopApp();
+  field_web::VanWebOptions options;
+  options.data_dir = dir_;
+  options.listen_port = 0;
+  options.lan_address = "127.0.0.2";
+  options.lan_on_loopback_for_testing = true;
+  options.transport = [](const std::string&) -> Result<std::unique_ptr<sync::Transport>> {
+    return Error::Unavailable("no network in this test");
+  };
+  auto server = field_web::VanWebServer::Start(options, clock_, rng_, log_);
+  ASSERT_OK(server);
+  server_ = std::move(*server);
+  thread_ = std::thread([this] { server_->Run(); });
+  ASSERT_EQ(server_->lan_port(), server_->port());
+
+  Browser tablet(server_->lan_port(), "127.0.0.2");
+  Answer first = tablet.State();
+  ASSERT_EQ(first.status, 200);
+  EXPECT_FALSE(first.body["paired"].get<bool>());
+  EXPECT_FALSE(first.body.contains("van_code")) << "an unpaired tablet learns the van's code";
+  EXPECT_FALSE(first.body.contains("pairing_code"));
+  EXPECT_EQ(tablet.Get("/api/requests").body["code"], "not_paired");
+  EXPECT_EQ(tablet.Unlock().status, 403) << "the passphrase before pairing";
+  // The laptop's names are not the tablet listener's.
+  EXPECT_EQ(
+      tablet.Get("/api/state", {{"Host", "127.0.0.1:" + std::to_string(server_->port())}}).status,
+      403);
+
+  // The laptop, unlocked, shows the code; the tablet types it.
+  Browser laptop = Unlocked();
+  const std::string code = laptop.State().body["pairing_code"];
+  EXPECT_EQ(code, server_->PairingCode());
+  EXPECT_EQ(tablet.Post("/api/pair", {{"code", code == "000000" ? "000001" : "000000"}}).status,
+            401);
+  Answer paired = tablet.Post("/api/pair", {{"code", code}});
+  ASSERT_EQ(paired.status, 200) << paired.raw;
+  EXPECT_TRUE(paired.body["paired"].get<bool>());
+  EXPECT_FALSE(paired.body["unlocked"].get<bool>());
+  EXPECT_EQ(paired.body["van_code"], "KR01");
+  EXPECT_FALSE(paired.body.contains("pairing_code")) << "the tablet is shown the code";
+  EXPECT_NE(server_->PairingCode(), code);
+  EXPECT_EQ(tablet.Get("/api/requests").status, 401);
+  EXPECT_EQ(tablet.Unlock().status, 200);
+  EXPECT_EQ(tablet.Get("/api/requests").status, 200);
+  EXPECT_NE(log_.str().find("lan GET /api/requests 200"), std::string::npos);
 }
 
 TEST(VanWebStart, ALanAddressMustBePrivate) {

@@ -39,6 +39,9 @@ struct VanWebOptions {
   // given as ADDR alone, else ADDR:PORT. Empty: loopback only.
   std::string lan_address;
   int lan_port = 0;  // 0: the loopback port
+  // Tests only: lan_address may be a loopback one (127.0.0.2), so the LAN listener, its pairing
+  // and its Host names are tested with traffic that never leaves the machine.
+  bool lan_on_loopback_for_testing = false;
   // Without a request for this long, the store locks (its keys leave memory).
   std::chrono::milliseconds idle_lock{std::chrono::minutes(10)};
   sync::TimeZone zone;
