@@ -1,7 +1,6 @@
 #include "van_api.h"
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
 #include "mpp/field/use_cases.h"
@@ -59,17 +58,17 @@ Result<sync::FieldMap> FieldsOf(const json& body) {
   return fields;
 }
 
-std::string Trimmed(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
+// A form call's body: the service and the officer's values (the keys in `allowed`).
+struct FormBody {
+  json body;
+  std::string service;
+  sync::FieldMap fields;
+};
+Result<FormBody> ReadForm(const ApiCall& call, std::initializer_list<std::string_view> allowed) {
+  MPP_ASSIGN_OR_RETURN(json body, ReadBody(call, allowed));
+  MPP_ASSIGN_OR_RETURN(std::string service, TextMember(body, "service", true));
+  MPP_ASSIGN_OR_RETURN(sync::FieldMap fields, FieldsOf(body));
+  return FormBody{std::move(body), std::move(service), std::move(fields)};
 }
 
 std::map<std::string, size_t> ConflictCounts(const std::vector<sync::ConflictRecord>& conflicts) {
@@ -174,27 +173,25 @@ ApiAnswer VanApi::Catalog() {
 }
 
 ApiAnswer VanApi::Check(const ApiCall& call) {
-  auto body = ReadBody(call, {"service", "fields"});
-  if (!body) return ErrorAnswer(body.error());
-  auto service = TextMember(*body, "service", true);
-  auto fields = FieldsOf(*body);
-  if (!service) return ErrorAnswer(service.error());
-  if (!fields) return ErrorAnswer(fields.error());
+  auto form = ReadForm(call, {"service", "fields"});
+  if (!form) return ErrorAnswer(form.error());
+  const std::string& service = form->service;
+  const sync::FieldMap& fields = form->fields;
   const int64_t now = clock_.NowMillis();
   auto checked = van_.With([&](store::VanStore& s) -> Result<json> {
     MPP_ASSIGN_OR_RETURN(const sync::Catalog catalog, s.Catalog());
-    if (catalog.FindService(*service) == nullptr) {
+    if (catalog.FindService(service) == nullptr) {
       return Error::NotFound("no such service in the van's catalog");
     }
-    sync::FieldMap normalised = *fields;
-    catalog.NormaliseForm(*service, normalised);
+    sync::FieldMap normalised = fields;
+    catalog.NormaliseForm(service, normalised);
     json out = {{"ok", true},
                 {"problems", {{"fields", json::object()}, {"general", json::array()}}}};
-    if (auto valid = catalog.ValidateNew(*service, normalised, now); !valid) {
+    if (auto valid = catalog.ValidateNew(service, normalised, now); !valid) {
       out["ok"] = false;
       out["problems"] = ProblemsJson(valid.error());
     }
-    MPP_ASSIGN_OR_RETURN(auto duplicates, field::OpenDuplicates(s, *service, *fields));
+    MPP_ASSIGN_OR_RETURN(auto duplicates, field::OpenDuplicates(s, service, fields));
     out["duplicates"] = DuplicatesJson(duplicates);
     return out;
   });
@@ -202,24 +199,22 @@ ApiAnswer VanApi::Check(const ApiCall& call) {
 }
 
 ApiAnswer VanApi::Register(const ApiCall& call) {
-  auto body = ReadBody(call, {"service", "fields", "force"});
-  if (!body) return ErrorAnswer(body.error());
-  auto service = TextMember(*body, "service", true);
-  auto fields = FieldsOf(*body);
-  if (!service) return ErrorAnswer(service.error());
-  if (!fields) return ErrorAnswer(fields.error());
+  auto form = ReadForm(call, {"service", "fields", "force"});
+  if (!form) return ErrorAnswer(form.error());
+  const std::string& service = form->service;
+  const sync::FieldMap& fields = form->fields;
   field::RegisterOptions options;
-  if (auto force = body->find("force"); force != body->end()) {
+  if (auto force = form->body.find("force"); force != form->body.end()) {
     if (!force->is_boolean())
       return ErrorAnswer(Error::InvalidInput("\"force\" must be true or false"));
     options.force = force->get<bool>();
   }
   auto registered = van_.With([&](store::VanStore& s) -> Result<ApiAnswer> {
-    auto request = field::RegisterRequest(s, *service, *fields, options);
+    auto request = field::RegisterRequest(s, service, fields, options);
     if (!request) {
       ApiAnswer refused = ErrorAnswer(request.error());
       if (request.error().code() == ErrorCode::kConflict) {
-        MPP_ASSIGN_OR_RETURN(auto duplicates, field::OpenDuplicates(s, *service, *fields));
+        MPP_ASSIGN_OR_RETURN(auto duplicates, field::OpenDuplicates(s, service, fields));
         refused.body["duplicates"] = DuplicatesJson(duplicates);
       }
       return refused;
@@ -244,7 +239,7 @@ ApiAnswer VanApi::ListRequests(const ApiCall& call) {
     filter.status = *parsed;
   }
   auto q = call.query.find("q");
-  const std::string query = q == call.query.end() ? "" : Trimmed(q->second.substr(0, 100));
+  const std::string query = q == call.query.end() ? "" : SearchQuery(q->second);
   auto state = call.query.find("state");
   const std::string wanted_state = state == call.query.end() ? "" : state->second;
   auto listed = van_.With([&](store::VanStore& s) -> Result<json> {

@@ -30,22 +30,6 @@ constexpr const char* kSessionCookie = "mpp_van_session";
 // The biggest body the app sends is a form (a few KiB); a QR payload or a passphrase less.
 constexpr size_t kMaxBodyBytes = 64 << 10;
 
-std::string CookieValue(const std::string& header, std::string_view name) {
-  size_t at = 0;
-  while (at < header.size()) {
-    size_t end = header.find(';', at);
-    if (end == std::string::npos) end = header.size();
-    std::string_view part(header.data() + at, end - at);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
-        part[name.size()] == '=') {
-      return std::string(part.substr(name.size() + 1));
-    }
-    at = end + 1;
-  }
-  return "";
-}
-
 bool IsLoopbackHost(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost";
 }
@@ -255,7 +239,8 @@ void VanWebServer::Impl::Serve(const Listener& listener, const httplib::Request&
 ApiAnswer VanWebServer::Impl::Api(const Listener& listener, const httplib::Request& req,
                                   httplib::Response& res) {
   const int64_t now = clock_.NowMillis();
-  const std::string cookie_id = CookieValue(req.get_header_value("Cookie"), kSessionCookie);
+  const std::string cookie_id =
+      web_assets::CookieValue(req.get_header_value("Cookie"), kSessionCookie);
   std::optional<SessionView> session = sessions_.Find(cookie_id, now);
   if (req.path == "/api/state" && req.method == "GET") {
     if (!session) {
@@ -270,7 +255,8 @@ ApiAnswer VanWebServer::Impl::Api(const Listener& listener, const httplib::Reque
   if (!session) {
     return ErrorAnswer(Error::Unauthenticated("the session ended; reload the page"));
   }
-  if (req.method == "POST" && req.get_header_value("X-CSRF-Token") != session->csrf) {
+  if (req.method == "POST" &&
+      !web_assets::ConstantTimeEquals(req.get_header_value("X-CSRF-Token"), session->csrf)) {
     return ApiAnswer{
         403,
         {{"code", "forbidden"}, {"error", "the page's token is missing or wrong; reload the page"}},

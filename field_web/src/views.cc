@@ -27,6 +27,17 @@ const sync::Village* VillageOf(const sync::Request& request, const sync::Catalog
 
 }  // namespace
 
+std::string SearchQuery(std::string_view typed) {
+  typed = typed.substr(0, 100);
+  while (!typed.empty() && std::isspace(static_cast<unsigned char>(typed.front()))) {
+    typed.remove_prefix(1);
+  }
+  while (!typed.empty() && std::isspace(static_cast<unsigned char>(typed.back()))) {
+    typed.remove_suffix(1);
+  }
+  return Lower(typed);
+}
+
 const char* RequestState(const store::RequestRow& row) {
   if (row.pending) return "saved";
   return row.view.status == sync::RequestStatus::kSubmitted ? "sent" : "processing";

@@ -27,7 +27,11 @@ const char* RequestState(const store::RequestRow& row);
 nlohmann::json RowJson(const store::RequestRow& row, const sync::Catalog& catalog, size_t conflicts,
                        bool with_history);
 
-// True when `query` (already lower-cased and trimmed) finds the request: a part of its receipt
+// What the officer typed in the search box, as MatchesSearch takes it: trimmed, lower-cased,
+// at most 100 bytes.
+std::string SearchQuery(std::string_view typed);
+
+// True when `query` (a SearchQuery) finds the request: a part of its receipt
 // number, of its NIK (4 digits or more), or of a citizen's name on the form.
 bool MatchesSearch(const sync::Request& request, std::string_view query);
 

@@ -4,9 +4,9 @@
 
 #include "api_input.h"
 #include "api_views.h"
-#include "mpp/sync/qr_code.h"
 #include "mpp/sync/crypto.h"
 #include "mpp/sync/enrollment_qr.h"
+#include "mpp/sync/qr_code.h"
 #include "web_util.h"
 
 namespace mpp::staff_web {

@@ -62,13 +62,14 @@ WebAnswer StaffWeb::Route(const WebRequest& request, std::string_view path) {
   if (path == "/api/login") {
     answer = request.method == "POST" ? Login(request) : JsonError(405, "use POST for login");
   } else {
-    auto login = accounts_.Authenticate(CookieValue(request.Header("cookie"), kSessionCookie));
+    auto login =
+        accounts_.Authenticate(web_assets::CookieValue(request.Header("cookie"), kSessionCookie));
     if (!login) {
       answer = JsonError(login.error());
     } else if (request.method == "POST" && !SameOrigin(request)) {
       answer = JsonError(403, "the request did not come from this dashboard (Origin)");
     } else if (request.method == "POST" &&
-               !ConstantTimeEquals(request.Header("x-csrf-token"), login->csrf)) {
+               !web_assets::ConstantTimeEquals(request.Header("x-csrf-token"), login->csrf)) {
       answer = JsonError(403, "the page's CSRF token is missing or wrong; reload the page");
     } else {
       answer = Api(request, path, *login);

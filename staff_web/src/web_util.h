@@ -21,14 +21,8 @@ std::optional<std::string> PercentDecode(std::string_view text);
 // malformed escape.
 Result<std::map<std::string, std::string>> ParseQuery(std::string_view target);
 
-// The value of cookie `name` in a Cookie header, "" without it.
-std::string CookieValue(std::string_view cookie_header, std::string_view name);
-
 // Standard base64 with padding (RFC 4648 §4), for data: URLs.
 std::string Base64(std::string_view bytes);
-
-// Equal in time independent of where they differ (CSRF tokens).
-bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 server::WebAnswer Json(int status, const nlohmann::json& body);
 // {"code", "error"} with the message; a 5xx says only that the server failed (its reason goes

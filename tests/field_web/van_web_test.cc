@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -136,7 +137,10 @@ class VanWebTest : public ::testing::Test {
   }
   void TearDown() override { StopApp(); }
 
-  void StartApp(const std::string& dir) {
+  // The app on `dir`, on a free loopback port, reaching the world's server; `adjust` changes
+  // its options first.
+  void StartApp(const std::string& dir,
+                const std::function<void(field_web::VanWebOptions&)>& adjust = {}) {
     field_web::VanWebOptions options;
     options.data_dir = dir;
     options.listen_port = 0;
@@ -144,6 +148,7 @@ class VanWebTest : public ::testing::Test {
     options.transport = [this](const std::string&) -> Result<std::unique_ptr<sync::Transport>> {
       return std::unique_ptr<sync::Transport>(new Borrowed(world_.loopback()));
     };
+    if (adjust) adjust(options);
     auto server = field_web::VanWebServer::Start(options, clock_, rng_, log_);
     ASSERT_OK(server);
     server_ = std::move(*server);
@@ -246,17 +251,11 @@ TEST_F(VanWebTest, TheStoreStaysLockedUntilThePassphraseAndLocksAgain) {
 
 TEST_F(VanWebTest, IdleTimeLocksTheStore) {
   StopApp();
-  field_web::VanWebOptions options;
-  options.data_dir = dir_;
-  options.listen_port = 0;
-  options.idle_lock = std::chrono::minutes(10);
-  options.transport = [](const std::string&) -> Result<std::unique_ptr<sync::Transport>> {
-    return Error::Unavailable("no network in this test");
-  };
-  auto server = field_web::VanWebServer::Start(options, clock_, rng_, log_);
-  ASSERT_OK(server);
-  server_ = std::move(*server);
-  thread_ = std::thread([this] { server_->Run(); });
+  StartApp(dir_, [](field_web::VanWebOptions& options) {
+    options.transport = [](const std::string&) -> Result<std::unique_ptr<sync::Transport>> {
+      return Error::Unavailable("no network in this test");
+    };
+  });
   Browser b = Unlocked();
   ASSERT_EQ(b.Get("/api/requests").status, 200);
   clock_.Advance(9 * 60 * 1000);
@@ -406,18 +405,10 @@ TEST_F(VanWebTest, AVanEnrolsWithTheQrPayloadAndABadChecksumChangesNothing) {
 // before, and then unlocks with the passphrase like any other.
 TEST_F(VanWebTest, ATabletOnTheLanPairsWithTheLaptopsCodeFirst) {
   StopApp();
-  field_web::VanWebOptions options;
-  options.data_dir = dir_;
-  options.listen_port = 0;
-  options.lan_address = "127.0.0.2";
-  options.lan_on_loopback_for_testing = true;
-  options.transport = [](const std::string&) -> Result<std::unique_ptr<sync::Transport>> {
-    return Error::Unavailable("no network in this test");
-  };
-  auto server = field_web::VanWebServer::Start(options, clock_, rng_, log_);
-  ASSERT_OK(server);
-  server_ = std::move(*server);
-  thread_ = std::thread([this] { server_->Run(); });
+  StartApp(dir_, [](field_web::VanWebOptions& options) {
+    options.lan_address = "127.0.0.2";
+    options.lan_on_loopback_for_testing = true;
+  });
   ASSERT_EQ(server_->lan_port(), server_->port());
 
   Browser tablet(server_->lan_port(), "127.0.0.2");

@@ -1,8 +1,10 @@
-// Web pages shipped inside a program (the staff dashboard, the officer's app): the files of an
-// assets/ folder embedded at build time (mpp_embed_assets, web_assets/MppAssets.cmake), found
-// by path, served with their type and the headers that keep them to themselves.
+// What both web apps (the staff dashboard, the officer's app) share: their pages shipped inside
+// the program (the files of an assets/ folder embedded at build time by mpp_embed_assets,
+// web_assets/MppAssets.cmake), found by path, served with their type and the headers that keep
+// them to themselves; and the session cookie and CSRF token checks.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -32,5 +34,11 @@ inline constexpr char kContentSecurityPolicy[] =
 // Every answer of a web app carries these (name, value): the policy above, no MIME sniffing,
 // no framing, no referrer.
 const std::vector<std::pair<std::string_view, std::string_view>>& SecurityHeaders();
+
+// The value of cookie `name` in a Cookie header, "" without it.
+std::string CookieValue(std::string_view cookie_header, std::string_view name);
+
+// Equal in time independent of where they differ (CSRF tokens).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 }  // namespace mpp::web_assets
